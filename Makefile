@@ -1,0 +1,28 @@
+# The two commands of the README:  make demo   and   make test
+LANGUAGE ?= tr
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test test-unit test-notebooks test-slow clean
+
+setup:
+	@bash .ci/setup
+
+demo: setup  ## run all six notebooks on the built-in synthetic corpus with the tiny model (CPU)
+	$(VENV)/bin/xlsr demo --language $(LANGUAGE)
+
+test: setup  ## every test tier: unit, notebooks, slow
+	$(PY) -m pytest -ra --durations=15
+
+test-unit: setup
+	$(PY) -m pytest -ra -m "not notebooks and not slow"
+
+test-notebooks: setup
+	$(PY) -m pytest -ra -m notebooks
+
+test-slow: setup
+	$(PY) -m pytest -ra -m slow
+
+clean:
+	rm -rf runs

@@ -1,0 +1,213 @@
+"""Every parameter of every notebook, in one dataclass, saved as ``<RUN_DIR>/run.json``.
+
+A notebook's parameters cell declares UPPER_CASE names; each is the upper-case form of a field here
+(``LANGUAGE`` -> ``language``). Defaults are the seed's (the 2021 XLSR fine-tuning week notebook) unless
+a comment says otherwise. Fields left at ``None`` are resolved by :meth:`Config.resolved` from the
+model: the seed's values for a real checkpoint, faster-learning ones for the CPU ``tiny`` model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+STEPS = ("01_load", "02_normalize", "03_vocab", "04_train", "05_evaluate", "06_model_card")
+DEFAULT_MODEL = "facebook/wav2vec2-large-xlsr-53"
+TINY_MODEL = "tiny"
+RUN_FILE = "run.json"
+DRIVE_RUNS = Path("/content/drive/MyDrive/xlsr-runs")
+
+# Training values that depend on the model: the seed's for real checkpoints, the measured CPU recipe
+# for `tiny` (0.5M parameters: lr 2e-3 with 8 % warm-up learns in minutes; 3e-4 does not).
+SEED_TRAINING = dict(
+    learning_rate=3e-4, warmup_steps=500, num_train_epochs=30.0, eval_steps=400, save_steps=400,
+    logging_steps=400, layerdrop=0.1, mask_time_prob=0.05, gradient_checkpointing=True,
+)
+TINY_TRAINING = dict(
+    learning_rate=2e-3, warmup_steps=-1, num_train_epochs=8.0, eval_steps=100, save_steps=100,
+    logging_steps=20, layerdrop=0.0, mask_time_prob=0.05, gradient_checkpointing=False,
+)
+
+
+@dataclass
+class Config:
+    # --- every step ---------------------------------------------------------------------------
+    language: str = "tr"  # Common Voice locale code: tr, de, fr, zh-CN, ...
+    run_dir: str = ""  # "" -> runs/<language> (on Colab: Google Drive, MyDrive/xlsr-runs/<language>)
+    seed: int = 42  # random seed for sampling, splits and training
+
+    # --- 01_load ------------------------------------------------------------------------------
+    data_source: str = "synthetic"  # synthetic | common_voice:<dir> | hub:<id> | audiofolder:<dir>; join with +
+    synthetic_size: str = "demo"  # tiny | demo | small (only for DATA_SOURCE=synthetic)
+    extra_train_splits: str = ""  # "" | validated | other | validated+other (minus dev and test)
+    max_samples_per_split: int = 0  # 0 = all; else keep at most this many rows per split (quick runs)
+    min_duration_s: float = 0.5  # drop clips shorter than this
+    max_duration_s: float = 20.0  # drop clips longer than this (long clips cause OOM)
+    min_up_votes: int = 0  # drop rows with fewer up-votes (Common Voice TSVs only)
+    test_fraction: float = 0.1  # held-out share of speakers when a source has no test split
+    hub_text_column: str = "sentence"  # text column of a hub:/audiofolder: source
+    hub_audio_column: str = "audio"  # audio column of a hub: source
+    hub_streaming: bool = False  # stream a hub: source instead of downloading it whole
+    embed_audio: bool = False  # copy audio bytes into the saved dataset (run folder survives without clips)
+
+    # --- 02_normalize -------------------------------------------------------------------------
+    normalizer: str = "profile"  # profile (language-aware) | seed_regex (the 2021 notebook's regex)
+    chars_to_ignore: str = ""  # extra characters to remove, e.g. "«»"
+    keep_chars: str = ""  # characters to keep even if the profile would remove them, e.g. "'-"
+
+    # --- 04_train -----------------------------------------------------------------------------
+    model: str = DEFAULT_MODEL  # Hub id, local path, or "tiny" (small random model for CPU)
+    batch_size: int = 16  # per-device train batch size
+    gradient_accumulation_steps: int = 2
+    learning_rate: float | None = None  # None: 3e-4 (seed), 2e-3 for tiny
+    warmup_steps: int | None = None  # None: 500 (seed); -1 = 8 % of the steps (tiny)
+    num_train_epochs: float | None = None  # None: 30 (seed), 8 for tiny
+    max_steps: int = -1  # > 0 overrides NUM_TRAIN_EPOCHS
+    eval_steps: int | None = None  # None: 400 (seed), 100 for tiny
+    save_steps: int | None = None  # None: 400 (seed), 100 for tiny
+    logging_steps: int | None = None  # None: 400 (seed), 20 for tiny
+    save_total_limit: int = 2  # keep this many checkpoints
+    attention_dropout: float = 0.1
+    hidden_dropout: float = 0.1
+    feat_proj_dropout: float = 0.0
+    mask_time_prob: float | None = None  # None: 0.05
+    layerdrop: float | None = None  # None: 0.1 (seed), 0.0 for tiny; forced to 0.0 under DDP
+    gradient_checkpointing: bool | None = None  # None: True (seed), False for tiny
+    freeze_feature_encoder: bool = True  # keep the pretrained CNN fixed (as in the paper)
+    precision: str = "auto"  # auto (fp16/bf16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
+    group_by_length: bool = True  # batch clips of similar length (less padding)
+    num_proc: int = 0  # processes for audio preparation; 0 = number of CPU cores
+    resume: str = "auto"  # auto (last complete checkpoint) | never | <path to checkpoint>
+    overwrite_model: bool = False  # allow replacing an existing 04_train/model
+    sanity_check: bool = False  # overfit one small batch first; fail if CER does not drop
+    max_train_minutes: float = 0.0  # > 0: stop training after this many minutes (CPU rehearsals)
+
+    # --- 05_evaluate --------------------------------------------------------------------------
+    eval_model: str = ""  # "" = the run's 04_train/model; or any local path / Hub id
+    eval_batch_size: int = 8
+    chunk_length_s: float = 20.0  # clips longer than this are transcribed in chunks
+    lm_path: str = ""  # optional KenLM n-gram (.arpa/.bin) for pyctcdecode; "" = greedy decoding
+
+    # --- 06_model_card ------------------------------------------------------------------------
+    hub_model_id: str = ""  # "" -> <user>/wav2vec2-large-xlsr-<language> when pushing
+    push_to_hub: bool = False  # upload 06_model_card/upload/ with HfApi().upload_folder
+    license: str = "apache-2.0"
+    author_name: str = ""  # shown in the model card
+
+    extra: dict = field(default_factory=dict)  # free-form notes saved with the run
+
+    # --------------------------------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "extra"]
+
+    @classmethod
+    def parameter_names(cls) -> list[str]:
+        """The UPPER_CASE names a notebook may declare."""
+        return [name.upper() for name in cls.field_names()]
+
+    def updated(self, **changes: Any) -> "Config":
+        unknown = set(changes) - set(self.field_names()) - {"extra"}
+        if unknown:
+            raise ValueError(f"Unknown parameter(s) {sorted(unknown)}; known: {self.field_names()}")
+        return dataclasses.replace(self, **changes)
+
+    def is_tiny(self) -> bool:
+        return self.model == TINY_MODEL
+
+    def resolved(self) -> "Config":
+        """A copy with every ``None`` replaced by the model's default and run_dir made absolute."""
+        defaults = TINY_TRAINING if self.is_tiny() else SEED_TRAINING
+        changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
+        changes["run_dir"] = str(resolve_run_dir(self.run_dir, self.language))
+        return dataclasses.replace(self, **changes)
+
+    # --- run folder ---------------------------------------------------------------------------
+    @property
+    def run_path(self) -> Path:
+        return resolve_run_dir(self.run_dir, self.language)
+
+    def step_dir(self, step: str) -> Path:
+        if step not in STEPS and step != "notebooks":
+            raise ValueError(f"Unknown step {step!r}; steps are {STEPS}")
+        return self.run_path / step
+
+    @property
+    def processor_dir(self) -> Path:
+        return self.step_dir("03_vocab") / "processor"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.step_dir("04_train") / "model"
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.step_dir("06_model_card") / "upload"
+
+    # --- run.json -----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        known = {k: v for k, v in data.items() if k in cls.field_names() or k == "extra"}
+        return cls(**known)
+
+    def save(self, step: str | None = None) -> Path:
+        """Write the resolved parameters to run.json, remembering which step set them."""
+        path = self.run_path / RUN_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = json.loads(path.read_text()) if path.exists() else {}
+        record["config"] = self.resolved().to_dict()
+        if step:
+            record.setdefault("steps", {})[step] = self.resolved().to_dict()
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "Config":
+        path = Path(run_dir) / RUN_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"No {RUN_FILE} in {run_dir}: run the earlier steps (01_load first).")
+        return cls.from_dict(json.loads(path.read_text())["config"])
+
+    @classmethod
+    def from_params(cls, params: dict, step: str | None = None, save: bool = True) -> "Config":
+        """Build the config of a notebook from its parameters cell.
+
+        ``params`` is usually ``globals()``: every UPPER_CASE name that is a config field is taken.
+        Fields the notebook does not declare come from run.json (what earlier steps used), so that
+        e.g. 05_evaluate knows the language and model of the run. The result is saved to run.json.
+        """
+        given = {k.lower(): v for k, v in params.items() if k.isupper() and k.lower() in cls.field_names()}
+        base = cls(**{k: given[k] for k in ("language", "run_dir") if k in given})
+        run_file = base.run_path / RUN_FILE
+        if run_file.exists():
+            earlier = cls.load(base.run_path).to_dict()
+            earlier.update(given)
+            config = cls.from_dict(earlier)
+        else:
+            config = cls(**given)
+        config = config.resolved()
+        if save:
+            config.save(step)
+        return config
+
+
+def resolve_run_dir(run_dir: str | Path, language: str) -> Path:
+    """``RUN_DIR`` as an absolute path: given, or runs/<language> (on Colab: on Google Drive)."""
+    if run_dir:
+        return Path(run_dir).expanduser().resolve()
+    from .colab import in_colab  # local import: colab.py is tiny and has no heavy dependencies
+
+    if in_colab():
+        return DRIVE_RUNS / language
+    here = Path.cwd()
+    root = here.parent if here.name == "notebooks" else here
+    return (root / "runs" / language).resolve()
