@@ -1,0 +1,116 @@
+"""Config, run.json, results, the CLI's parsing, environment.yml vs pyproject."""
+
+import argparse
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from xlsr_helpers.cli import parse_assignment
+from xlsr_helpers.config import SEED_TRAINING, TINY_TRAINING, Config
+from xlsr_helpers.pipeline import check_parameter_names, select_steps
+from xlsr_helpers.results import MIME, read_results
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_resolved_fills_model_dependent_defaults(tmp_path):
+    seed = Config(run_dir=str(tmp_path)).resolved()
+    tiny = Config(run_dir=str(tmp_path), model="tiny").resolved()
+    assert seed.learning_rate == SEED_TRAINING["learning_rate"] == 3e-4
+    assert seed.warmup_steps == 500 and seed.eval_steps == 400 and seed.layerdrop == 0.1
+    assert tiny.learning_rate == TINY_TRAINING["learning_rate"]
+    explicit = Config(run_dir=str(tmp_path), model="tiny", learning_rate=1e-3).resolved()
+    assert explicit.learning_rate == 1e-3
+
+
+def test_run_dir_default_is_runs_language(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Config(language="de").run_path == tmp_path / "runs" / "de"
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert Config(language="de").run_path == tmp_path / "runs" / "de"
+
+
+def test_run_json_round_trip_and_later_steps_inherit(tmp_path):
+    params = {"LANGUAGE": "de", "RUN_DIR": str(tmp_path), "DATA_SOURCE": "synthetic", "MODEL": "tiny",
+              "lowercase_is_ignored": 1, "NOT_A_FIELD": 2}
+    first = Config.from_params(params, step="01_load")
+    assert first.language == "de" and first.model == "tiny"
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["steps"]["01_load"]["data_source"] == "synthetic"
+    # A later notebook declares only RUN_DIR and its own parameters: the rest comes from run.json.
+    later = Config.from_params({"RUN_DIR": str(tmp_path), "EVAL_BATCH_SIZE": 4}, step="05_evaluate")
+    assert later.language == "de" and later.model == "tiny" and later.eval_batch_size == 4
+    assert set(json.loads((tmp_path / "run.json").read_text())["steps"]) == {"01_load", "05_evaluate"}
+
+
+def test_load_without_run_json_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="01_load"):
+        Config.load(tmp_path)
+
+
+def test_unknown_field_is_rejected():
+    with pytest.raises(ValueError, match="Unknown parameter"):
+        Config().updated(not_a_field=1)
+    with pytest.raises(ValueError, match="Unknown parameter"):
+        check_parameter_names({"LERNING_RATE": 1})
+
+
+def test_step_dir_rejects_unknown_step(tmp_path):
+    with pytest.raises(ValueError, match="Unknown step"):
+        Config(run_dir=str(tmp_path)).step_dir("07_deploy")
+
+
+def test_select_steps():
+    assert select_steps(None)[0] == "01_load" and len(select_steps(None)) == 6
+    assert select_steps("1-3") == ["01_load", "02_normalize", "03_vocab"]
+    assert select_steps("5,04_train") == ["04_train", "05_evaluate"]
+    assert select_steps("train") == ["04_train"]
+    with pytest.raises(ValueError, match="Unknown step"):
+        select_steps("9")
+
+
+def test_parse_assignment():
+    assert parse_assignment("learning_rate=3e-4") == ("LEARNING_RATE", 3e-4)
+    assert parse_assignment("PUSH_TO_HUB=True") == ("PUSH_TO_HUB", True)
+    assert parse_assignment("DATA_SOURCE=common_voice:/data/cv/tr") == ("DATA_SOURCE", "common_voice:/data/cv/tr")
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown parameter"):
+        parse_assignment("LERNING_RATE=1")
+    with pytest.raises(argparse.ArgumentTypeError, match="NAME=VALUE"):
+        parse_assignment("LEARNING_RATE")
+
+
+def test_read_results_reads_recorded_outputs(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("record(...)")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={MIME: {"name": "wer", "value": 0.5}, "text/plain": "wer"}),
+        nbformat.v4.new_output("display_data", data={MIME: {"name": "vocab", "value": ["a", "b"]}}),
+        nbformat.v4.new_output("stream", text="noise"),
+    ]
+    notebook.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, str(path))
+    assert read_results(path) == {"wer": 0.5, "vocab": ["a", "b"]}
+
+
+def _requirement_names(requirements):
+    return {re.split(r"[<>=\[ ]", r, maxsplit=1)[0].lower().replace("_", "-"): r.replace(" ", "")
+            for r in requirements}
+
+
+def test_environment_yml_agrees_with_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _requirement_names(project["dependencies"])
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    pip_lines = [l.strip()[2:].strip() for l in lines if l.startswith("      - ")]
+    in_env = _requirement_names(p for p in pip_lines if not p.startswith("-e"))
+    assert in_env == declared, "environment.yml's pip list must equal pyproject's dependencies"
+    conda = {l.strip()[2:].split(">")[0].split("=")[0] for l in lines if l.startswith("  - ")}
+    assert {"python", "ffmpeg", "espeak-ng", "pip"} <= conda
+    assert any(p.startswith("-e .") for p in pip_lines)
+    assert "conda-forge" in (ROOT / "environment.yml").read_text()

@@ -1,0 +1,120 @@
+"""Run the six notebooks headless, in order, with papermill (behind ``xlsr run`` and the tests)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .config import STEPS, Config, resolve_run_dir
+from .results import read_results
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+DEFAULT_CELL_TIMEOUT_S = 3600
+# The built-in rehearsal: synthetic corpus, tiny model, CPU (what `make demo` runs).
+DEMO_PARAMETERS = {"DATA_SOURCE": "synthetic", "SYNTHETIC_SIZE": "demo", "MODEL": "tiny"}
+
+
+class StepFailed(RuntimeError):
+    """A notebook failed; the message names the step, the cell and the error."""
+
+
+@dataclass
+class PipelineResult:
+    run_dir: Path
+    executed: dict[str, Path] = field(default_factory=dict)  # step -> executed notebook
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # step -> recorded values
+    seconds: dict[str, float] = field(default_factory=dict)  # step -> wall time
+
+
+def notebook_path(step: str, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
+    return notebooks_dir / f"{step}.ipynb"
+
+
+def select_steps(spec: str | Iterable[str] | None) -> list[str]:
+    """Steps from names ('04_train'), numbers ('4'), ranges ('1-3') or a comma list; None = all."""
+    if spec is None:
+        return list(STEPS)
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    chosen: set[str] = set()
+    for item in (i.strip() for i in items if i.strip()):
+        if "-" in item and item.replace("-", "").isdigit():
+            first, last = (int(x) for x in item.split("-"))
+            chosen.update(STEPS[first - 1 : last])
+            continue
+        match = [s for s in STEPS if s == item or s.split("_", 1)[0].lstrip("0") == item.lstrip("0")
+                 or s.split("_", 1)[1] == item]
+        if not match:
+            raise ValueError(f"Unknown step {item!r}; steps are {', '.join(STEPS)} (or 1-6)")
+        chosen.update(match)
+    return [s for s in STEPS if s in chosen]
+
+
+def declared_parameters(path: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)).keys())
+
+
+def check_parameter_names(parameters: dict[str, Any]) -> None:
+    unknown = sorted(set(parameters) - set(Config.parameter_names()))
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {unknown}. Known: {', '.join(Config.parameter_names())}")
+
+
+def run_pipeline(
+    parameters: dict[str, Any],
+    steps: str | Iterable[str] | None = None,
+    cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    progress: bool = True,
+) -> PipelineResult:
+    """Execute the chosen notebooks in order; executed copies go to ``<RUN_DIR>/notebooks/``.
+
+    ``parameters`` uses the notebooks' UPPER_CASE names. Each notebook receives the ones it declares;
+    RUN_DIR is made absolute so every step sees the same run folder.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+    from tqdm.auto import tqdm
+
+    check_parameter_names(parameters)
+    parameters = dict(parameters)
+    language = parameters.get("LANGUAGE", Config.language)
+    run_dir = resolve_run_dir(parameters.get("RUN_DIR", ""), language)
+    parameters["RUN_DIR"] = str(run_dir)
+    parameters.setdefault("LANGUAGE", language)
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    chosen = select_steps(steps)
+    result = PipelineResult(run_dir=run_dir)
+    bar = tqdm(chosen, desc="curriculum", unit="step", disable=not progress)
+    for step in bar:
+        bar.set_postfix_str(step)
+        source = notebook_path(step, notebooks_dir)
+        if not source.exists():
+            raise FileNotFoundError(f"Notebook {source} not found")
+        declared = declared_parameters(source)
+        given = {k: v for k, v in parameters.items() if k in declared}
+        target = out_dir / source.name
+        started = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(source), str(target), parameters=given, kernel_name="python3",
+                cwd=str(notebooks_dir), execution_timeout=cell_timeout_s, progress_bar=False,
+                log_output=False,
+            )
+        except PapermillExecutionError as error:
+            raise StepFailed(
+                f"Step {step} failed in cell {error.cell_index} (execution count {error.exec_count}): "
+                f"{error.ename}: {error.evalue}\nExecuted notebook with the traceback: {target}"
+            ) from None
+        except Exception as error:  # timeouts, dead kernels
+            raise StepFailed(f"Step {step} failed: {type(error).__name__}: {error}\n"
+                             f"Executed notebook so far: {target}") from None
+        result.seconds[step] = time.perf_counter() - started
+        result.executed[step] = target
+        result.results[step] = read_results(target)
+    return result
