@@ -1,0 +1,799 @@
+"""Step 05: transcribe the test split, score it (WER/CER with a confidence interval), explain the errors.
+
+What the seed got wrong, and what this module does instead:
+
+* The seed padded batches in dataset order and decoded the padded frames too, so a clip's text (and the
+  WER) changed with the batch size. Here every clip is decoded from its own frames only, and the
+  attention mask is used exactly as the architecture needs it:
+
+  - layer-norm feature encoders (``feat_extract_norm="layer"``: XLSR-53, XLS-R, large-lv60 ...) are
+    padded and given the attention mask; padding then changes nothing but float rounding (~1e-7 on the
+    logits), so the text is the same for batch sizes 1, 8 and 32 (tested);
+  - group-norm feature encoders (``feat_extract_norm="group"``: wav2vec2-base) normalize over time, so
+    *any* padding changes the result, with or without a mask. They are never padded: a batch holds only
+    clips of exactly the same length (in practice batch size 1). Exact, slower.
+* Clips are batched longest first (least padding, and an out-of-memory error shows up at once).
+* Clips longer than ``chunk_length_s`` are transcribed in overlapping windows (chunk and stride, the
+  algorithm of transformers' ASR pipeline), so one very long clip cannot exhaust memory.
+* Only the text of each clip is kept, never the logits of the whole split.
+* References are normalized by the run's own saved normalizer (02_normalize), as in training.
+* WER and CER come from jiwer, with a 95 % bootstrap confidence interval over utterances.
+* Optional beam search with an n-gram LM (pyctcdecode + KenLM, the ``lm`` extra), off by default.
+
+Outputs in ``<RUN_DIR>/05_evaluate/``: ``predictions.tsv``, ``metrics.json``, ``errors.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+SAMPLING_RATE = 16_000
+STEP = "05_evaluate"
+PREDICTIONS_FILE = "predictions.tsv"
+METRICS_FILE = "metrics.json"
+ERRORS_FILE = "errors.json"
+# Files that say how raw audio and text become model inputs (one of each group must exist).
+FEATURE_EXTRACTOR_FILES = ("preprocessor_config.json", "processor_config.json")
+TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
+LM_INSTALL_HINT = 'pip install "xlsr-helpers[lm]"'
+
+
+class EvaluationError(ValueError):
+    """A problem with the model, the data or the settings of an evaluation, said in plain words."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Model and device
+# ------------------------------------------------------------------------------------------------
+def resolve_model_path(cfg) -> str:
+    """``EVAL_MODEL`` when set (local folder or Hub id), else the run's ``04_train/model``."""
+    if cfg.eval_model:
+        return str(cfg.eval_model)
+    model_dir = Path(cfg.model_dir)
+    if not model_dir.exists():
+        raise EvaluationError(
+            f"No trained model at {model_dir}: run 04_train first, or set EVAL_MODEL to a model folder "
+            "or Hub id (it must hold the processor too)."
+        )
+    return str(model_dir)
+
+
+def check_model_folder(path: str | Path) -> None:
+    """A local model folder must hold the processor (feature extractor + tokenizer) next to the weights."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return  # a Hub id: transformers says what is missing
+    names = {p.name for p in folder.iterdir()}
+    missing = []
+    if "config.json" not in names:
+        missing.append("config.json")
+    if not any(n.endswith(".safetensors") or n.endswith(".bin") for n in names):
+        missing.append("model weights (model.safetensors)")
+    if not names & set(FEATURE_EXTRACTOR_FILES):
+        missing.append("feature extractor (preprocessor_config.json or processor_config.json)")
+    if not names & set(TOKENIZER_FILES):
+        missing.append("tokenizer (vocab.json)")
+    if missing:
+        raise EvaluationError(
+            f"{folder} is not a complete model folder; missing: {', '.join(missing)}. A fine-tuned CTC "
+            "model needs its processor saved beside it: processor.save_pretrained(folder) (04_train/model "
+            "and every 04_train/checkpoint-* have it)."
+        )
+
+
+def pick_device(device: str | None = None):
+    """``device`` if given, else CUDA when available, else CPU."""
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(device, precision: str = "auto"):
+    """float32 on CPU; on CUDA half precision ("auto"/"fp16"), bfloat16 ("bf16") or float32 ("fp32")."""
+    import torch
+
+    precision = (precision or "auto").lower()
+    if precision not in {"auto", "fp32", "fp16", "bf16"}:
+        raise EvaluationError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
+    if torch.device(device).type != "cuda":
+        if precision in {"fp16", "bf16"}:
+            warnings.warn(f"precision={precision} is only used on CUDA; evaluating in float32 on {device}.")
+        return torch.float32
+    return {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+
+
+def load_model(path_or_id: str | Path, device: str | None = None, precision: str = "auto"):
+    """``(model, processor)`` of a CTC checkpoint, in eval mode on the chosen device and dtype."""
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    check_model_folder(path_or_id)
+    device = pick_device(device)
+    dtype = pick_dtype(device, precision)
+    try:
+        processor = AutoProcessor.from_pretrained(str(path_or_id))
+    except (OSError, ValueError, TypeError) as error:
+        raise EvaluationError(f"Could not load a processor from {path_or_id}: {error}") from error
+    if not hasattr(processor, "tokenizer") or not hasattr(processor, "feature_extractor"):
+        raise EvaluationError(
+            f"{path_or_id} has no complete processor (feature extractor + tokenizer); found "
+            f"{type(processor).__name__}. Save the Wav2Vec2Processor beside the model."
+        )
+    model = AutoModelForCTC.from_pretrained(str(path_or_id))
+    model.to(device=device, dtype=dtype).eval()
+    return model, processor
+
+
+def uses_attention_mask(model) -> bool:
+    """True for layer-norm feature encoders (pad + mask is exact); False for group-norm ones (never pad)."""
+    return getattr(model.config, "feat_extract_norm", "layer") != "group"
+
+
+# ------------------------------------------------------------------------------------------------
+# Audio
+# ------------------------------------------------------------------------------------------------
+def audio_array(value: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+    """A decoded clip as float32 mono at ``sampling_rate``, whatever form it comes in.
+
+    Accepts a torchcodec ``AudioDecoder`` (datasets >= 4 ``Audio`` column), a dict with ``array`` and
+    ``sampling_rate`` (older datasets, user data), a dict with ``path``/``bytes`` (``decode=False``),
+    a file path, or an array already at ``sampling_rate``.
+    """
+    if isinstance(value, np.ndarray):
+        return _mono(value)
+    if hasattr(value, "get_all_samples"):  # torchcodec AudioDecoder
+        samples = value.get_all_samples()
+        return _resample(_mono(samples.data.numpy()), int(samples.sample_rate), sampling_rate)
+    if isinstance(value, dict):
+        if value.get("array") is not None:
+            rate = int(value.get("sampling_rate") or sampling_rate)
+            return _resample(_mono(np.asarray(value["array"])), rate, sampling_rate)
+        source = value.get("bytes") or value.get("path")
+        if source is None:
+            raise EvaluationError(f"Audio item has neither array, bytes nor path: {sorted(value)}")
+        return audio_array(source, sampling_rate)
+    if isinstance(value, (str, Path, bytes)):
+        from torchcodec.decoders import AudioDecoder
+
+        source = str(value) if isinstance(value, Path) else value
+        samples = AudioDecoder(source, sample_rate=sampling_rate).get_all_samples()
+        return _mono(samples.data.numpy())
+    if hasattr(value, "numpy"):  # torch tensor
+        return _mono(value.detach().cpu().numpy())
+    raise EvaluationError(f"Cannot read audio from {type(value).__name__}")
+
+
+def _mono(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim == 2:  # (channels, samples), torchcodec's layout; (samples, channels) if wider
+        array = array.mean(axis=0 if array.shape[0] <= array.shape[1] else 1)
+    return np.ascontiguousarray(array.reshape(-1))
+
+
+def _resample(array: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return array
+    import torch
+    import torchaudio.functional as F
+
+    return F.resample(torch.from_numpy(array), rate, target).numpy()
+
+
+def audio_duration(value: Any, sampling_rate: int = SAMPLING_RATE) -> float:
+    """Duration in seconds, from the container header when possible (no decoding)."""
+    if isinstance(value, np.ndarray):
+        return len(value) / sampling_rate
+    metadata = getattr(value, "metadata", None)
+    if metadata is not None:
+        for name in ("duration_seconds", "duration_seconds_from_header"):
+            seconds = getattr(metadata, name, None)
+            if seconds:
+                return float(seconds)
+    return len(audio_array(value, sampling_rate)) / sampling_rate
+
+
+class _Clips:
+    """Index access to the audio of a Dataset (only its audio column is read) or of a plain list."""
+
+    def __init__(self, audio: Any, column: str = "audio", durations: Sequence[float] | None = None):
+        self._dataset = None
+        if hasattr(audio, "column_names"):  # datasets.Dataset
+            if column not in audio.column_names:
+                raise EvaluationError(f"The dataset has no {column!r} column (columns: {audio.column_names})")
+            if durations is None and "duration" in audio.column_names:
+                durations = audio["duration"]
+            self._dataset = audio.select_columns([column])
+            self._column = column
+            self._n = len(audio)
+        else:
+            self._items = list(audio)
+            self._n = len(self._items)
+        self.durations = None if durations is None else [float(d) for d in durations]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def raw(self, indices: Sequence[int]) -> list:
+        if self._dataset is not None:
+            return self._dataset[list(indices)][self._column] if indices else []
+        return [self._items[i] for i in indices]
+
+    def arrays(self, indices: Sequence[int]) -> list[np.ndarray]:
+        return [audio_array(item) for item in self.raw(indices)]
+
+    def lengths_s(self) -> list[float]:
+        if self.durations is not None:
+            return self.durations
+        out = []
+        for start in range(0, self._n, 64):
+            out += [audio_duration(item) for item in self.raw(range(start, min(start + 64, self._n)))]
+        return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Decoding (greedy CTC, or beam search with an n-gram LM)
+# ------------------------------------------------------------------------------------------------
+def build_lm_decoder(processor, lm_path: str | Path | None):
+    """A pyctcdecode beam-search decoder with the KenLM model at ``lm_path``; None when no LM is asked for."""
+    if not lm_path:
+        return None
+    try:
+        import pyctcdecode
+    except ImportError as error:
+        raise ImportError(
+            f"LM_PATH is set ({lm_path}) but pyctcdecode is not installed. Install the LM extra: "
+            f'{LM_INSTALL_HINT}  (or set LM_PATH = "" for greedy decoding).'
+        ) from error
+    if not Path(lm_path).exists():
+        raise FileNotFoundError(f"LM_PATH {lm_path} does not exist (a KenLM .arpa or .bin file).")
+    return pyctcdecode.build_ctcdecoder(ctc_labels(processor.tokenizer), kenlm_model_path=str(lm_path))
+
+
+def ctc_labels(tokenizer) -> list[str]:
+    """The tokenizer's vocabulary in id order, as pyctcdecode wants it: blank "" and word delimiter " "."""
+    vocab = tokenizer.get_vocab()
+    labels = [""] * (max(vocab.values()) + 1)
+    for token, index in vocab.items():
+        labels[index] = token
+    delimiter = getattr(tokenizer, "word_delimiter_token", "|")
+    return ["" if t == tokenizer.pad_token else " " if t == delimiter else t for t in labels]
+
+
+class _Decoder:
+    """Turns per-clip logits (only the clip's own frames) into text."""
+
+    def __init__(self, processor, lm_decoder=None):
+        self.processor = processor
+        self.lm = lm_decoder
+
+    def __call__(self, frames: list) -> list[str]:
+        """``frames``: per clip a (T, V) float32 tensor of logits (greedy) or log-probabilities (LM)."""
+        if self.lm is not None:
+            return [self.lm.decode(f.log_softmax(-1).numpy()).strip() for f in frames]
+        return self.processor.batch_decode([f.argmax(-1).tolist() for f in frames])
+
+
+# ------------------------------------------------------------------------------------------------
+# Inference
+# ------------------------------------------------------------------------------------------------
+def chunk_windows(n_samples: int, chunk_len: int, stride_left: int, stride_right: int):
+    """Windows ``(start, end, left, right)`` over a long clip, as transformers' ASR pipeline cuts them.
+
+    Each window is ``chunk_len`` samples (the last may be shorter); ``left``/``right`` samples at its
+    edges are context whose logits are dropped, so the kept parts tile the clip.
+    """
+    if chunk_len <= stride_left + stride_right:
+        raise EvaluationError("chunk length must be longer than the two strides together")
+    step = chunk_len - stride_left - stride_right
+    windows = []
+    for start in range(0, n_samples, step):
+        end = min(start + chunk_len, n_samples)
+        left = 0 if start == 0 else stride_left
+        is_last = start + chunk_len >= n_samples
+        right = 0 if is_last else stride_right
+        if end - start > left:
+            windows.append((start, end, left, right))
+        if is_last:
+            break
+    return windows
+
+
+@dataclass
+class Transcriber:
+    """Batched, length-sorted, batch-size-invariant CTC inference (see the module docstring)."""
+
+    model: Any
+    processor: Any
+    batch_size: int = 8
+    chunk_length_s: float = 20.0  # clips longer than this are cut in windows; 0 = never
+    stride_length_s: float | None = None  # context on each side of a window; None = chunk_length_s / 6
+    lm_decoder: Any = None
+    progress: bool = True
+    prefetch: bool = True  # decode the next batch's audio while the model runs
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise EvaluationError(f"batch size must be >= 1, not {self.batch_size}")
+        self.decoder = _Decoder(self.processor, self.lm_decoder)
+        self.masked = uses_attention_mask(self.model)
+        self.align = int(getattr(self.model.config, "inputs_to_logits_ratio", 320))
+        self.device = next(self.model.parameters()).device
+        self.dtype = next(self.model.parameters()).dtype
+        self.min_samples = self._min_samples()
+        self.stats = Counter()
+
+    # --- public -----------------------------------------------------------------------------
+    def transcribe(self, audio: Any, durations: Sequence[float] | None = None, column: str = "audio") -> list[str]:
+        """Text of every clip, in input order. ``audio``: a Dataset with an audio column, or a list."""
+        from tqdm.auto import tqdm
+
+        clips = _Clips(audio, column, durations)
+        n = len(clips)
+        lengths = clips.lengths_s() if n else []
+        order = sorted(range(n), key=lambda i: -lengths[i])  # longest first; stable, so ties keep order
+        batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        texts: list[str | None] = [None] * n
+        bar = tqdm(total=n, desc="transcribing", unit="clip", disable=not self.progress)
+        pool = ThreadPoolExecutor(max_workers=1) if self.prefetch and len(batches) > 1 else None
+        try:
+            pending = pool.submit(clips.arrays, batches[0]) if pool and batches else None
+            for k, indices in enumerate(batches):
+                arrays = pending.result() if pending else clips.arrays(indices)
+                if pool and k + 1 < len(batches):
+                    pending = pool.submit(clips.arrays, batches[k + 1])
+                else:
+                    pending = None
+                for index, text in zip(indices, self.transcribe_arrays(arrays)):
+                    texts[index] = text
+                bar.update(len(indices))
+        finally:
+            bar.close()
+            if pool:
+                pool.shutdown(wait=True, cancel_futures=True)
+        return [t if t is not None else "" for t in texts]
+
+    def transcribe_arrays(self, arrays: list[np.ndarray]) -> list[str]:
+        """Text of decoded 16 kHz clips (one batch): long ones in windows, the rest padded or grouped."""
+        texts: list[str] = [""] * len(arrays)
+        short, long = [], []
+        for i, array in enumerate(arrays):
+            if len(array) < self.min_samples:
+                self.stats["too_short"] += 1  # fewer samples than one output frame: nothing to decode
+            elif self.chunk_length_s and len(array) > self._chunk_len():
+                long.append(i)
+            else:
+                short.append(i)
+        for group in self._groups([arrays[i] for i in short], short):
+            frames = self._forward([arrays[i] for i in group])
+            for i, text in zip(group, self.decoder(frames)):
+                texts[i] = text
+        for i in long:
+            texts[i] = self._transcribe_long(arrays[i])
+        return texts
+
+    # --- internals ----------------------------------------------------------------------------
+    def _groups(self, arrays: list[np.ndarray], indices: list[int]) -> list[list[int]]:
+        """Layer-norm models: one padded batch. Group-norm models: batches of equal length (no padding)."""
+        if not indices:
+            return []
+        if self.masked:
+            return [indices]
+        by_length: dict[int, list[int]] = {}
+        for i, array in zip(indices, arrays):
+            by_length.setdefault(len(array), []).append(i)
+        return list(by_length.values())
+
+    def _forward(self, arrays: list[np.ndarray]) -> list:
+        """Logits of each clip's own frames (float32 on CPU), padded frames dropped."""
+        import torch
+
+        inputs = self.processor.feature_extractor(
+            arrays, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=self.masked,
+            return_tensors="pt",
+        )
+        name = self.model.main_input_name
+        values = inputs[name].to(self.device, dtype=self.dtype)
+        kwargs = {name: values}
+        if self.masked:
+            kwargs["attention_mask"] = inputs["attention_mask"].to(self.device)
+        with torch.inference_mode():
+            logits = self.model(**kwargs).logits.float().cpu()
+        lengths = self._frames(torch.tensor([len(a) for a in arrays]))
+        self.stats["batches"] += 1
+        self.stats["padded_samples"] += int(len(arrays) * max(len(a) for a in arrays) - sum(len(a) for a in arrays))
+        return [logits[j, : int(lengths[j])] for j in range(len(arrays))]
+
+    def _frames(self, n_samples):
+        import torch
+
+        if hasattr(self.model, "_get_feat_extract_output_lengths"):
+            return self.model._get_feat_extract_output_lengths(n_samples)
+        return torch.div(n_samples, self.align, rounding_mode="floor")
+
+    def _min_samples(self) -> int:
+        import torch
+
+        n = 1
+        while int(self._frames(torch.tensor(n))) < 1 and n < 100_000:
+            n += 1
+        return n
+
+    def _chunk_len(self) -> int:
+        return int(round(self.chunk_length_s * SAMPLING_RATE / self.align) * self.align)
+
+    def _transcribe_long(self, array: np.ndarray) -> str:
+        """Overlapping windows; each window's context frames are dropped and the rest concatenated."""
+        import torch
+
+        stride_s = self.chunk_length_s / 6 if self.stride_length_s is None else self.stride_length_s
+        stride = int(round(stride_s * SAMPLING_RATE / self.align) * self.align)
+        windows = [w for w in chunk_windows(len(array), self._chunk_len(), stride, stride)
+                   if w[1] - w[0] >= self.min_samples]
+        pieces = [array[start:end] for start, end, _, _ in windows]
+        kept = []
+        for first in range(0, len(pieces), self.batch_size):
+            batch = list(range(first, min(len(pieces), first + self.batch_size)))
+            for group in self._groups([pieces[i] for i in batch], batch):
+                for i, frames in zip(group, self._forward([pieces[i] for i in group])):
+                    kept.append((i, frames))
+        kept.sort(key=lambda item: item[0])
+        parts = []
+        for i, frames in kept:
+            start, end, left, right = windows[i]
+            # Same arithmetic as transformers' rescale_stride, so the text equals the pipeline's.
+            token_n = int(round((end - start) / self.align))
+            left_n = int(round(left / (end - start) * token_n))
+            right_n = int(round(right / (end - start) * token_n))
+            parts.append(frames[left_n : token_n - right_n])
+        self.stats["chunked_clips"] += 1
+        return self.decoder([torch.cat(parts)])[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Metrics
+# ------------------------------------------------------------------------------------------------
+def utterance_errors(references: Sequence[str], predictions: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per utterance: word errors, reference words, character errors, reference characters (jiwer)."""
+    import jiwer
+
+    _check_pairs(references, predictions)
+    words = jiwer.process_words(list(references), list(predictions))
+    chars = jiwer.process_characters(list(references), list(predictions))
+    return {
+        "word_errors": np.array([_chunk_errors(a) for a in words.alignments], dtype=np.int64),
+        "words": np.array([len(r) for r in words.references], dtype=np.int64),
+        "char_errors": np.array([_chunk_errors(a) for a in chars.alignments], dtype=np.int64),
+        "chars": np.array([len(r) for r in chars.references], dtype=np.int64),
+    }
+
+
+def _check_pairs(references: Sequence[str], predictions: Sequence[str]) -> None:
+    if len(references) != len(predictions):
+        raise EvaluationError(f"{len(references)} references but {len(predictions)} predictions")
+    if not references:
+        raise EvaluationError("Nothing to score: the test split is empty.")
+    if not any(r.strip() for r in references):
+        raise EvaluationError("Every reference is empty after normalization: nothing to score.")
+
+
+def _chunk_errors(alignment) -> int:
+    errors = 0
+    for chunk in alignment:
+        if chunk.type == "insert":
+            errors += chunk.hyp_end_idx - chunk.hyp_start_idx
+        elif chunk.type in ("delete", "substitute"):
+            errors += chunk.ref_end_idx - chunk.ref_start_idx
+    return errors
+
+
+def bootstrap_ci(errors: np.ndarray, totals: np.ndarray, n_resamples: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of sum(errors)/sum(totals), resampling utterances with replacement."""
+    n = len(errors)
+    if n == 0:
+        raise EvaluationError("No utterances to bootstrap")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(n_resamples, n))
+    denominators = totals[draws].sum(axis=1)
+    rates = errors[draws].sum(axis=1) / np.maximum(denominators, 1)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(rates, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def compute_metrics(references: Sequence[str], predictions: Sequence[str], n_resamples: int = 1000,
+                    level: float = 0.95, seed: int = 0) -> dict:
+    """Corpus WER and CER (jiwer's definitions), with bootstrap confidence intervals over utterances."""
+    import jiwer
+
+    counts = utterance_errors(references, predictions)
+    wer = float(jiwer.wer(list(references), list(predictions)))
+    cer = float(jiwer.cer(list(references), list(predictions)))
+    ci = {
+        "level": level, "n_resamples": n_resamples, "seed": seed,
+        "wer": list(bootstrap_ci(counts["word_errors"], counts["words"], n_resamples, level, seed)),
+        "cer": list(bootstrap_ci(counts["char_errors"], counts["chars"], n_resamples, level, seed)),
+    }
+    return {
+        "wer": wer, "cer": cer, "ci": ci, "n": len(references),
+        "reference_words": int(counts["words"].sum()), "word_errors": int(counts["word_errors"].sum()),
+        "reference_chars": int(counts["chars"].sum()), "char_errors": int(counts["char_errors"].sum()),
+        "empty_references": int(sum(1 for r in references if not r.strip())),
+    }
+
+
+def format_percent(value: float) -> str:
+    """0.2512 -> '25.12' (the seed printed WER this way)."""
+    return f"{100 * value:.2f}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Error analysis
+# ------------------------------------------------------------------------------------------------
+def error_analysis(ids: Sequence[str], references: Sequence[str], predictions: Sequence[str],
+                   top: int = 20) -> dict:
+    """Worst utterances, most frequent word substitutions/deletions/insertions, character confusions."""
+    import jiwer
+
+    _check_pairs(references, predictions)
+    words = jiwer.process_words(list(references), list(predictions))
+    chars = jiwer.process_characters(list(references), list(predictions))
+    substitutions, deletions, insertions = Counter(), Counter(), Counter()
+    for ref, hyp, alignment in zip(words.references, words.hypotheses, words.alignments):
+        _count_chunks(ref, hyp, alignment, substitutions, deletions, insertions)
+    confusions, char_deletions, char_insertions = Counter(), Counter(), Counter()
+    for ref, hyp, alignment in zip(chars.references, chars.hypotheses, chars.alignments):
+        _count_chunks(ref, hyp, alignment, confusions, char_deletions, char_insertions)
+
+    per_utterance = []
+    for i, (ref_words, alignment) in enumerate(zip(words.references, words.alignments)):
+        errors = _chunk_errors(alignment)
+        per_utterance.append({
+            "path": str(ids[i]), "reference": references[i], "prediction": predictions[i], "errors": errors,
+            "words": len(ref_words), "wer": errors / max(len(ref_words), 1),
+        })
+    worst = sorted(per_utterance, key=lambda r: (-r["wer"], -r["errors"], r["path"]))[:top]
+
+    def table(counter: Counter, keys: tuple[str, ...]) -> list[dict]:
+        rows = []
+        for key, count in counter.most_common(top):
+            key = key if isinstance(key, tuple) else (key,)
+            rows.append({**dict(zip(keys, key)), "count": count})
+        return rows
+
+    return {
+        "worst_utterances": worst,
+        "word_substitutions": table(substitutions, ("reference", "prediction")),
+        "word_deletions": table(deletions, ("word",)),
+        "word_insertions": table(insertions, ("word",)),
+        "char_confusions": table(confusions, ("reference", "prediction")),
+        "char_deletions": table(char_deletions, ("char",)),
+        "char_insertions": table(char_insertions, ("char",)),
+    }
+
+
+def _count_chunks(ref, hyp, alignment, substitutions: Counter, deletions: Counter, insertions: Counter) -> None:
+    for chunk in alignment:
+        if chunk.type == "substitute":  # a chunk may span several tokens: count them pairwise
+            for r, h in zip(ref[chunk.ref_start_idx : chunk.ref_end_idx], hyp[chunk.hyp_start_idx : chunk.hyp_end_idx]):
+                substitutions[(r, h)] += 1
+        elif chunk.type == "delete":
+            for r in ref[chunk.ref_start_idx : chunk.ref_end_idx]:
+                deletions[r] += 1
+        elif chunk.type == "insert":
+            for h in hyp[chunk.hyp_start_idx : chunk.hyp_end_idx]:
+                insertions[h] += 1
+
+
+# ------------------------------------------------------------------------------------------------
+# The step
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class EvaluationResult:
+    metrics: dict
+    errors: dict
+    rows: list[dict]  # per clip: path, reference, prediction, errors, words
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        ci = self.metrics["ci"]
+        return (
+            f"Test WER: {format_percent(self.metrics['wer'])} "
+            f"(95% CI {format_percent(ci['wer'][0])}-{format_percent(ci['wer'][1])})  "
+            f"CER: {format_percent(self.metrics['cer'])} "
+            f"(95% CI {format_percent(ci['cer'][0])}-{format_percent(ci['cer'][1])})  "
+            f"on {self.metrics['n']} clips"
+        )
+
+
+def load_test_split(cfg, split: str = "test"):
+    """The run's normalized split (``02_normalize/dataset``); a clear error when missing or empty."""
+    from datasets import load_from_disk
+
+    folder = Path(cfg.step_dir("02_normalize")) / "dataset"
+    if not folder.exists():
+        raise EvaluationError(f"No normalized dataset at {folder}: run 01_load and 02_normalize first.")
+    data = load_from_disk(str(folder))
+    if split not in data:
+        raise EvaluationError(f"The run's dataset has no {split!r} split (it has {list(data)}).")
+    dataset = data[split]
+    if len(dataset) == 0:
+        raise EvaluationError(
+            f"The {split!r} split at {folder} is empty: nothing to evaluate. Check 01_load's report "
+            "(filters such as MIN_DURATION_S / MAX_DURATION_S may have dropped every test clip)."
+        )
+    return dataset
+
+
+def run_normalizer(cfg) -> Callable[[str], str]:
+    """The normalizer saved by 02_normalize, so that references are normalized exactly as in training."""
+    from .normalize import load_normalizer
+
+    return load_normalizer(cfg.run_path)
+
+
+def references_of(dataset, normalizer: Callable[[str], str]) -> list[str]:
+    """Normalized references: the raw sentence through the run's normalizer (``sentence`` if no raw)."""
+    column = "raw_sentence" if "raw_sentence" in dataset.column_names else "sentence"
+    if column not in dataset.column_names:
+        raise EvaluationError(f"The test split has no sentence column (columns: {dataset.column_names})")
+    return [normalizer(text or "") for text in dataset[column]]
+
+
+def evaluate(model, processor, dataset, normalizer: Callable[[str], str], *, batch_size: int = 8,
+             chunk_length_s: float = 20.0, lm_decoder=None, out_dir: str | Path | None = None,
+             progress: bool = True, seed: int = 0, n_resamples: int = 1000, top: int = 20,
+             extra_metrics: dict | None = None) -> EvaluationResult:
+    """Transcribe ``dataset`` (audio + sentence columns), score it, and write the three files to ``out_dir``."""
+    if len(dataset) == 0:
+        raise EvaluationError("The test split is empty: nothing to evaluate.")
+    references = references_of(dataset, normalizer)
+    ids = dataset["id"] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
+    transcriber = Transcriber(model, processor, batch_size=batch_size, chunk_length_s=chunk_length_s,
+                              lm_decoder=lm_decoder, progress=progress)
+    started = time.perf_counter()
+    predictions = transcriber.transcribe(dataset)
+    seconds = time.perf_counter() - started
+
+    metrics = compute_metrics(references, predictions, n_resamples=n_resamples, seed=seed)
+    durations = dataset["duration"] if "duration" in dataset.column_names else None
+    metrics.update({
+        "decoding": "beam search + n-gram LM (pyctcdecode)" if lm_decoder is not None else "greedy CTC",
+        "batch_size": batch_size, "chunk_length_s": chunk_length_s,
+        "attention_mask": transcriber.masked, "device": str(transcriber.device),
+        "dtype": str(transcriber.dtype).replace("torch.", ""), "seconds": round(seconds, 3),
+        "clips_per_second": round(len(dataset) / seconds, 3) if seconds > 0 else None,
+        "audio_hours": round(sum(durations) / 3600, 4) if durations is not None else None,
+        "chunked_clips": int(transcriber.stats["chunked_clips"]),
+        "too_short_clips": int(transcriber.stats["too_short"]),
+        **(extra_metrics or {}),
+    })
+    errors = error_analysis(ids, references, predictions, top=top)
+    counts = utterance_errors(references, predictions)
+    rows = [
+        {"path": str(ids[i]), "reference": references[i], "prediction": predictions[i],
+         "errors": int(counts["word_errors"][i]), "words": int(counts["words"][i])}
+        for i in range(len(references))
+    ]
+    result = EvaluationResult(metrics=metrics, errors=errors, rows=rows)
+    if out_dir is not None:
+        result.out_dir = Path(out_dir)
+        result.files = write_outputs(result, result.out_dir)
+    return result
+
+
+def run_evaluation(cfg, dataset=None, normalizer=None, progress: bool = True) -> EvaluationResult:
+    """Step 05 for a run: model (EVAL_MODEL or 04_train/model), the run's test split and normalizer."""
+    model_path = resolve_model_path(cfg)
+    model, processor = load_model(model_path, precision=getattr(cfg, "precision", "auto"))
+    lm_decoder = build_lm_decoder(processor, cfg.lm_path)
+    dataset = load_test_split(cfg) if dataset is None else dataset
+    normalizer = run_normalizer(cfg) if normalizer is None else normalizer
+    return evaluate(
+        model, processor, dataset, normalizer, batch_size=cfg.eval_batch_size,
+        chunk_length_s=cfg.chunk_length_s, lm_decoder=lm_decoder, out_dir=cfg.step_dir(STEP),
+        progress=progress, seed=cfg.seed, extra_metrics={"model": model_path, "split": "test"},
+    )
+
+
+def write_outputs(result: EvaluationResult, out_dir: Path) -> dict[str, Path]:
+    """``predictions.tsv``, ``metrics.json`` and ``errors.json`` (written atomically)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"predictions": out_dir / PREDICTIONS_FILE, "metrics": out_dir / METRICS_FILE,
+             "errors": out_dir / ERRORS_FILE}
+    tmp = files["predictions"].with_suffix(".tsv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "reference", "prediction", "errors", "words"],
+                                delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(result.rows)
+    tmp.replace(files["predictions"])
+    for key, payload in (("metrics", result.metrics), ("errors", result.errors)):
+        tmp = files[key].with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(files[key])
+    return files
+
+
+def read_predictions(path: str | Path) -> list[dict]:
+    """Rows of a ``predictions.tsv`` (errors and words as int)."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    for row in rows:
+        row["errors"], row["words"] = int(row["errors"]), int(row["words"])
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# Notebook helpers
+# ------------------------------------------------------------------------------------------------
+def metrics_table(metrics: dict):
+    """WER and CER with their confidence intervals, as a small DataFrame."""
+    import pandas as pd
+
+    ci = metrics["ci"]
+    return pd.DataFrame(
+        [
+            {"metric": "WER", "value (%)": format_percent(metrics["wer"]),
+             f"{int(ci['level'] * 100)}% CI (%)": f"{format_percent(ci['wer'][0])} – {format_percent(ci['wer'][1])}",
+             "errors / reference units": f"{metrics['word_errors']} / {metrics['reference_words']} words"},
+            {"metric": "CER", "value (%)": format_percent(metrics["cer"]),
+             f"{int(ci['level'] * 100)}% CI (%)": f"{format_percent(ci['cer'][0])} – {format_percent(ci['cer'][1])}",
+             "errors / reference units": f"{metrics['char_errors']} / {metrics['reference_chars']} characters"},
+        ]
+    ).set_index("metric")
+
+
+def error_tables(errors: dict) -> dict:
+    """Each list of ``errors.json`` as a DataFrame (empty tables keep their columns)."""
+    import pandas as pd
+
+    columns = {
+        "worst_utterances": ["path", "reference", "prediction", "errors", "words", "wer"],
+        "word_substitutions": ["reference", "prediction", "count"], "word_deletions": ["word", "count"],
+        "word_insertions": ["word", "count"], "char_confusions": ["reference", "prediction", "count"],
+        "char_deletions": ["char", "count"], "char_insertions": ["char", "count"],
+    }
+    return {name: pd.DataFrame(errors.get(name, []), columns=cols) for name, cols in columns.items()}
+
+
+def plot_errors(rows: list[dict], durations: Sequence[float] | None = None):
+    """Left: per-utterance WER histogram. Right: WER against clip duration (or reference length)."""
+    import matplotlib.pyplot as plt
+
+    wers = [r["errors"] / max(r["words"], 1) for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    left.hist(np.clip(wers, 0, 2), bins=20, color="tab:blue")
+    left.set_xlabel("utterance WER (clipped at 2)")
+    left.set_ylabel("clips")
+    x = list(durations) if durations is not None else [r["words"] for r in rows]
+    right.scatter(x, wers, s=12, alpha=0.7, color="tab:orange")
+    right.set_xlabel("duration (s)" if durations is not None else "reference words")
+    right.set_ylabel("utterance WER")
+    fig.tight_layout()
+    return fig
+
+
+def show_predictions(rows: list[dict], n: int = 10) -> Any:
+    """A prediction-vs-reference browser. Uses ``widgets.prediction_browser`` when available."""
+    try:
+        from .widgets import prediction_browser  # type: ignore[attr-defined]
+    except ImportError:
+        prediction_browser = None
+    if prediction_browser is not None:
+        return prediction_browser(rows, n=n)
+    import pandas as pd
+
+    return pd.DataFrame(rows[:n], columns=["path", "reference", "prediction", "errors", "words"])
