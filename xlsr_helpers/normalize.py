@@ -1,0 +1,459 @@
+"""Step 02: text normalization per language, character inventory, the saved normalizer.
+
+The normalizer decides what the model learns to write, so it is part of the model: it is saved as
+``02_normalize/normalizer.json`` and reused by evaluation (references) and the model card
+(:func:`load_normalizer`). Languages differ as *data* (:data:`PROFILES`), not as if-chains.
+
+What the ``profile`` normalizer does, in order:
+
+1. Unicode normalization (NFC; NFKC for Chinese/Japanese, where full-width Latin letters and digits
+   and half-width katakana are variants of the same character). NFD input becomes NFC, so one letter
+   is never two vocabulary entries.
+2. ``CHARS_TO_IGNORE`` removed.
+3. Typographic variants unified: ’ ‘ ‛ ´ ` ′ ʼ ＇ -> ' ; “ ” „ « » -> " ; ‐ ‑ ‒ – — ― − -> - ;
+   every kind of space -> " ". (Then the language's rules decide whether ' and - stay.)
+4. The language's own mappings (e.g. Persian: Arabic yeh/kaf -> Persian forms).
+5. Lower case, locale-aware: Turkish/Azeri/Crimean Tatar/Gagauz map I -> ı and İ -> i (Python's
+   ``"İ".lower()`` gives i + U+0307 COMBINING DOT ABOVE, a spurious vocabulary entry). A leftover
+   i + U+0307 becomes i in every language.
+6. Characters removed by Unicode category, not by a hand list: punctuation (P*), symbols (S*),
+   control/format characters (C*), except the ones the language keeps (``KEEP_CHARS`` too). The
+   seed's golden rule: never remove a character whose removal turns a word into another word.
+   Apostrophes inside words stay in English, French, Italian, Catalan, Dutch, Welsh, Breton,
+   Ukrainian, Belarusian, Uzbek, ... (it's / its, l'eau, zo'n / zon, м'ясо); elsewhere they go
+   (Turkish ``Hasan'ın`` -> ``hasanın``). Hyphens join (``fine-tuning`` -> ``finetuning``).
+   Letters, combining marks and digits stay; digits are reported (spell them out or drop the rows).
+7. Spaces collapsed. Character-based scripts (zh, ja, yue, th): spaces are removed except between
+   two non-CJK words, so the labels are a plain sequence of characters: no "|" between hanzi that
+   the speaker never paused at, and CER (the metric to read for these languages) compares
+   characters; WER on unsegmented text would count whole sentences.
+
+``NORMALIZER="seed_regex"`` reproduces the 2021 notebook exactly:
+``re.sub('[\\,\\?\\.\\!\\-\\;\\:\\"\\“\\%\\‘\\”\\�]', '', text).lower()`` (``CHARS_TO_IGNORE`` extends the
+class, ``KEEP_CHARS`` shrinks it), to show what it leaves behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .config import Config
+
+FORMAT = "xlsr-normalizer"
+FORMAT_VERSION = 1
+FILE_NAME = "normalizer.json"
+SEED_CHARS = ',?.!-;:"“%‘”�'  # the 2021 notebook's chars_to_ignore_regex, as characters
+SPLITS = ("train", "eval", "test")
+
+APOSTROPHES = "’‘‛´`′ʼ＇"  # -> '   (ʻ U+02BB is left alone: a letter in Uzbek, Hawaiian, Tongan)
+DOUBLE_QUOTES = "“”„‟«»‹›″〝〞＂"  # -> "
+DASHES = "‐‑‒–—―−﹘﹣－"  # -> -
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one language is normalized (see the module docstring for the order of the steps)."""
+
+    casing: str = "lower"  # lower | turkic (I->ı, İ->i, then lower) | none
+    form: str = "NFC"  # NFC | NFKC
+    apostrophe: str = "remove"  # keep (inside words only) | remove
+    hyphen: str = "remove"  # remove (joins the parts) | space
+    char_based: bool = False  # no spaces between CJK/Thai characters; read CER, not WER
+    keep: str = ""  # punctuation/symbol/format characters this language keeps
+    remove: str = ""  # letters/marks removed anyway (Arabic tashkeel, tatweel)
+    mapping: tuple[tuple[str, str], ...] = ()  # (from, to) replacements
+    note: str = ""
+
+
+# Apostrophe inside a word changes the word (it's/its, zo'n/zon, м'ясо) or is a letter.
+_KEEP_APOSTROPHE = Profile(apostrophe="keep", note="apostrophes inside words kept (golden rule)")
+_TURKIC = Profile(casing="turkic", note="Turkic casing: I->ı, İ->i; apostrophe before suffixes removed")
+_CJK = Profile(form="NFKC", char_based=True,
+               note="character-based: NFKC (full-width forms), no spaces between characters; use CER")
+_TASHKEEL = "".join(chr(c) for c in range(0x064B, 0x0660)) + "\u0670\u0640"
+_ARABIC = Profile(remove=_TASHKEEL,
+                  note="tashkeel (harakat) and tatweel removed: written only in some sentences")
+
+PROFILES: dict[str, Profile] = {
+    "default": Profile(note="lower case, NFC, punctuation and symbols removed, hyphens join"),
+    "en": _KEEP_APOSTROPHE, "fr": _KEEP_APOSTROPHE, "it": _KEEP_APOSTROPHE, "ca": _KEEP_APOSTROPHE,
+    "nl": _KEEP_APOSTROPHE, "cy": _KEEP_APOSTROPHE, "br": _KEEP_APOSTROPHE, "eo": _KEEP_APOSTROPHE,
+    "ia": _KEEP_APOSTROPHE, "oc": _KEEP_APOSTROPHE, "lb": _KEEP_APOSTROPHE, "rw": _KEEP_APOSTROPHE,
+    "ga-IE": _KEEP_APOSTROPHE, "rm-sursilv": _KEEP_APOSTROPHE, "rm-vallader": _KEEP_APOSTROPHE,
+    "fy-NL": _KEEP_APOSTROPHE,
+    "uk": Profile(apostrophe="keep", note="the apostrophe is part of Ukrainian spelling (м'ясо)"),
+    "be": Profile(apostrophe="keep", note="the apostrophe is part of Belarusian spelling"),
+    "uz": Profile(apostrophe="keep", mapping=(("ʻ", "'"),),
+                  note="o' and g' are letters: ʻ and ' unified, kept inside words"),
+    "tr": _TURKIC, "az": _TURKIC, "crh": _TURKIC, "gag": _TURKIC,
+    "zh-CN": _CJK, "zh-TW": _CJK, "zh-HK": _CJK, "yue": _CJK, "ja": _CJK, "zh": _CJK,
+    "th": Profile(char_based=True, note="Thai: no spaces between words; spaces removed, use CER"),
+    "ar": _ARABIC,
+    "fa": Profile(remove=_TASHKEEL, keep="\u200c", mapping=(("ي", "ی"), ("ك", "ک"), ("ى", "ی")),
+                  note="Persian: Arabic yeh/kaf -> Persian forms, ZWNJ kept, tashkeel removed"),
+    "ur": _ARABIC,
+}
+
+
+def profile_for(language: str) -> tuple[str, Profile]:
+    """(key, profile) for a Common Voice locale: exact match, then the part before '-', else default."""
+    for key in (language, language.split("-")[0], language.split("_")[0]):
+        if key in PROFILES:
+            return key, PROFILES[key]
+    return "default", PROFILES["default"]
+
+
+def _is_cjk(ch: str) -> bool:
+    o = ord(ch)
+    return (0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF
+            or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3134F or 0x0E00 <= o <= 0x0E7F or o == 0x3005)
+
+
+def _chars(value: str) -> str:
+    """A CHARS_TO_IGNORE / KEEP_CHARS value as a set of characters (spaces ignored), NFC."""
+    return "".join(dict.fromkeys(unicodedata.normalize("NFC", value or "").replace(" ", "")))
+
+
+class Normalizer:
+    """``normalizer(text) -> str``; everything it does is in its JSON (``to_dict``)."""
+
+    def __init__(self, language: str = "default", mode: str = "profile", chars_to_ignore: str = "",
+                 keep_chars: str = "", profile: Profile | None = None, profile_name: str | None = None):
+        if mode not in ("profile", "seed_regex"):
+            raise ValueError(f"NORMALIZER must be 'profile' or 'seed_regex', not {mode!r}")
+        self.language = language
+        self.mode = mode
+        self.chars_to_ignore = _chars(chars_to_ignore)
+        self.keep_chars = _chars(keep_chars)
+        both = set(self.chars_to_ignore) & set(self.keep_chars)
+        if both:
+            raise ValueError(f"characters in both CHARS_TO_IGNORE and KEEP_CHARS: {''.join(sorted(both))!r}")
+        if profile is None:
+            profile_name, profile = profile_for(language)
+        self.profile = profile
+        self.profile_name = profile_name or language
+        seed = "".join(c for c in SEED_CHARS + self.chars_to_ignore if c not in self.keep_chars)
+        self.seed_regex = "[" + "".join("\\" + c for c in dict.fromkeys(seed)) + "]" if seed else ""
+        self._seed_re = re.compile(self.seed_regex) if self.seed_regex else None
+        self._ignore = set(self.chars_to_ignore)
+        self._keep = set(self.keep_chars) | set(profile.keep)
+        self._remove = set(profile.remove)
+        table = {**{c: "'" for c in APOSTROPHES}, **{c: '"' for c in DOUBLE_QUOTES}, **{c: "-" for c in DASHES}}
+        self._typo = str.maketrans({k: v for k, v in table.items() if k not in self._keep})
+
+    # --- the function --------------------------------------------------------------------------
+    def __call__(self, text: str) -> str:
+        text = text or ""
+        if self.mode == "seed_regex":
+            return (self._seed_re.sub("", text) if self._seed_re else text).lower()
+        p = self.profile
+        text = unicodedata.normalize(p.form, text)
+        if self._ignore:
+            text = "".join(c for c in text if c not in self._ignore)
+        text = text.translate(self._typo)
+        for old, new in p.mapping:
+            text = text.replace(old, new)
+        if p.casing == "turkic":
+            text = text.replace("I", "ı").replace("İ", "i").lower()
+        elif p.casing == "lower":
+            text = text.lower()
+        text = text.replace("i\u0307", "i")
+        text = unicodedata.normalize(p.form, text)
+        out: list[str] = []
+        n = len(text)
+        for i, ch in enumerate(text):
+            if ch in self._ignore:
+                continue
+            if ch in self._keep:
+                out.append(ch)
+            elif ch == "'" and p.apostrophe == "keep":
+                before = text[i - 1] if i else ""
+                after = text[i + 1] if i + 1 < n else ""
+                if before.isalpha() and after.isalpha():
+                    out.append(ch)
+            elif ch == "-" and p.hyphen == "space":
+                out.append(" ")
+            elif ch in self._remove:
+                continue
+            elif ch.isspace():
+                out.append(" ")
+            elif unicodedata.category(ch)[0] in "PSCZ":
+                continue
+            else:
+                out.append(ch)
+        text = " ".join("".join(out).split())
+        if p.char_based and " " in text:
+            text = "".join(
+                ch for i, ch in enumerate(text)
+                if ch != " " or not (_is_cjk(text[i - 1]) or _is_cjk(text[i + 1]))
+            )
+        return unicodedata.normalize(p.form, text)
+
+    # --- what it does to one character ---------------------------------------------------------
+    def explain(self, ch: str) -> str:
+        """What the normalizer does to ``ch`` on its own: kept, removed (why) or mapped (to what)."""
+        if self.mode == "seed_regex":
+            if self._seed_re and self._seed_re.fullmatch(ch):
+                return "removed (seed regex)"
+            low = ch.lower()
+            return "kept" if low == ch else f"mapped to {low!r} (lower case)"
+        if ch in self._ignore:
+            return "removed (CHARS_TO_IGNORE)"
+        if ch in self._keep:
+            return "kept (KEEP_CHARS)" if ch in self.keep_chars else "kept (language profile)"
+        if ch == "'" and self.profile.apostrophe == "keep":
+            return "kept inside words, removed elsewhere (golden rule)"
+        if ch == " ":
+            return "word separator" + (" (removed between CJK characters)" if self.profile.char_based else "")
+        if ch.isspace():
+            return "mapped to ' ' (space)"
+        if unicodedata.category(ch)[0] == "M":
+            return "removed (language profile)" if ch in self._remove else "kept (combining mark)"
+        if _is_cjk(ch):
+            result = self(ch)
+        else:  # between letters, so that context rules (apostrophes) apply as inside a word
+            result = self(f"a{ch}a")
+            result = result[1:-1] if result.startswith("a") and result.endswith("a") else result
+        if result == "":
+            cat = unicodedata.category(ch)
+            why = {"P": "punctuation", "S": "symbol", "C": "control/format", "Z": "separator"}.get(cat[0])
+            if ch in self._remove:
+                why = "removed by the language profile"
+            if ch in APOSTROPHES + "'":
+                why = "apostrophe"
+            if ch in DASHES + "-":
+                why = "hyphen/dash (joins the parts)"
+            return f"removed ({why or cat}, {cat})"
+        if result == ch:
+            return "kept"
+        return f"mapped to {result!r}"
+
+    # --- persistence ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "version": FORMAT_VERSION, "mode": self.mode, "language": self.language,
+            "profile_name": self.profile_name, "profile": dataclasses.asdict(self.profile),
+            "chars_to_ignore": self.chars_to_ignore, "keep_chars": self.keep_chars,
+            "seed_regex": self.seed_regex if self.mode == "seed_regex" else None,
+            "unicode_version": unicodedata.unidata_version,
+            "usage": "from xlsr_helpers.normalize import load_normalizer; normalize = load_normalizer(path); "
+                     "normalize(text)",
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Normalizer":
+        if data.get("format") != FORMAT:
+            raise ValueError("not a normalizer.json written by xlsr_helpers.normalize")
+        raw = dict(data["profile"])
+        raw["mapping"] = tuple(tuple(pair) for pair in raw.get("mapping", ()))
+        return cls(language=data["language"], mode=data["mode"], chars_to_ignore=data["chars_to_ignore"],
+                   keep_chars=data["keep_chars"], profile=Profile(**raw), profile_name=data.get("profile_name"))
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "Normalizer":
+        return cls(cfg.language, cfg.normalizer, cfg.chars_to_ignore, cfg.keep_chars)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.is_dir() or path.suffix != ".json":
+            path = path / FILE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    def __repr__(self) -> str:
+        return (f"Normalizer(language={self.language!r}, mode={self.mode!r}, profile={self.profile_name!r}, "
+                f"chars_to_ignore={self.chars_to_ignore!r}, keep_chars={self.keep_chars!r})")
+
+
+def load_normalizer(path: str | Path) -> Normalizer:
+    """The normalizer of a run: ``path`` is the run folder, ``02_normalize/``, a folder holding
+    ``normalizer.json`` (e.g. a model's upload folder), or the JSON file itself."""
+    path = Path(path)
+    for candidate in (path, path / FILE_NAME, path / "02_normalize" / FILE_NAME):
+        if candidate.is_file():
+            return Normalizer.from_dict(json.loads(candidate.read_text(encoding="utf-8")))
+    raise FileNotFoundError(f"No {FILE_NAME} at {path} (nor in {path}/02_normalize): run 02_normalize first.")
+
+
+# --------------------------------------------------------------------------------------------------
+# inventory
+# --------------------------------------------------------------------------------------------------
+def char_inventory(texts: Iterable[str]) -> Counter:
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(text)
+    return counts
+
+
+def char_info(ch: str) -> dict[str, str]:
+    return {"char": ch, "codepoint": f"U+{ord(ch):04X}", "name": unicodedata.name(ch, "?"),
+            "category": unicodedata.category(ch)}
+
+
+def first_examples(texts: Iterable[str], chars: set[str], limit: int = 120) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for text in texts:
+        for ch in set(text) & chars:
+            if ch not in found:
+                found[ch] = text if len(text) <= limit else text[:limit] + "…"
+        if len(found) == len(chars):
+            break
+    return found
+
+
+def inventory_report(raw: list[str], normalized: list[str], normalizer: Normalizer) -> dict[str, Any]:
+    """Characters before and after, every removed/mapped character with count and example, digits."""
+    before, after = char_inventory(raw), char_inventory(normalized)
+    examples = first_examples(raw, set(before))
+    removed, mapped, context = [], [], []
+    for ch, count in before.most_common():
+        what = normalizer.explain(ch)
+        entry = {**char_info(ch), "count": count, "after": after.get(ch, 0), "action": what,
+                 "example": examples.get(ch, "")}
+        if what.startswith("removed"):
+            removed.append(entry)
+        elif what.startswith("mapped"):
+            mapped.append(entry)
+        elif after.get(ch, 0) != count and ch != " ":
+            context.append(entry)
+    digits = {ch: n for ch, n in after.items() if unicodedata.category(ch)[0] == "N"}
+    digit_examples = first_examples(normalized, set(digits))
+    return {
+        "before": dict(before.most_common()),
+        "after": dict(after.most_common()),
+        "removed": removed,
+        "mapped": mapped,
+        "changed_in_context": context,
+        "digits": [{**char_info(ch), "count": n, "example": digit_examples.get(ch, "")}
+                   for ch, n in sorted(digits.items())],
+        "sentences_with_digits": sum(1 for t in normalized if any(unicodedata.category(c)[0] == "N" for c in t)),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# the step
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class NormalizeResult:
+    dataset: Any
+    report: dict[str, Any]
+    normalizer: Normalizer
+    dataset_dir: Path
+    report_path: Path
+    normalizer_path: Path
+    examples: list[dict[str, str]] = field(default_factory=list)
+
+
+def run_normalize(cfg: Config) -> NormalizeResult:
+    """Normalize every split of ``01_load/dataset``; save dataset, normalizer.json and report.json."""
+    from datasets import DatasetDict, load_from_disk
+
+    source = cfg.step_dir("01_load") / "dataset"
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist: run 01_load first.")
+    loaded = load_from_disk(str(source))
+    normalizer = Normalizer.from_config(cfg)
+    step_dir = cfg.step_dir("02_normalize")
+    step_dir.mkdir(parents=True, exist_ok=True)
+
+    raw_all: list[str] = []
+    norm_all: list[str] = []
+    per_split: dict[str, Any] = {}
+    emptied_examples: list[str] = []
+    normalized = {}
+    for split in SPLITS:
+        ds = loaded[split]
+        raw = list(ds["sentence"])
+        norm = [normalizer(t) for t in raw]
+        raw_all += raw
+        norm_all += norm
+        ds = ds.add_column("raw_sentence", raw).remove_columns("sentence").add_column("sentence", norm)
+        empty = [i for i, t in enumerate(norm) if not t]
+        emptied_examples += [raw[i] for i in empty[: max(0, 10 - len(emptied_examples))]]
+        if empty:
+            keep = sorted(set(range(len(norm))) - set(empty))
+            ds = ds.select(keep)
+        normalized[split] = ds
+        per_split[split] = {"rows_in": len(raw), "emptied": len(empty),
+                            "changed": sum(1 for a, b in zip(raw, norm) if a != b)}
+
+    # Leakage re-check after the real normalization (01_load compared a looser key).
+    test_sentences = set(normalized["test"]["sentence"])
+    leaks = {}
+    for split in ("train", "eval"):
+        ds = normalized[split]
+        bad = [i for i, t in enumerate(ds["sentence"]) if t in test_sentences]
+        if bad:
+            ds = ds.select(sorted(set(range(len(ds))) - set(bad)))
+        normalized[split] = ds
+        leaks[split] = len(bad)
+    for split in SPLITS:
+        per_split[split]["rows_out"] = len(normalized[split])
+        per_split[split]["leak_removed"] = leaks.get(split, 0)
+
+    columns = ["id", "audio", "sentence", "raw_sentence", "speaker", "duration", "source"]
+    dataset = DatasetDict({s: normalized[s].select_columns([c for c in columns if c in normalized[s].column_names])
+                           for s in SPLITS})
+    tmp = step_dir / "dataset.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    dataset.save_to_disk(str(tmp))
+    final = step_dir / "dataset"
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    normalizer_path = normalizer.save(step_dir / FILE_NAME)
+
+    report = {
+        "normalizer": normalizer.to_dict(),
+        "profile_note": normalizer.profile.note,
+        "splits": per_split,
+        "emptied_total": sum(p["emptied"] for p in per_split.values()),
+        "emptied_examples": emptied_examples,
+        "leak_removed_after_normalization": sum(leaks.values()),
+        "inventory": inventory_report(raw_all, norm_all, normalizer),
+    }
+    inv = report["inventory"]
+    report["chars_before"] = len(inv["before"])
+    report["chars_after"] = len(inv["after"])
+    report["removed_chars"] = "".join(e["char"] for e in inv["removed"])
+    report["removed_count"] = sum(e["count"] for e in inv["removed"])
+    report_path = step_dir / "report.json"
+    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    pairs = [{"before": a, "after": b} for a, b in zip(raw_all, norm_all) if a != b][:10]
+    return NormalizeResult(load_from_disk(str(final)), report, normalizer, final, report_path, normalizer_path,
+                           pairs)
+
+
+# --------------------------------------------------------------------------------------------------
+# what the notebook shows
+# --------------------------------------------------------------------------------------------------
+def inventory_table(report: dict[str, Any], limit: int | None = None):
+    """Every character before normalization: count before/after and what happened to it."""
+    import pandas as pd
+
+    inv = report["inventory"]
+    actions = {e["char"]: e["action"] for e in inv["removed"] + inv["mapped"] + inv["changed_in_context"]}
+    rows = []
+    for ch, count in list(inv["before"].items())[:limit]:
+        rows.append({**char_info(ch), "before": count, "after": inv["after"].get(ch, 0),
+                     "action": actions.get(ch, "kept")})
+    for ch, count in inv["after"].items():
+        if ch not in inv["before"]:
+            rows.append({**char_info(ch), "before": 0, "after": count, "action": "produced by mapping"})
+    return pd.DataFrame(rows)
+
+
+def removed_table(report: dict[str, Any]):
+    import pandas as pd
+
+    cols = ["char", "codepoint", "name", "category", "count", "action", "example"]
+    return pd.DataFrame(report["inventory"]["removed"], columns=cols)
