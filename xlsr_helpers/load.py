@@ -27,6 +27,7 @@ import shutil
 import unicodedata
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -60,6 +61,20 @@ REASONS = {
     "undecodable": "audio cannot be decoded (corrupt, truncated or not audio)",
 }
 TAIL_CHECK_S = 0.25  # a truncated file has no audio in the last quarter second its header promises
+
+
+@contextmanager
+def quiet_progress():
+    """No datasets progress bars inside (saving a few hundred rows draws three of them per split)."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -98,10 +113,12 @@ class SourceRows:
 def sentence_key(text: str) -> str:
     """A loose comparison key for the leakage guard: NFKC, casefolded, letters/marks/digits only.
 
-    Deliberately looser than any normalizer (spaces, punctuation and symbols are ignored), so that a
-    test sentence is caught whatever 02_normalize later does to it.
+    Deliberately looser than any normalizer (spaces, punctuation and symbols are ignored, Turkish
+    dotted/dotless i are one letter), so that a test sentence is caught whatever 02_normalize later
+    does to it.
     """
     text = unicodedata.normalize("NFKC", text or "").casefold()
+    text = unicodedata.normalize("NFKC", text.replace("i\u0307", "i").replace("ı", "i"))  # Turkish İ/I/ı
     return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LMN")
 
 
@@ -270,10 +287,12 @@ def _rows_from_hf(dataset_dict: Any, spec: str, kind: str, cfg: Config, limit: i
             continue
         ds = dataset_dict[name]
         columns = list(ds.column_names or ds.features.keys())
-        audio_col = _pick_column(columns, cfg.hub_audio_column, ("audio", "path", "file"), "audio", spec)
+        # Other usual names are tried only when the parameter is left at its default.
+        audio_col = _pick_column(columns, cfg.hub_audio_column,
+                                 ("audio", "path", "file") if cfg.hub_audio_column == "audio" else (), "audio", spec)
         text_col = _pick_column(columns, cfg.hub_text_column,
-                                ("sentence", "text", "transcription", "transcript", "normalized_text"),
-                                "text", spec)
+                                ("sentence", "text", "transcription", "transcript", "normalized_text")
+                                if cfg.hub_text_column == "sentence" else (), "text", spec)
         speaker_col = next((c for c in SPEAKER_COLUMNS if c in columns), None)
         ds = ds.cast_column(audio_col, Audio(decode=False))
         if split == "test" and hasattr(ds, "__len__"):
@@ -680,10 +699,15 @@ class LoadResult:
 
 def run_load(cfg: Config) -> LoadResult:
     """The step: load, filter, guard, save ``01_load/dataset/`` and ``01_load/report.json``."""
-    from datasets import Audio, DatasetDict, load_from_disk
-
     step_dir = cfg.step_dir("01_load")
     step_dir.mkdir(parents=True, exist_ok=True)
+    with quiet_progress():
+        return _run_load(cfg, step_dir)
+
+
+def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
+    from datasets import Audio, DatasetDict, load_from_disk
+
     dataset, report = load_source(cfg)
     tmp_dir = step_dir / "dataset.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)

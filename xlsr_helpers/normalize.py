@@ -356,6 +356,13 @@ class NormalizeResult:
 
 def run_normalize(cfg: Config) -> NormalizeResult:
     """Normalize every split of ``01_load/dataset``; save dataset, normalizer.json and report.json."""
+    from .load import quiet_progress
+
+    with quiet_progress():
+        return _run_normalize(cfg)
+
+
+def _run_normalize(cfg: Config) -> NormalizeResult:
     from datasets import DatasetDict, load_from_disk
 
     source = cfg.step_dir("01_load") / "dataset"

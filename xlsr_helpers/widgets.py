@@ -1,0 +1,265 @@
+"""Views used by the notebooks: a clip browser, clip plots, a character inventory with toggles.
+
+Every view displays a plain version first (an HTML table, ``IPython.display.Audio`` players, a
+matplotlib figure), which works everywhere: Colab, Jupyter, a papermill run, a notebook rendered on
+GitHub. The ipywidgets part is an extra for an interactive frontend; when ipywidgets is missing it is
+skipped, and in a headless run it is simply never drawn.
+"""
+
+from __future__ import annotations
+
+import html
+import random
+import unicodedata
+from typing import Any, Iterable, Sequence
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------------
+def _display(*objects: Any) -> None:
+    from IPython.display import display
+
+    display(*objects)
+
+
+def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """A small HTML table (left-aligned text, escaped)."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    head = "".join(f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def samples(audio: Any) -> tuple[Any, int]:
+    """(mono float32 numpy array, sampling rate) of a decoded ``audio`` item of a dataset.
+
+    With datasets >= 4 the item is a torchcodec ``AudioDecoder`` (``get_all_samples()``); older
+    versions give a dict with ``array`` and ``sampling_rate``.
+    """
+    import numpy as np
+
+    if hasattr(audio, "get_all_samples"):
+        decoded = audio.get_all_samples()
+        data = decoded.data.numpy()
+        return np.asarray(data.mean(axis=0) if data.ndim == 2 else data, dtype=np.float32), int(decoded.sample_rate)
+    if isinstance(audio, dict) and "array" in audio:
+        array = np.asarray(audio["array"], dtype=np.float32)
+        return (array.mean(axis=0) if array.ndim == 2 else array), int(audio["sampling_rate"])
+    raise TypeError(f"cannot read samples from {type(audio).__name__}")
+
+
+def _splits(dataset: Any) -> dict[str, Any]:
+    return dict(dataset.items()) if hasattr(dataset, "items") else {"data": dataset}
+
+
+def _pick(dataset: Any, n: int, seed: int) -> list[tuple[str, int]]:
+    """n (split, index) pairs at random, from every non-empty split in turn."""
+    rng = random.Random(seed)
+    splits = [(name, ds) for name, ds in _splits(dataset).items() if len(ds)]
+    picks: list[tuple[str, int]] = []
+    for k in range(n):
+        if not splits:
+            break
+        name, ds = splits[k % len(splits)]
+        picks.append((name, rng.randrange(len(ds))))
+    return picks
+
+
+def _short(speaker: str) -> str:
+    return speaker[:8] + "…" if speaker and len(speaker) > 9 else (speaker or "")
+
+
+# --------------------------------------------------------------------------------------------------
+# clips
+# --------------------------------------------------------------------------------------------------
+def clip_browser(dataset: Any, n: int = 3, seed: int = 0, text_column: str = "sentence") -> list[dict[str, Any]]:
+    """Listen to random clips with their sentence, duration and speaker.
+
+    Plain part (always): a table of ``n`` random clips and an audio player for each. Interactive part
+    (ipywidgets): a split selector and a button that draws another random clip.
+    Returns the rows shown (for tests).
+    """
+    from IPython.display import HTML, Audio
+
+    rows = []
+    players = []
+    for split, index in _pick(dataset, n, seed):
+        item = _splits(dataset)[split][index]
+        array, rate = samples(item["audio"])
+        rows.append({"split": split, "id": item.get("id", index), "speaker": _short(item.get("speaker", "")),
+                     "seconds": round(len(array) / rate, 2), text_column: item.get(text_column, "")})
+        players.append((rows[-1], Audio(array, rate=rate)))
+    _display(HTML(html_table(rows)))
+    for row, player in players:
+        _display(HTML(f"<b>{html.escape(str(row['id']))}</b> — {html.escape(str(row[text_column]))}"), player)
+    _interactive_browser(dataset, seed, text_column)
+    return rows
+
+
+def _interactive_browser(dataset: Any, seed: int, text_column: str) -> None:
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        return
+    from IPython.display import HTML, Audio
+
+    splits = _splits(dataset)
+    names = [name for name, ds in splits.items() if len(ds)]
+    if not names:
+        return
+    rng = random.Random(seed + 1)
+    choose = widgets.Dropdown(options=names, value=names[0], description="split")
+    button = widgets.Button(description="another clip", icon="random")
+    out = widgets.Output()
+
+    def show(_=None):
+        ds = splits[choose.value]
+        index = rng.randrange(len(ds))
+        item = ds[index]
+        array, rate = samples(item["audio"])
+        out.clear_output(wait=True)
+        with out:
+            _display(HTML(
+                f"<b>{html.escape(str(item.get('id', index)))}</b> · speaker {html.escape(_short(item.get('speaker', '')))}"
+                f" · {len(array) / rate:.2f} s<br>{html.escape(str(item.get(text_column, '')))}"
+            ), Audio(array, rate=rate))
+
+    button.on_click(show)
+    choose.observe(show, names="value")
+    _display(widgets.VBox([widgets.HBox([choose, button]), out]))
+
+
+def plot_clip(item: dict[str, Any], title: str | None = None):
+    """Waveform and spectrogram of one dataset item (a matplotlib figure)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    array, rate = samples(item["audio"])
+    fig, (wave_ax, spec_ax) = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    t = np.arange(len(array)) / rate
+    wave_ax.plot(t, array, linewidth=0.5)
+    wave_ax.set_ylabel("amplitude")
+    wave_ax.set_title(title or f"{item.get('id', '')}: {item.get('sentence', '')}")
+    spec_ax.specgram(array + 1e-9, NFFT=400, Fs=rate, noverlap=240, cmap="magma")  # 25 ms windows, 10 ms hop
+    spec_ax.set_ylabel("Hz")
+    spec_ax.set_xlabel("seconds")
+    fig.tight_layout()
+    return fig
+
+
+def duration_histogram(dataset: Any, bins: int = 30, min_s: float | None = None, max_s: float | None = None):
+    """Clip durations per split (the ``duration`` column), with the filter limits as lines."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for name, ds in _splits(dataset).items():
+        if len(ds):
+            ax.hist(list(ds["duration"]), bins=bins, alpha=0.6, label=f"{name} ({len(ds)})")
+    for limit in (min_s, max_s):
+        if limit:
+            ax.axvline(limit, color="k", linestyle="--", linewidth=1)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("clips")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# characters
+# --------------------------------------------------------------------------------------------------
+def _label(ch: str) -> str:
+    if ch == " ":
+        return "␠"
+    if unicodedata.category(ch)[0] in "MCZ":
+        return f"◌{ch}" if unicodedata.category(ch)[0] == "M" else f"U+{ord(ch):04X}"
+    return ch
+
+
+def chars_value(chars: Iterable[str]) -> str:
+    """A CHARS_TO_IGNORE / KEEP_CHARS value for the parameters cell (a Python string literal)."""
+    return repr("".join(dict.fromkeys(chars)))
+
+
+def char_inventory(report: dict[str, Any], chars_to_ignore: str = "", keep_chars: str = "") -> dict[str, str]:
+    """The character inventory of 02_normalize, and toggles that write CHARS_TO_IGNORE / KEEP_CHARS.
+
+    Plain part (always): a table of every character left after normalization (count, Unicode name,
+    category), and one of every character removed. Interactive part (ipywidgets): a toggle per
+    character; the resulting parameter values are shown, ready to paste into the parameters cell
+    before running the notebook again. Returns the current values (plain strings).
+    """
+    from IPython.display import HTML
+
+    inventory = report["inventory"]
+    after = [(ch, n) for ch, n in inventory["after"].items() if ch != " "]
+    rows = [{"char": _label(ch), "count": n, "code": f"U+{ord(ch):04X}", "category": unicodedata.category(ch),
+             "name": unicodedata.name(ch, "?")} for ch, n in after]
+    _display(HTML("<b>Characters after normalization</b> (each becomes one output of the model)" + html_table(rows)))
+    removed = [{"char": _label(e["char"]), "count": e["count"], "name": e["name"], "action": e["action"],
+                "example": e["example"]} for e in inventory["removed"]]
+    if removed:
+        _display(HTML("<b>Characters removed</b>" + html_table(removed)))
+    values = {"CHARS_TO_IGNORE": chars_to_ignore, "KEEP_CHARS": keep_chars}
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        return values
+
+    ignore = set(chars_to_ignore)
+    keep = set(keep_chars)
+    result = widgets.HTML()
+
+    def update(_=None):
+        values["CHARS_TO_IGNORE"] = "".join(ch for ch, b in drop_buttons if b.value) + "".join(
+            c for c in chars_to_ignore if c not in {ch for ch, _ in drop_buttons})
+        values["KEEP_CHARS"] = "".join(ch for ch, b in keep_buttons if b.value) + "".join(
+            c for c in keep_chars if c not in {ch for ch, _ in keep_buttons})
+        result.value = (f"<pre>CHARS_TO_IGNORE = {html.escape(chars_value(values['CHARS_TO_IGNORE']))}\n"
+                        f"KEEP_CHARS = {html.escape(chars_value(values['KEEP_CHARS']))}</pre>"
+                        "Paste these into the parameters cell and run the notebook again.")
+
+    drop_buttons = [(ch, widgets.ToggleButton(value=ch in ignore, description=_label(ch),
+                                              tooltip=f"remove {unicodedata.name(ch, '?')} ({n}x)",
+                                              layout=widgets.Layout(width="48px")))
+                    for ch, n in after]
+    keep_buttons = [(e["char"], widgets.ToggleButton(value=e["char"] in keep, description=_label(e["char"]),
+                                                     tooltip=f"keep {e['name']} ({e['count']}x)",
+                                                     layout=widgets.Layout(width="48px")))
+                    for e in inventory["removed"]]
+    for _, button in drop_buttons + keep_buttons:
+        button.observe(update, names="value")
+    update()
+    _display(widgets.VBox([
+        widgets.HTML("<b>Toggle to remove</b> (characters the model would learn):"),
+        widgets.HBox([b for _, b in drop_buttons], layout=widgets.Layout(flex_flow="row wrap")),
+        widgets.HTML("<b>Toggle to keep</b> (characters the normalizer removes):"),
+        widgets.HBox([b for _, b in keep_buttons], layout=widgets.Layout(flex_flow="row wrap")),
+        result,
+    ]))
+    return values
+
+
+def char_bar_chart(report: dict[str, Any], top: int = 60):
+    """Character counts before and after normalization (bar chart, most frequent first)."""
+    import matplotlib.pyplot as plt
+
+    inv = report["inventory"]
+    chars = [ch for ch in inv["before"] if ch != " "][:top]
+    extra = [ch for ch in inv["after"] if ch not in inv["before"] and ch != " "]
+    chars += extra[: max(0, top - len(chars))]
+    x = range(len(chars))
+    fig, ax = plt.subplots(figsize=(max(6, len(chars) * 0.22), 3.5))
+    ax.bar([i - 0.2 for i in x], [inv["before"].get(c, 0) for c in chars], width=0.4, label="before")
+    ax.bar([i + 0.2 for i in x], [inv["after"].get(c, 0) for c in chars], width=0.4, label="after")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels([_label(c) for c in chars])
+    ax.set_yscale("log")
+    ax.set_ylabel("count (log)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
