@@ -413,7 +413,14 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
                            for s in SPLITS})
     tmp = step_dir / "dataset.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    dataset.save_to_disk(str(tmp))
+    try:
+        dataset.save_to_disk(str(tmp))
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"An audio file of 01_load's dataset is gone ({error.filename}): the clips folder was moved or "
+            "deleted (on Colab, /content is forgotten after a disconnect). Run 01_load again, or with "
+            "EMBED_AUDIO=True so that the run folder keeps the audio itself."
+        ) from error
     final = step_dir / "dataset"
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
