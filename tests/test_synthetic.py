@@ -314,6 +314,23 @@ def test_available_languages():
     assert synthetic.language_info("zh-CN")["voice"] == "cmn-latn-pinyin"  # cmn reads most hanzi as English
 
 
+def test_default_root_follows_xlsr_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XLSR_CACHE", str(tmp_path))
+    assert synthetic.corpus_dir("tr", "demo", seed=7) == tmp_path / "synthetic" / "demo-seed7" / "cv-synthetic" / "tr"
+    monkeypatch.delenv("XLSR_CACHE")
+    assert synthetic.default_root() == Path.home() / ".cache" / "xlsr-curriculum" / "synthetic"
+
+
+def test_every_chinese_word_has_its_pinyin():
+    spec = synthetic._resolve("zh-CN")
+    for w in spec.words + spec.specials + spec.numbers:
+        assert re.fullmatch(r"([a-z]+[1-5])+", spec.say.get(w, "")), w
+    maker = synthetic._SentenceMaker(spec, random.Random(0))
+    for _ in range(300):
+        _, say = maker.new()
+        assert not re.search(r"[\u4e00-\u9fff]", say), say  # espeak-ng gets pinyin only
+
+
 def test_bundled_vocabularies_are_closed_and_small():
     for lang in synthetic.BUNDLED_LANGUAGES:
         info = synthetic.language_info(lang)

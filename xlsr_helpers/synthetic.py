@@ -49,7 +49,6 @@ import re
 import shutil
 import subprocess
 import time
-import unicodedata
 import zlib
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -197,7 +196,7 @@ class LanguageSpec:
 
 @functools.lru_cache(maxsize=1)
 def _bundled_data() -> dict:
-    text = resources.files("xlsr_helpers").joinpath("data", _DATA_FILE).read_text(encoding="utf-8")
+    text = resources.files("xlsr_helpers").joinpath("data").joinpath(_DATA_FILE).read_text(encoding="utf-8")
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
 
 
@@ -323,8 +322,7 @@ def _reads_natively(voice: str, texts: list[str]) -> list[bool]:
     own = voice.lower()
 
     def check(text: str) -> bool:
-        res = subprocess.run([exe, "-q", "-x", "-v", voice, "--stdin"], input=text.encode("utf-8"),
-                             capture_output=True, check=False)
+        res = subprocess.run([exe, "-q", "-x", "-v", voice, " " + text], capture_output=True, check=False)
         ph = res.stdout.decode("utf-8", "replace")
         switches = {m.lower() for m in re.findall(r"\(([A-Za-z][\w-]*)\)", ph)}
         return res.returncode == 0 and bool(ph.strip()) and switches <= {own}
@@ -368,7 +366,7 @@ def _pseudo_language(locale: str, voice: str, check: bool = False) -> LanguageSp
         names = [word(lengths[1]) for _ in range(6)]
         if cased:
             names = [n[0].upper() + n[1:] for n in names]
-        compounds = [f"{word(lengths[1])}-{word(lengths[1])}" for _ in range(3)]
+        compounds = [f"{word(lengths[1])}-{word(lengths[1])}" for _ in range(3)] if space else []
         apostrophes = [f"{word(2)}'{rng.choice(syl)}" for _ in range(2)] if script == "latin" else []
     numbers = ["2", "3", "5", "10"]
     if check:
@@ -734,12 +732,18 @@ def _encode_torchcodec(pcm: bytes, rate: int, out: Path) -> None:
                                                     num_channels=1, sample_rate=SAMPLE_RATE)
 
 
+@functools.lru_cache(maxsize=1)
 def _torchcodec_encoder_available() -> bool:
+    """Whether torchcodec can write our mp3 here (it may be missing, too old, or lack its ffmpeg libraries)."""
+    import tempfile
+
     try:
-        from torchcodec.encoders import AudioEncoder  # noqa: F401
-    except Exception:  # not installed, or its ffmpeg libraries are missing
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "probe.mp3"
+            _encode_torchcodec(b"\0\0" * 2205, 22050, out)
+            return out.stat().st_size > 0
+    except Exception:
         return False
-    return True
 
 
 def _synthesize(job: tuple) -> int:
