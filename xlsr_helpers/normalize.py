@@ -23,14 +23,18 @@ What the ``profile`` normalizer does, in order:
    Ukrainian, Belarusian, Uzbek, ... (it's / its, l'eau, zo'n / zon, м'ясо); elsewhere they go
    (Turkish ``Hasan'ın`` -> ``hasanın``). Hyphens join (``fine-tuning`` -> ``finetuning``).
    Letters, combining marks and digits stay; digits are reported (spell them out or drop the rows).
-7. Spaces collapsed. Character-based scripts (zh, ja, yue, th): spaces are removed except between
+7. A ``|`` that is still there (``KEEP_CHARS``, or the seed regex) becomes ``¦``: ``|`` is the
+   tokenizer's word delimiter, and a literal one (a Hindi danda look-alike) would silently turn into a
+   word boundary in the labels. (The delimiter itself cannot be changed instead: transformers 5 reloads
+   a Wav2Vec2CTCTokenizer with ``word_delimiter_token="|"`` whatever was saved.)
+8. Spaces collapsed. Character-based scripts (zh, ja, yue, th): spaces are removed except between
    two non-CJK words, so the labels are a plain sequence of characters: no "|" between hanzi that
    the speaker never paused at, and CER (the metric to read for these languages) compares
    characters; WER on unsegmented text would count whole sentences.
 
 ``NORMALIZER="seed_regex"`` reproduces the 2021 notebook exactly:
 ``re.sub('[\\,\\?\\.\\!\\-\\;\\:\\"\\“\\%\\‘\\”\\�]', '', text).lower()`` (``CHARS_TO_IGNORE`` extends the
-class, ``KEEP_CHARS`` shrinks it), to show what it leaves behind.
+class, ``KEEP_CHARS`` shrinks it), to show what it leaves behind; only ``|`` -> ``¦`` is added.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ FORMAT_VERSION = 1
 FILE_NAME = "normalizer.json"
 SEED_CHARS = ',?.!-;:"“%‘”�'  # the 2021 notebook's chars_to_ignore_regex, as characters
 SPLITS = ("train", "eval", "test")
+# "|" is the CTC word delimiter of every Wav2Vec2 vocabulary; text must never contain it. (The delimiter
+# cannot be another character: transformers 5 reloads Wav2Vec2CTCTokenizer with "|" whatever was saved.)
+WORD_DELIMITER = "|"
+DELIMITER_STAND_IN = "¦"  # what a "|" that survives normalization (KEEP_CHARS, seed regex) becomes
 
 APOSTROPHES = "’‘‛´`′ʼ＇"  # -> '   (ʻ U+02BB is left alone: a letter in Uzbek, Hawaiian, Tongan)
 DOUBLE_QUOTES = "“”„‟«»‹›″〝〞＂"  # -> "
@@ -154,7 +162,8 @@ class Normalizer:
     def __call__(self, text: str) -> str:
         text = text or ""
         if self.mode == "seed_regex":
-            return (self._seed_re.sub("", text) if self._seed_re else text).lower()
+            text = (self._seed_re.sub("", text) if self._seed_re else text).lower()
+            return text.replace(WORD_DELIMITER, DELIMITER_STAND_IN)
         p = self.profile
         text = unicodedata.normalize(p.form, text)
         if self._ignore:
@@ -196,7 +205,7 @@ class Normalizer:
                 ch for i, ch in enumerate(text)
                 if ch != " " or not (_is_cjk(text[i - 1]) or _is_cjk(text[i + 1]))
             )
-        return unicodedata.normalize(p.form, text)
+        return unicodedata.normalize(p.form, text).replace(WORD_DELIMITER, DELIMITER_STAND_IN)
 
     # --- what it does to one character ---------------------------------------------------------
     def explain(self, ch: str) -> str:
@@ -204,6 +213,8 @@ class Normalizer:
         if self.mode == "seed_regex":
             if self._seed_re and self._seed_re.fullmatch(ch):
                 return "removed (seed regex)"
+            if ch == WORD_DELIMITER:
+                return f"mapped to {DELIMITER_STAND_IN!r} ('|' is the word delimiter)"
             low = ch.lower()
             return "kept" if low == ch else f"mapped to {low!r} (lower case)"
         if ch in self._ignore:
@@ -235,6 +246,8 @@ class Normalizer:
             return f"removed ({why or cat}, {cat})"
         if result == ch:
             return "kept"
+        if ch == WORD_DELIMITER:
+            return f"mapped to {DELIMITER_STAND_IN!r} ('|' is the word delimiter)"
         return f"mapped to {result!r}"
 
     # --- persistence ---------------------------------------------------------------------------

@@ -4,12 +4,14 @@ The vocabulary is every character of the normalized *training* sentences (never 
 character seen only in test must not get an output unit), sorted, with the word delimiter in place of
 the space, then ``[UNK]`` and ``[PAD]`` (the CTC blank) at the end, as in the seed notebook.
 
-Collisions are impossible by construction: if the text itself contains the delimiter ``|`` (a Hindi
-danda look-alike) or a special-token string (``[UNK]``, ``[PAD]``, ``<s>``, ``</s>``), that token is
-given another, unused string (``|`` -> ``¦``, ``[UNK]`` -> ``<unk>``, ...) and the report says so.
-The text is never changed, so references, predictions and the normalizer stay as they are; the
-tokenizer's ``word_delimiter_token`` (saved with the processor) tells every later step which
-token separates words.
+Collisions are impossible by construction. The word delimiter is always ``|``: transformers 5
+reloads a ``Wav2Vec2CTCTokenizer`` with ``word_delimiter_token="|"`` whatever was saved (5.x moves
+``*_token`` keys of tokenizer_config.json into "model-specific special tokens", and the tokenizer's
+property reads its own default), so a ``|`` in the text cannot be solved by choosing another delimiter.
+Step 02's normalizer therefore writes a surviving ``|`` as ``¦`` (in references too), and this step
+refuses text that still contains ``|``. The other special tokens do survive a reload: if the text
+contains ``[UNK]``, ``[PAD]``, ``<s>`` or ``</s>``, that token gets another, unused string (``<unk>``,
+...) and the report says so. The text is never changed here.
 
 Every training sentence is encoded and decoded back (``decode(ids, group_tokens=False)``: labels are
 not CTC output, repeated letters must not be merged) on the installed transformers, and must come back
@@ -30,8 +32,8 @@ from .config import Config
 
 SAMPLING_RATE = 16_000
 SPLITS = ("train", "eval", "test")
+WORD_DELIMITER = "|"  # fixed: see the module docstring
 # First candidate is the seed's choice; the others are used only when the text contains the first.
-DELIMITER_CANDIDATES = ("|", "¦", "‖", "▁", "⏐")
 SPECIAL_CANDIDATES = {
     "unk_token": ("[UNK]", "<unk>", "⟦unk⟧"),
     "pad_token": ("[PAD]", "<pad>", "⟦pad⟧"),
@@ -69,15 +71,20 @@ class Vocab:
 
 
 def choose_tokens(texts: Iterable[str]) -> tuple[Tokens, dict[str, str]]:
-    """Token strings that occur nowhere in ``texts`` (all splits), and what was remapped."""
+    """Special-token strings that occur nowhere in ``texts`` (all splits), and what was remapped.
+
+    Raises ValueError when the text contains the word delimiter ``|`` (step 02 maps it to ``¦``).
+    """
     texts = list(texts)
     joined = "\n".join(texts)
-    chars = set(joined)
+    if WORD_DELIMITER in joined:
+        example = next(t for t in texts if WORD_DELIMITER in t)
+        raise ValueError(
+            f"The text contains {WORD_DELIMITER!r}, the word delimiter of the vocabulary (e.g. {example[:80]!r}). "
+            "Step 02's normalizer writes it as '¦'; run 02_normalize on this data (also for your own text)."
+        )
     remapped: dict[str, str] = {}
-    delimiter = next(c for c in DELIMITER_CANDIDATES if c not in chars)
-    if delimiter != DELIMITER_CANDIDATES[0]:
-        remapped[DELIMITER_CANDIDATES[0]] = delimiter
-    chosen = {"word_delimiter_token": delimiter}
+    chosen = {"word_delimiter_token": WORD_DELIMITER}
     for name, candidates in SPECIAL_CANDIDATES.items():
         token = next((c for c in candidates if c not in joined), None)
         if token is None:
