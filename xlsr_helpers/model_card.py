@@ -1,0 +1,654 @@
+"""Step 06: a complete model card, an upload folder that is verified by reloading it, an optional push.
+
+The seed asked participants to paste their WER into a README full of TODOs. Here everything in the card
+comes from the run folder:
+
+* the YAML header is made by huggingface_hub's ``ModelCardData`` (language, datasets, metrics, tags,
+  license, model-index with the test WER and CER of ``05_evaluate/metrics.json``);
+* the body says what the model is, how to use it (code that runs as written, 16 kHz input), how to
+  reproduce the number (with the run's own text normalization), what data and hyper-parameters made it
+  (``01_load/report.json``, ``02_normalize/report.json``, ``run.json``), the results with their confidence
+  interval, and its limitations;
+* the upload folder ``06_model_card/upload/`` holds every file that defines the checkpoint (config,
+  safetensors weights, tokenizer and feature-extractor/processor files, vocab.json), the run's
+  ``normalizer.json``, and ``README.md``. It is verified by loading it back with ``Wav2Vec2ForCTC`` +
+  ``Wav2Vec2Processor`` and with ``pipeline("automatic-speech-recognition")`` on a test clip: both must
+  give the text that step 05 wrote for that clip;
+* ``HfApi().upload_folder`` pushes it when asked and a token exists; the token is never printed or
+  written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULT_MODEL, Config
+
+STEP = "06_model_card"
+TAGS = ["audio", "automatic-speech-recognition", "speech", "xlsr-fine-tuning-week"]
+CARD_FILE = "README.md"
+NORMALIZER_FILE = "normalizer.json"
+SAMPLING_RATE = 16_000
+REPO_URL = "https://github.com/xlsr-curriculum/xlsr-curriculum"
+INSTALL = f'pip install "xlsr-helpers @ git+{REPO_URL}"'
+# Files a saved CTC model + processor may consist of (transformers 4.x and 5.x names).
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json")
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "tokenizer_config.json", "tokenizer.json",
+                   "vocab.json", "special_tokens_map.json", "added_tokens.json")
+LANGUAGE_NAMES = {
+    "ab": "Abkhaz", "ar": "Arabic", "as": "Assamese", "br": "Breton", "ca": "Catalan", "cnh": "Hakha Chin",
+    "cs": "Czech", "cv": "Chuvash", "cy": "Welsh", "de": "German", "dv": "Dhivehi", "el": "Greek",
+    "en": "English", "eo": "Esperanto", "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian",
+    "fi": "Finnish", "fr": "French", "fy-NL": "Frisian", "ga-IE": "Irish", "hi": "Hindi", "hsb": "Sorbian",
+    "hu": "Hungarian", "ia": "Interlingua", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "ka": "Georgian", "ky": "Kyrgyz", "lg": "Luganda", "lt": "Lithuanian", "lv": "Latvian", "mn": "Mongolian",
+    "mt": "Maltese", "nl": "Dutch", "or": "Odia", "pa-IN": "Punjabi", "pl": "Polish", "pt": "Portuguese",
+    "rm-sursilv": "Romansh Sursilvan", "rm-vallader": "Romansh Vallader", "ro": "Romanian", "ru": "Russian",
+    "rw": "Kinyarwanda", "sah": "Sakha", "sl": "Slovenian", "sv-SE": "Swedish", "ta": "Tamil", "th": "Thai",
+    "tr": "Turkish", "tt": "Tatar", "uk": "Ukrainian", "vi": "Vietnamese", "zh-CN": "Chinese (China)",
+    "zh-HK": "Chinese (Hong Kong)", "zh-TW": "Chinese (Taiwan)",
+}
+
+
+class ModelCardError(ValueError):
+    """Something the card or the upload folder cannot be made without, said in plain words."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Names
+# ------------------------------------------------------------------------------------------------
+def language_name(language: str) -> str:
+    return LANGUAGE_NAMES.get(language, language)
+
+
+def hub_language(language: str) -> str:
+    """The Hub's language tag: ISO 639 code without the Common Voice region (zh-CN -> zh, sv-SE -> sv)."""
+    return language.split("-")[0].lower()
+
+
+def model_name(cfg: Config) -> str:
+    """Repository name: wav2vec2-large-xlsr-<language> (the seed's), wav2vec2-tiny-<language> for tiny."""
+    if cfg.is_tiny():
+        return f"wav2vec2-tiny-{cfg.language}"
+    if cfg.model == DEFAULT_MODEL:
+        return f"wav2vec2-large-xlsr-{cfg.language}"
+    base = Path(str(cfg.model).rstrip("/")).name
+    return f"{base}-{cfg.language}"
+
+
+def repo_id(cfg: Config, user: str | None = None) -> str:
+    """HUB_MODEL_ID, else <user>/<model name> (just the name when the user is not known)."""
+    if cfg.hub_model_id:
+        return cfg.hub_model_id
+    return f"{user}/{model_name(cfg)}" if user else model_name(cfg)
+
+
+def base_model_label(cfg: Config) -> str:
+    if cfg.is_tiny():
+        return "random weights: a tiny Wav2Vec2ForCTC (the curriculum's CPU rehearsal model)"
+    if Path(cfg.model).exists():
+        return f"the local checkpoint `{Path(cfg.model).name}`"
+    return f"[{cfg.model}](https://huggingface.co/{cfg.model})"
+
+
+def _public_source(spec: str) -> str:
+    """A data source with local folders shortened to their last two parts (no home paths in a card)."""
+    parts = []
+    for item in spec.split("+"):
+        kind, _, value = item.strip().partition(":")
+        if kind in ("common_voice", "audiofolder") and value:
+            tail = "/".join(Path(value).parts[-2:])
+            parts.append(f"{kind}:/path/to/{tail}")
+        else:
+            parts.append(item.strip())
+    return "+".join(parts)
+
+
+def dataset_ids(cfg: Config) -> list[tuple[str, str]]:
+    """``(id, pretty name)`` per data source, for the card's ``datasets`` and model-index."""
+    out = []
+    for item in cfg.data_source.split("+"):
+        kind, _, value = item.strip().partition(":")
+        if kind == "common_voice":
+            match = re.search(r"cv-corpus-(\d+)\.(\d+)", value)
+            if match:
+                major, minor = match.groups()
+                out.append((f"mozilla-foundation/common_voice_{major}_{minor}", f"Common Voice {major}.{minor}"))
+            else:
+                out.append(("common_voice", "Common Voice"))
+        elif kind == "hub":
+            out.append((value, value))
+        elif kind == "audiofolder":
+            out.append(("audiofolder", f"own recordings ({Path(value).name})"))
+        elif kind == "synthetic":
+            out.append(("synthetic-espeak-ng", "synthetic speech (espeak-ng, Common Voice layout)"))
+        else:
+            out.append((item.strip(), item.strip()))
+    return out
+
+
+def is_synthetic(cfg: Config) -> bool:
+    return any(s.strip().split(":")[0] == "synthetic" for s in cfg.data_source.split("+"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading the run
+# ------------------------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+@dataclass
+class RunInfo:
+    """What the card is made of: the run's config and every step's report."""
+
+    cfg: Config
+    metrics: dict
+    load_report: dict = field(default_factory=dict)
+    normalize_report: dict = field(default_factory=dict)
+    vocab_report: dict = field(default_factory=dict)
+    train_report: dict = field(default_factory=dict)
+    train_config: dict = field(default_factory=dict)  # the parameters 04_train ran with (run.json)
+
+
+def read_run(cfg: Config) -> RunInfo:
+    """Reports and metrics of the run; 05_evaluate/metrics.json is required."""
+    metrics_path = cfg.step_dir("05_evaluate") / "metrics.json"
+    if not metrics_path.exists():
+        raise ModelCardError(f"No {metrics_path}: run 05_evaluate first (the card reports its WER and CER).")
+    run = _read_json(cfg.run_path / "run.json")
+    train_config = run.get("steps", {}).get("04_train") or run.get("config", {})
+    return RunInfo(
+        cfg=cfg, metrics=_read_json(metrics_path),
+        load_report=_read_json(cfg.step_dir("01_load") / "report.json"),
+        normalize_report=_read_json(cfg.step_dir("02_normalize") / "report.json"),
+        vocab_report=_read_json(cfg.step_dir("03_vocab") / "report.json"),
+        train_report=_read_json(cfg.step_dir("04_train") / "report.json"),
+        train_config=train_config,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Upload folder
+# ------------------------------------------------------------------------------------------------
+def model_source(cfg: Config) -> Path:
+    """The model the card describes: EVAL_MODEL when it is a local folder, else 04_train/model."""
+    if cfg.eval_model and Path(cfg.eval_model).is_dir():
+        return Path(cfg.eval_model)
+    if cfg.eval_model:
+        raise ModelCardError(
+            f"EVAL_MODEL={cfg.eval_model!r} is not a local folder: a card and upload folder are made for "
+            "a model of this run (leave EVAL_MODEL empty) or a local model folder."
+        )
+    return Path(cfg.model_dir)
+
+
+def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_path: str | Path | None = None) -> list[str]:
+    """Fill ``upload_dir`` with the model and processor (re-saved: safetensors, current file names) and
+    the run's normalizer.json; anything else in the folder (optimizer states, old files) is removed.
+    Returns the file names."""
+    from transformers import AutoModelForCTC, AutoProcessor
+
+    from .evaluate import check_model_folder
+
+    model_dir, upload_dir = Path(model_dir), Path(upload_dir)
+    if not model_dir.exists():
+        raise ModelCardError(f"No model at {model_dir}: run 04_train first.")
+    check_model_folder(model_dir)
+    model = AutoModelForCTC.from_pretrained(str(model_dir))
+    processor = AutoProcessor.from_pretrained(str(model_dir))
+    tmp = upload_dir.with_name(upload_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    processor.save_pretrained(str(tmp))
+    if normalizer_path is not None and Path(normalizer_path).exists():
+        shutil.copy(normalizer_path, tmp / NORMALIZER_FILE)
+    unexpected = [p.name for p in tmp.iterdir() if p.name not in MODEL_FILES + PROCESSOR_FILES + (NORMALIZER_FILE,)
+                  and not re.fullmatch(r"model-\d+-of-\d+\.safetensors", p.name)]
+    if unexpected:
+        raise ModelCardError(f"save_pretrained wrote files this step does not know: {unexpected}")
+    shutil.rmtree(upload_dir, ignore_errors=True)
+    tmp.rename(upload_dir)
+    return sorted(p.name for p in upload_dir.iterdir())
+
+
+def upload_files_table(upload_dir: str | Path) -> list[dict]:
+    """Name, size and role of every file in the upload folder."""
+    roles = {
+        "config.json": "model architecture (Wav2Vec2Config)", "model.safetensors": "weights (safetensors)",
+        "generation_config.json": "generation defaults", "model.safetensors.index.json": "weight shards index",
+        "preprocessor_config.json": "feature extractor (16 kHz, normalization, attention mask)",
+        "processor_config.json": "processor: feature extractor (16 kHz, normalization, attention mask)",
+        "tokenizer_config.json": "CTC tokenizer settings (special tokens, word delimiter)",
+        "vocab.json": "CTC vocabulary (one output per character)", "tokenizer.json": "tokenizer",
+        "special_tokens_map.json": "special tokens", "added_tokens.json": "added special tokens",
+        NORMALIZER_FILE: "text normalization of the references (xlsr_helpers.normalize)",
+        CARD_FILE: "this model card",
+    }
+    rows = []
+    for path in sorted(Path(upload_dir).iterdir()):
+        role = roles.get(path.name, "weights shard" if path.suffix == ".safetensors" else "")
+        rows.append({"file": path.name, "bytes": path.stat().st_size, "role": role})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# The card
+# ------------------------------------------------------------------------------------------------
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def usage_code(model_id: str) -> str:
+    """The card's usage snippet (runs as written: any audio file, resampled to 16 kHz)."""
+    return f'''import torch
+from torchcodec.decoders import AudioDecoder
+from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+MODEL_ID = "{model_id}"
+AUDIO = "clip.mp3"  # any audio file (Common Voice mp3, wav, flac ...); it is decoded at 16 kHz
+
+processor = Wav2Vec2Processor.from_pretrained(MODEL_ID)
+model = Wav2Vec2ForCTC.from_pretrained(MODEL_ID).eval()
+
+speech = AudioDecoder(AUDIO, sample_rate=16_000).get_all_samples().data.mean(dim=0).numpy()
+inputs = processor(speech, sampling_rate=16_000, return_tensors="pt")
+with torch.inference_mode():
+    logits = model(**inputs).logits
+print(processor.batch_decode(logits.argmax(dim=-1))[0])'''
+
+
+def data_parameters(cfg: Config) -> dict[str, Any]:
+    """The parameters of steps 01-02 that differ from the defaults (DATA_SOURCE always)."""
+    names = ["data_source", "synthetic_size", "extra_train_splits", "max_samples_per_split", "min_duration_s",
+             "max_duration_s", "min_up_votes", "test_fraction", "hub_text_column", "hub_audio_column",
+             "normalizer", "chars_to_ignore", "keep_chars", "seed"]
+    default = Config()
+    out = {}
+    for name in names:
+        value = getattr(cfg, name)
+        if name == "data_source":
+            out["DATA_SOURCE"] = _public_source(value)
+        elif name == "synthetic_size" and not is_synthetic(cfg):
+            continue
+        elif value != getattr(default, name):
+            out[name.upper()] = value
+    return out
+
+
+def evaluation_code(cfg: Config, model_id: str) -> tuple[str, str]:
+    """(shell commands, python code) that rebuild the test split and reproduce the card's numbers."""
+    params = data_parameters(cfg)
+    source = params.pop("DATA_SOURCE")
+    flags = " ".join(f"-p {shlex.quote(f'{k}={v}')}" for k, v in params.items())
+    shell = (f"{INSTALL}\n"
+             f"xlsr run --language {shlex.quote(cfg.language)} --run-dir runs/{cfg.language} --steps 1-2 "
+             f"--source {shlex.quote(source)} {flags}".rstrip())
+    python = f'''from xlsr_helpers.config import Config
+from xlsr_helpers.evaluate import evaluate, load_model, load_test_split
+from xlsr_helpers.normalize import load_normalizer
+
+MODEL_ID = "{model_id}"
+RUN_DIR = "runs/{cfg.language}"  # made by the command above (steps 01-02)
+
+model, processor = load_model(MODEL_ID)
+test = load_test_split(Config.load(RUN_DIR))
+normalize = load_normalizer(RUN_DIR)  # the same rules as normalizer.json in this repository
+result = evaluate(model, processor, test, normalize, batch_size={cfg.eval_batch_size}, chunk_length_s={cfg.chunk_length_s})
+print(result.summary())'''
+    return shell, python
+
+
+def _table(rows: list[dict], columns: list[str] | None = None) -> str:
+    if not rows:
+        return "(none)\n"
+    columns = columns or list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def training_data_section(info: RunInfo) -> str:
+    cfg, load, norm = info.cfg, info.load_report, info.normalize_report
+    names = ", ".join(name for _, name in dataset_ids(cfg))
+    lines = [f"Source: {names} — `DATA_SOURCE = {_public_source(cfg.data_source)!r}`, language `{cfg.language}`.\n"]
+    splits = load.get("splits", {})
+    if splits:
+        rows = [{"split": s, "clips": v.get("clips", ""), "hours": v.get("hours", ""), "speakers": v.get("speakers", ""),
+                 "mean s": v.get("mean_s", ""), "max s": v.get("max_s", "")} for s, v in splits.items()]
+        lines.append(_table(rows))
+        lines.append("Train, eval and test are speaker-disjoint where the source is (Common Voice's own splits); "
+                     "no test clip or test sentence is in train or eval (checked in step 01 and again after "
+                     "normalization).\n")
+    filters = (f"Filters: clips shorter than {cfg.min_duration_s} s or longer than {cfg.max_duration_s} s are dropped"
+               + (f", rows with fewer than {cfg.min_up_votes} up-votes" if cfg.min_up_votes else "")
+               + (f", at most {cfg.max_samples_per_split} rows per split" if cfg.max_samples_per_split else "")
+               + (f"; extra training rows from `{cfg.extra_train_splits}`" if cfg.extra_train_splits else "") + ".")
+    lines.append(filters + "\n")
+    dropped = load.get("dropped_total", {})
+    reasons = load.get("reasons", {})
+    if dropped:
+        lines.append("Rows dropped while loading:\n")
+        lines.append(_table([{"reason": reasons.get(r, r), "rows": n} for r, n in dropped.items()]))
+    elif load:
+        lines.append("No row was dropped while loading.\n")
+    if norm:
+        n = norm.get("normalizer", {})
+        removed = norm.get("removed_chars", "")
+        text = (f"Text normalization: `NORMALIZER = {n.get('mode', cfg.normalizer)!r}` (profile "
+                f"`{n.get('profile_name', cfg.language)}`), the same for training and evaluation; its rules are in "
+                f"`{NORMALIZER_FILE}`. Characters before → after: {norm.get('chars_before', '?')} → "
+                f"{norm.get('chars_after', '?')}")
+        if removed:
+            text += f"; removed: `{' '.join(removed)}`"
+        text += "."
+        emptied = norm.get("emptied_total", 0)
+        if emptied:
+            text += f" {emptied} sentences were empty after normalization and dropped."
+        leaks = norm.get("leak_removed_after_normalization", 0)
+        if leaks:
+            text += f" {leaks} train/eval rows whose normalized sentence is a test sentence were dropped."
+        lines.append(text + "\n")
+    if info.vocab_report.get("vocab_size"):
+        lines.append(f"Vocabulary: {info.vocab_report['vocab_size']} tokens (characters, word delimiter `|`, "
+                     f"`[UNK]`, `[PAD]` = CTC blank).\n")
+    return "\n".join(lines)
+
+
+def hyperparameters_section(info: RunInfo) -> str:
+    tc, report = info.train_config, info.train_report
+    names = ["model", "learning_rate", "batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
+             "warmup_steps", "precision", "seed", "layerdrop", "mask_time_prob", "attention_dropout",
+             "hidden_dropout", "feat_proj_dropout", "freeze_feature_encoder", "gradient_checkpointing",
+             "group_by_length"]
+    rows = [{"parameter": n.upper(), "value": tc[n]} for n in names if n in tc]
+    extra = []
+    if report.get("world_size"):
+        extra.append({"parameter": "processes (GPUs)", "value": report["world_size"]})
+    params = report.get("parameters", {})
+    if params.get("total"):
+        extra.append({"parameter": "parameters (total / trainable)", "value": f"{params['total']:,} / {params.get('trainable', 0):,}"})
+    for key in ("global_step", "steps", "train_runtime", "epoch"):
+        if key in report:
+            extra.append({"parameter": key, "value": report[key]})
+    if not rows and not extra:
+        return "The run folder has no record of the training parameters (run.json).\n"
+    return _table(rows + extra, ["parameter", "value"])
+
+
+def results_section(info: RunInfo) -> str:
+    m = info.metrics
+    ci = m.get("ci", {})
+    level = int(round(100 * ci.get("level", 0.95)))
+    rows = []
+    for key, unit, total in (("wer", "words", "reference_words"), ("cer", "characters", "reference_chars")):
+        low, high = ci.get(key, [float("nan"), float("nan")])
+        rows.append({"metric": f"Test {key.upper()}", "value (%)": _pct(m[key]),
+                     f"{level}% CI (%)": f"{_pct(low)} – {_pct(high)}",
+                     "reference units": f"{m.get(total, '?')} {unit}"})
+    text = _table(rows)
+    text += (f"\nOn the {m.get('n', '?')} utterances of the test split, references normalized as in training, "
+             f"{m.get('decoding', 'greedy CTC')} decoding. The interval is a percentile bootstrap over utterances "
+             f"({ci.get('n_resamples', 1000)} resamples, seed {ci.get('seed', 0)}): with a small test set it is wide, "
+             "and two models whose intervals overlap may not differ.\n")
+    return text
+
+
+def limitations_section(info: RunInfo) -> str:
+    cfg = info.cfg
+    items = []
+    if is_synthetic(cfg):
+        items.append("It was trained and tested only on **synthetic speech** (espeak-ng reading generated sentences "
+                     "with a closed vocabulary). It does not recognize human speech; it is a rehearsal of the "
+                     "curriculum, not a usable speech recognizer.")
+    if cfg.is_tiny():
+        items.append("It is the curriculum's **tiny** model (trained from random weights on a CPU), far smaller "
+                     "than XLSR-53; its error rates say that the pipeline works, not what XLSR can do.")
+    items += [
+        "Input must be 16 kHz mono speech; other rates must be resampled (the usage code does this).",
+        "It outputs lower-case text without punctuation, in the character set of its vocabulary; characters "
+        "outside it cannot be produced.",
+        "Common Voice is read speech by volunteers; accents, ages and genders are unevenly represented, and "
+        "spontaneous, noisy or far-field speech will give higher error rates than the test split.",
+        "Greedy CTC decoding without a language model; an n-gram LM (pyctcdecode, `LM_PATH`) usually lowers the WER.",
+        "The test set is the source's test split: speaker-disjoint from training where the source is, but "
+        "from the same recording conditions.",
+    ]
+    return "\n".join(f"- {item}" for item in items) + "\n"
+
+
+def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = None):
+    """The ModelCard (huggingface_hub) of the run: YAML from ModelCardData, body from the reports."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    cfg, m = info.cfg, info.metrics
+    for key in ("wer", "cer"):
+        if key not in m:
+            raise ModelCardError(f"05_evaluate/metrics.json has no {key!r}: run 05_evaluate again.")
+    datasets = dataset_ids(cfg)
+    dataset_type, dataset_name = datasets[0]
+    title = (f"Wav2Vec2 tiny {language_name(cfg.language)}" if cfg.is_tiny()
+             else f"{model_name(cfg).replace('-' + cfg.language, '')} {language_name(cfg.language)}")
+    results = [
+        EvalResult(task_type="automatic-speech-recognition", task_name="Automatic Speech Recognition",
+                   dataset_type=dataset_type, dataset_name=f"{dataset_name} {cfg.language}",
+                   dataset_config=cfg.language, dataset_split="test", metric_type=key,
+                   metric_name=f"Test {key.upper()}", metric_value=round(100 * m[key], 2))
+        for key in ("wer", "cer")
+    ]
+    data = ModelCardData(
+        language=hub_language(cfg.language), license=cfg.license, library_name="transformers",
+        pipeline_tag="automatic-speech-recognition", datasets=[d for d, _ in datasets], metrics=["wer", "cer"],
+        tags=list(TAGS), model_name=title, eval_results=results,
+        base_model=None if cfg.is_tiny() or Path(cfg.model).exists() else cfg.model,
+    )
+    shell, evaluation = evaluation_code(cfg, model_id)
+    author = f" by {cfg.author_name}" if cfg.author_name else ""
+    verb = "Trained" if cfg.is_tiny() else "Fine-tuned"
+    intro = (f"{verb}{author} from {base_model_label(cfg)} on {language_name(cfg.language)} "
+             f"({', '.join(n for _, n in datasets)}), with the "
+             f"[XLSR fine-tuning curriculum]({REPO_URL}). When using this model, make sure that your speech "
+             "input is sampled at 16 kHz.")
+    files = upload_files or []
+    body = f"""
+# {title}
+
+{intro}
+
+Test WER **{_pct(m['wer'])}** %, CER **{_pct(m['cer'])}** % ({m.get('n', '?')} test utterances; details under Results).
+
+## Intended uses
+
+Transcribing {language_name(cfg.language)} speech into lower-case text without punctuation, one clip at a time
+or in batches; a starting point for further fine-tuning or for decoding with a language model.
+
+## Usage
+
+The model can be used directly (without a language model) as follows:
+
+```python
+{usage_code(model_id)}
+```
+
+Or with the pipeline, which decodes and resamples the file itself:
+`pipeline("automatic-speech-recognition", model="{model_id}")("clip.mp3")["text"]`.
+
+## Evaluation
+
+The test split is rebuilt with the curriculum's steps 01-02 and the data parameters of this run, then
+transcribed and scored exactly as reported here (batched by length, attention mask as the architecture
+needs, the run's text normalization on the references):
+
+```bash
+{shell}
+```
+
+```python
+{evaluation}
+```
+
+## Training data
+
+{training_data_section(info)}
+## Training hyper-parameters
+
+{hyperparameters_section(info)}
+## Results
+
+{results_section(info)}
+## Limitations
+
+{limitations_section(info)}
+## Files
+
+{', '.join(f'`{f}`' for f in files + ([CARD_FILE] if CARD_FILE not in files else []))}. `{NORMALIZER_FILE}` holds
+the text normalization of the references (`xlsr_helpers.normalize.load_normalizer(folder)`).
+"""
+    card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n{{ body }}", body=body)
+    leftover = [word for word in ("TODO", "{wer_result_on_test}", "{language}") if word in str(card)]
+    if leftover:
+        raise ModelCardError(f"The card still contains placeholders: {leftover}")
+    return card
+
+
+def code_blocks(card_text: str, language: str = "python") -> list[str]:
+    """The fenced code blocks of a card in a language (tests run them)."""
+    return re.findall(rf"```{language}\n(.*?)```", card_text, flags=re.S)
+
+
+# ------------------------------------------------------------------------------------------------
+# Verification
+# ------------------------------------------------------------------------------------------------
+def verify_upload(upload_dir: str | Path, audio: Any, expected: str | None = None) -> dict:
+    """Reload the folder with Wav2Vec2ForCTC + Wav2Vec2Processor and with the ASR pipeline; transcribe
+    ``audio`` (a clip in any form ``evaluate.audio_array`` reads) with both. Raises when the texts differ
+    from each other or from ``expected`` (step 05's prediction for the clip)."""
+    import torch
+    from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor, pipeline
+
+    from .evaluate import audio_array
+
+    upload_dir = str(upload_dir)
+    speech = audio_array(audio)
+    processor = Wav2Vec2Processor.from_pretrained(upload_dir)
+    model = Wav2Vec2ForCTC.from_pretrained(upload_dir).eval()
+    inputs = processor(speech, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(**inputs).logits
+    direct = processor.batch_decode(logits.argmax(dim=-1))[0]
+    asr = pipeline("automatic-speech-recognition", model=upload_dir, device="cpu")
+    piped = asr({"raw": speech, "sampling_rate": SAMPLING_RATE})["text"]
+    result = {"model_and_processor": direct, "pipeline": piped, "expected": expected,
+              "ok": direct == piped and (expected is None or direct == expected)}
+    if not result["ok"]:
+        raise ModelCardError(
+            "The upload folder does not reproduce step 05's transcription: "
+            f"Wav2Vec2ForCTC+Wav2Vec2Processor {direct!r}, pipeline {piped!r}, 05_evaluate {expected!r}."
+        )
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Push
+# ------------------------------------------------------------------------------------------------
+NO_TOKEN_MESSAGE = (
+    "PUSH_TO_HUB is True but no Hugging Face token was found, so nothing was uploaded. Create a token with "
+    "write access at https://huggingface.co/settings/tokens, then either set the HF_TOKEN environment "
+    "variable (on Colab: the key icon -> add secret HF_TOKEN, notebook access on), or run "
+    "`from huggingface_hub import notebook_login; notebook_login()` in a cell, and run this notebook again. "
+    "The upload folder is complete and can also be uploaded by hand: {folder}"
+)
+
+
+def find_token() -> str | None:
+    """The Hugging Face token (HF_TOKEN, a saved login, a Colab secret), or None. Never print it."""
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def hub_user(token: str) -> str:
+    from huggingface_hub import HfApi
+
+    return HfApi(token=token).whoami()["name"]
+
+
+def push_to_hub(upload_dir: str | Path, repo: str, token: str | None = None, private: bool = False) -> dict:
+    """Create the model repository if needed and upload the folder; a clear message when there is no token."""
+    from huggingface_hub import HfApi
+
+    token = token or find_token()
+    if not token:
+        message = NO_TOKEN_MESSAGE.format(folder=upload_dir)
+        print(message)
+        return {"pushed": False, "repo_id": repo, "message": message}
+    if "/" not in repo:
+        repo = f"{hub_user(token)}/{repo}"
+    api = HfApi(token=token)
+    api.create_repo(repo_id=repo, repo_type="model", exist_ok=True, private=private)
+    info = api.upload_folder(repo_id=repo, folder_path=str(upload_dir), repo_type="model",
+                             commit_message="Upload model, processor and model card (xlsr-curriculum)")
+    url = getattr(info, "commit_url", None) or f"https://huggingface.co/{repo}"
+    return {"pushed": True, "repo_id": repo, "url": str(url), "message": f"Uploaded to https://huggingface.co/{repo}"}
+
+
+# ------------------------------------------------------------------------------------------------
+# The step
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class CardResult:
+    card_path: Path
+    upload_dir: Path
+    files: list[str]
+    repo_id: str
+    verification: dict
+    push: dict
+    card_text: str
+
+    @property
+    def header(self) -> str:
+        return self.card_text.split("---")[1].strip()
+
+
+def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
+    """Step 06: upload folder, card, verification, optional push (PUSH_TO_HUB)."""
+    from .evaluate import load_test_split, read_predictions
+
+    push = cfg.push_to_hub if push is None else push
+    info = read_run(cfg)
+    token = find_token() if push else None
+    user = hub_user(token) if push and token and not cfg.hub_model_id else None
+    model_id = repo_id(cfg, user)
+
+    upload_dir = Path(cfg.upload_dir)
+    normalizer = cfg.step_dir("02_normalize") / NORMALIZER_FILE
+    files = prepare_upload(model_source(cfg), upload_dir, normalizer if normalizer.exists() else None)
+    card = build_card(info, model_id, files)
+    card.save(str(upload_dir / CARD_FILE))
+    card_text = (upload_dir / CARD_FILE).read_text(encoding="utf-8")
+
+    # Verify on the first test clip against step 05's own transcription of it.
+    predictions = read_predictions(cfg.step_dir("05_evaluate") / "predictions.tsv")
+    test = load_test_split(cfg)
+    ids = test["id"] if "id" in test.column_names else [str(i) for i in range(len(test))]
+    expected = {row["path"]: row["prediction"] for row in predictions}
+    first = ids[0]
+    # Step 05 in half precision (CUDA) may differ from this float32 check in a near-tie: compared, not required.
+    strict = info.metrics.get("dtype", "float32") == "float32"
+    verification = verify_upload(upload_dir, test[0]["audio"], expected.get(first) if strict else None)
+    verification["clip"] = first
+    verification["matches_05_evaluate"] = verification["model_and_processor"] == expected.get(first)
+
+    pushed = {"pushed": False, "repo_id": model_id, "message": "PUSH_TO_HUB is False: nothing uploaded."}
+    if push:
+        pushed = push_to_hub(upload_dir, model_id, token=token)
+    return CardResult(upload_dir / CARD_FILE, upload_dir, sorted(p.name for p in upload_dir.iterdir()), model_id,
+                      verification, pushed, card_text)
