@@ -281,13 +281,14 @@ def test_extra_train_splits_never_bring_back_test(tmp_path, clips):
     splits = dict(BASIC)
     validated = [*BASIC["train"], *BASIC["dev"], *BASIC["test"],
                  ("spk9", "common_voice_tr_20.mp3", "Kitap okumak güzel", "a"),  # re-recorded test sentence
-                 ("spk9", "common_voice_tr_21.mp3", "Yepyeni bir cümle", "b")]
+                 ("spk9", "common_voice_tr_21.mp3", "Yepyeni bir cümle", "b"),
+                 ("spk9", "common_voice_tr_22.mp3", "bugün hava güzel mi", "c")]  # re-recorded dev sentence
     splits["validated"] = validated
     folder = make_cv(tmp_path / "cv", splits, clips)
     dataset, report = load_source(cfg_for(tmp_path, f"common_voice:{folder}", extra_train_splits="validated"))
     assert sorted(dataset["train"]["id"]) == ["common_voice_tr_1.mp3", "common_voice_tr_2.mp3",
                                               "common_voice_tr_21.mp3", "common_voice_tr_3.mp3"]
-    assert report["dropped"]["train"] == {"leak_sentence": 1}
+    assert report["dropped"]["train"] == {"leak_sentence": 1, "eval_sentence": 1}
     without, _ = load_source(cfg_for(tmp_path, f"common_voice:{folder}"))
     assert len(without["train"]) == 3
     with pytest.raises(ValueError, match="EXTRA_TRAIN_SPLITS"):

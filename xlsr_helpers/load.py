@@ -53,6 +53,7 @@ REASONS = {
     "duplicate": "same clip listed twice in one split",
     "leak_path": "clip is in the test split (removed from train/eval)",
     "leak_sentence": "sentence is in the test split (removed from train/eval)",
+    "eval_sentence": "validated/other row whose sentence is in eval (not added to train)",
     "empty_sentence": "sentence empty or only punctuation/spaces",
     "votes": "fewer up-votes than MIN_UP_VOTES",
     "missing_clip": "audio file not found",
@@ -488,10 +489,15 @@ def _assign_splits(sources: list[SourceRows], cfg: Config, notes: list[str]) -> 
         # validated/other minus anything in dev or test (by clip), and minus what train already has.
         held = {r.id for s in ("eval", "test") for r in splits[s]}
         in_train = {r.id for r in splits["train"]}
+        # Common Voice re-records sentences: a validated clip of an eval sentence would make eval
+        # optimistic. (Test sentences are caught by the leakage guard, with every other split.)
+        eval_keys = {k for k in (sentence_key(r.sentence) for r in splits["eval"]) if k}
         added, seen = [], set()
         for r in extra:
             if r.id not in held and r.id not in in_train and r.id not in seen:
                 r.split = "train"
+                if sentence_key(r.sentence) in eval_keys:
+                    r.problem = r.problem or "eval_sentence"
                 added.append(r)
                 seen.add(r.id)
         splits["train"].extend(added)
