@@ -1,0 +1,239 @@
+"""Audio for training: decode + resample to 16 kHz, ``input_values``, ``labels``, frame lengths.
+
+The fast path decodes each clip once with torchcodec (``AudioDecoder(source, sample_rate=16000)``), which
+lets FFmpeg decode and resample in one pass, then normalizes a whole batch with the processor's feature
+extractor. The result of every split is written by ``Dataset.map`` (batched, ``num_proc`` workers, a
+progress bar) as Arrow files in ``<RUN_DIR>/04_train/prepared/``: memory stays bounded by the batch size
+whatever the size of the language, and a second run (or a resumed one) reuses the files when neither the
+dataset nor the processor changed.
+
+Columns of a prepared split: ``id``, ``input_values`` (float32, 16 kHz, normalized), ``labels`` (token ids),
+``input_length`` (samples; the length column of length-grouped batching) and ``problem`` ("" when the row is
+usable, else why not: the clip could not be decoded, or the transcript is empty).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+SAMPLING_RATE = 16_000
+PREPARED_VERSION = 1  # bump when the content of prepared files changes
+MANIFEST = "manifest.json"
+LENGTH_COLUMN = "input_length"
+
+
+# --- decoding ------------------------------------------------------------------------------------
+def decode_audio(item: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+    """One clip as mono float32 at ``sampling_rate``.
+
+    ``item`` may be a path, raw bytes, a datasets ``Audio`` value undecoded (``{"bytes", "path"}``),
+    decoded (a torchcodec ``AudioDecoder``) or in the older ``{"array", "sampling_rate"}`` form.
+    """
+    from torchcodec.decoders import AudioDecoder
+
+    if isinstance(item, dict) and "array" in item:
+        array = np.asarray(item["array"], dtype=np.float32)
+        if array.ndim > 1:
+            array = array.mean(axis=0)
+        if item.get("sampling_rate", sampling_rate) != sampling_rate:
+            return _resample(array, int(item["sampling_rate"]), sampling_rate)
+        return array
+    if hasattr(item, "get_all_samples"):  # datasets' decoded AudioDecoder (already at the column's rate)
+        samples = item.get_all_samples()
+        array = samples.data.mean(dim=0).numpy().astype(np.float32, copy=False)
+        if samples.sample_rate != sampling_rate:
+            return _resample(array, int(samples.sample_rate), sampling_rate)
+        return array
+    if isinstance(item, dict):
+        source = item.get("bytes") or item.get("path")
+    else:
+        source = item
+    if source is None or source == "":
+        raise ValueError("audio value has neither bytes nor a path")
+    if isinstance(source, (str, os.PathLike)):
+        source = str(source)
+        if not os.path.exists(source):
+            raise FileNotFoundError(f"audio file not found: {source}")
+    decoder = AudioDecoder(source, sample_rate=sampling_rate, num_channels=1)
+    return decoder.get_all_samples().data[0].numpy()
+
+
+def _resample(array: np.ndarray, orig: int, target: int) -> np.ndarray:
+    import torch
+    import torchaudio.functional as F
+
+    return F.resample(torch.from_numpy(np.ascontiguousarray(array)), orig, target).numpy()
+
+
+# --- one batch -----------------------------------------------------------------------------------
+def prepare_batch(batch: dict[str, list], processor, audio_column: str = "audio", text_column: str = "sentence",
+                  sampling_rate: int = SAMPLING_RATE) -> dict[str, list]:
+    """``Dataset.map(batched=True)`` function: audio + text -> input_values, labels, input_length, problem."""
+    n = len(batch[audio_column])
+    arrays: list[np.ndarray | None] = []
+    problems: list[str] = []
+    for item in batch[audio_column]:
+        try:
+            array = decode_audio(item, sampling_rate)
+            if array.size == 0:
+                raise ValueError("no samples")
+            arrays.append(array)
+            problems.append("")
+        except Exception as error:  # a broken clip must not stop a 100-hour preparation
+            arrays.append(None)
+            problems.append(f"undecodable: {type(error).__name__}: {str(error)[:200]}")
+    good = [i for i, a in enumerate(arrays) if a is not None]
+    values: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n
+    if good:
+        extracted = processor.feature_extractor([arrays[i] for i in good], sampling_rate=sampling_rate).input_values
+        for i, v in zip(good, extracted):
+            values[i] = np.asarray(v, dtype=np.float32)
+    texts = [t if isinstance(t, str) else "" for t in batch[text_column]]
+    labels = processor(text=texts).input_ids
+    for i, text in enumerate(texts):
+        if not problems[i] and not text.strip():
+            problems[i] = "empty transcript"
+    return {
+        "input_values": values,
+        "labels": [list(map(int, l)) for l in labels],
+        LENGTH_COLUMN: [int(v.shape[0]) for v in values],
+        "problem": problems,
+    }
+
+
+def prepared_features():
+    from datasets import Features, List, Value
+
+    return Features({
+        "id": Value("string"),
+        "input_values": List(Value("float32")),
+        "labels": List(Value("int32")),
+        LENGTH_COLUMN: Value("int32"),
+        "problem": Value("string"),
+    })
+
+
+# --- a whole DatasetDict, cached in the run folder -----------------------------------------------
+def processor_fingerprint(processor) -> str:
+    tokenizer = processor.tokenizer
+    state = {
+        "vocab": tokenizer.get_vocab(),
+        "tokenizer": {k: str(getattr(tokenizer, k, None)) for k in
+                      ("pad_token", "unk_token", "word_delimiter_token", "do_lower_case")},
+        "feature_extractor": processor.feature_extractor.to_dict(),
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def default_num_proc(num_proc: int = 0) -> int:
+    if num_proc and num_proc > 0:
+        return num_proc
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS
+        return max(1, os.cpu_count() or 1)
+
+
+def prepare_dataset(dataset_dict, processor, cache_dir: str | Path, num_proc: int = 0,
+                    splits: Iterable[str] | None = None, audio_column: str = "audio",
+                    text_column: str = "sentence", batch_size: int = 32, progress: bool = True,
+                    sampling_rate: int = SAMPLING_RATE, log=print):
+    """Prepare every split (or ``splits``) of ``dataset_dict``; reuse ``cache_dir`` when still valid.
+
+    Returns a ``DatasetDict`` of memory-mapped Arrow files under ``cache_dir`` (numpy format).
+    """
+    import datasets
+    from datasets import Audio, DatasetDict
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = cache_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    proc_key = processor_fingerprint(processor)
+    result = {}
+    bars_were_on = datasets.is_progress_bar_enabled()
+    if not progress and bars_were_on:
+        datasets.disable_progress_bars()
+    try:
+        for split in (list(splits) if splits is not None else list(dataset_dict.keys())):
+            source = dataset_dict[split]
+            for column in (audio_column, text_column):
+                if column not in source.column_names:
+                    raise KeyError(f"split {split!r} has no {column!r} column (columns: {source.column_names})")
+            key = hashlib.sha256(json.dumps([PREPARED_VERSION, source._fingerprint, len(source), proc_key,
+                                             audio_column, text_column, sampling_rate]).encode()).hexdigest()[:20]
+            entry = manifest.get(split)
+            if entry and entry.get("key") == key and all((cache_dir / f).exists() for f in entry["files"]):
+                log(f"{split}: reusing prepared audio in {cache_dir} ({entry['rows']} rows)")
+                result[split] = _open(cache_dir, entry["files"])
+                continue
+            if entry:  # stale: the dataset or the processor changed
+                for name in entry.get("files", []):
+                    (cache_dir / name).unlink(missing_ok=True)
+                manifest.pop(split, None)
+                _write_manifest(manifest_path, manifest)
+            if isinstance(source.features.get(audio_column), Audio):
+                source = source.cast_column(audio_column, Audio(decode=False))
+            if "id" not in source.column_names:
+                source = source.add_column("id", [str(i) for i in range(len(source))])
+            workers = max(1, min(default_num_proc(num_proc), len(source) // batch_size))
+            prepared = source.map(
+                prepare_batch, batched=True, batch_size=batch_size, writer_batch_size=batch_size,
+                fn_kwargs=dict(processor=processor, audio_column=audio_column, text_column=text_column,
+                               sampling_rate=sampling_rate),
+                remove_columns=[c for c in source.column_names if c != "id"],
+                features=prepared_features(), num_proc=workers if workers > 1 else None,
+                cache_file_name=str(cache_dir / f"{split}.arrow"), load_from_cache_file=False,
+                desc=f"Preparing {split} audio",
+            )
+            files = [Path(f["filename"]).name for f in prepared.cache_files]
+            manifest[split] = {"key": key, "files": files, "rows": len(prepared)}
+            _write_manifest(manifest_path, manifest)
+            result[split] = prepared.with_format("numpy")
+    finally:
+        if not progress and bars_were_on:
+            datasets.enable_progress_bars()
+    return DatasetDict(result)
+
+
+def _open(cache_dir: Path, files: list[str]):
+    from datasets import Dataset, concatenate_datasets
+
+    parts = [Dataset.from_file(str(cache_dir / f)) for f in files]
+    dataset = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    return dataset.with_format("numpy")
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, path)
+
+
+def clear_prepared(cache_dir: str | Path) -> None:
+    shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+# --- frame lengths -------------------------------------------------------------------------------
+def output_frames(model, input_lengths) -> np.ndarray:
+    """Number of CTC output frames for clips of ``input_lengths`` samples, by the model's own function."""
+    import torch
+
+    lengths = torch.as_tensor(np.asarray(input_lengths, dtype=np.int64))
+    with torch.no_grad():
+        frames = model._get_feat_extract_output_lengths(lengths)
+    return np.asarray(frames, dtype=np.int64)
+
+
+def ctc_min_frames(labels) -> int:
+    """Frames CTC needs for a label sequence: one per label plus a blank between each adjacent repeat."""
+    labels = list(labels)
+    repeats = sum(1 for a, b in zip(labels, labels[1:]) if a == b)
+    return len(labels) + repeats
