@@ -263,3 +263,85 @@ def char_bar_chart(report: dict[str, Any], top: int = 60):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# predictions (step 05)
+# --------------------------------------------------------------------------------------------------
+def word_diff_html(reference: str, prediction: str) -> str:
+    """The prediction with its word errors marked: substitutions (ref→hyp), deletions (struck), insertions (underlined)."""
+    import jiwer
+
+    ref, hyp = reference.split(), prediction.split()
+    if not ref and not hyp:
+        return ""
+    if not ref:
+        return " ".join(f"<u style='color:#b58900'>{html.escape(w)}</u>" for w in hyp)
+    out = []
+    for chunk in jiwer.process_words(reference, prediction).alignments[0]:
+        r = ref[chunk.ref_start_idx:chunk.ref_end_idx]
+        h = hyp[chunk.hyp_start_idx:chunk.hyp_end_idx]
+        if chunk.type == "equal":
+            out += [html.escape(w) for w in h]
+        elif chunk.type == "substitute":
+            out += [f"<span style='color:#dc322f'>{html.escape(a)}→{html.escape(b)}</span>" for a, b in zip(r, h)]
+        elif chunk.type == "delete":
+            out += [f"<s style='color:#6c71c4'>{html.escape(w)}</s>" for w in r]
+        else:
+            out += [f"<u style='color:#b58900'>{html.escape(w)}</u>" for w in h]
+    return " ".join(out)
+
+
+def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: int = 10,
+                       order: str = "worst") -> list[dict[str, Any]]:
+    """Predictions next to their references (step 05's ``predictions.tsv`` rows).
+
+    Plain part (always): a table of ``n`` clips — the worst first (``order="worst"``) or in file order —
+    with the word errors marked (red: substituted, struck: deleted, underlined: inserted). Interactive
+    part (ipywidgets): a slider over every clip, with its audio player when ``dataset`` (the test split,
+    with ``id`` and ``audio`` columns) is given. Returns the rows shown (for tests).
+    """
+    from IPython.display import HTML, Audio
+
+    rows = list(rows)
+    if order == "worst":
+        ranked = sorted(rows, key=lambda r: (-r["errors"] / max(r["words"], 1), -r["errors"], str(r["path"])))
+    else:
+        ranked = rows
+    shown = ranked[:n]
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{cell}</td>" for cell in (
+            html.escape(str(r["path"])), html.escape(str(r["reference"])),
+            word_diff_html(str(r["reference"]), str(r["prediction"])), f"{r['errors']}/{r['words']}",
+        )) + "</tr>"
+        for r in shown
+    )
+    head = "".join(f"<th style='text-align:left'>{c}</th>" for c in ("clip", "reference", "prediction", "errors/words"))
+    _display(HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        return shown
+    if not ranked:
+        return shown
+    index_of = {}
+    if dataset is not None and "id" in getattr(dataset, "column_names", []):
+        index_of = {clip: i for i, clip in enumerate(dataset["id"])}
+    slider = widgets.IntSlider(value=0, min=0, max=len(ranked) - 1, description="clip")
+    out = widgets.Output()
+
+    def show(_=None):
+        r = ranked[slider.value]
+        out.clear_output(wait=True)
+        with out:
+            _display(HTML(f"<b>{html.escape(str(r['path']))}</b> · {r['errors']} errors / {r['words']} words<br>"
+                          f"reference: {html.escape(str(r['reference']))}<br>"
+                          f"prediction: {word_diff_html(str(r['reference']), str(r['prediction']))}"))
+            if r["path"] in index_of:
+                array, rate = samples(dataset[index_of[r["path"]]]["audio"])
+                _display(Audio(array, rate=rate))
+
+    slider.observe(show, names="value")
+    show()
+    _display(widgets.VBox([slider, out]))
+    return shown
