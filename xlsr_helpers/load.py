@@ -501,8 +501,8 @@ def _assign_splits(sources: list[SourceRows], cfg: Config, notes: list[str]) -> 
                 added.append(r)
                 seen.add(r.id)
         splits["train"].extend(added)
-        notes.append(f"{len(added)} rows of validated/other added to train (of {len(extra)}: the others "
-                     "were already in train, or in dev/test, which never feed training).")
+        notes.append(f"{len(added)} rows of validated/other go to train before the filters and the leakage "
+                     f"guard (of {len(extra)}: the others are train clips already, or dev/test clips).")
     return splits
 
 
