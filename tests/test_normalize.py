@@ -118,6 +118,18 @@ def test_seed_regex_is_reproduced_exactly():
     assert Normalizer("tr", mode="seed_regex", keep_chars="-")("a-b") == "a-b"
 
 
+def test_normalizing_twice_changes_nothing():
+    """Evaluation may normalize a prediction (already normalized text) again: it must stay as it is."""
+    cases = [("hi", "|", "नमस्ते | दुनिया।"), ("en", "", "It's ‘rock’n’roll’!"), ("tr", "", "İSTANBUL'a IĞDIR"),
+             ("zh-CN", "", "我用 iPhone 手机，打电话。"), ("fa", "", "مي‌خواهم كتاب"), ("de", "-", "Fine-Tuning – jetzt")]
+    for language, keep, text in cases:
+        normalize = Normalizer(language, keep_chars=keep)
+        once = normalize(text)
+        assert normalize(once) == once, (language, text, once)
+    seed = Normalizer("tr", mode="seed_regex")
+    assert seed(seed("A | B, c!")) == seed("A | B, c!") == "a ¦ b c"
+
+
 def test_explain_says_what_happens_to_a_character():
     tr = Normalizer("tr")
     assert tr.explain("I") == "mapped to 'ı'"
@@ -139,6 +151,7 @@ def test_real_common_voice_sentences_of_60_locales_normalize_cleanly():
                 sentence = line.split("\t")[column]
                 out = normalize(sentence)
                 checked += 1
+                assert normalize(out) == out, (folder.name, sentence, out)  # idempotent
                 assert out == out.strip() and "  " not in out, (folder.name, sentence, out)
                 assert unicodedata.is_normalized(normalize.profile.form, out)
                 assert "i\u0307" not in out

@@ -154,6 +154,8 @@ class Normalizer:
         self._seed_re = re.compile(self.seed_regex) if self.seed_regex else None
         self._ignore = set(self.chars_to_ignore)
         self._keep = set(self.keep_chars) | set(profile.keep)
+        if WORD_DELIMITER in self._keep:
+            self._keep.add(DELIMITER_STAND_IN)  # what "|" becomes must survive a second pass (idempotent)
         self._remove = set(profile.remove)
         table = {**{c: "'" for c in APOSTROPHES}, **{c: '"' for c in DOUBLE_QUOTES}, **{c: "-" for c in DASHES}}
         self._typo = str.maketrans({k: v for k, v in table.items() if k not in self._keep})
