@@ -246,7 +246,12 @@ def char_inventory(report: dict[str, Any], chars_to_ignore: str = "", keep_chars
 
 def char_bar_chart(report: dict[str, Any], top: int = 60):
     """Character counts before and after normalization (bar chart, most frequent first)."""
+    import warnings
+
     import matplotlib.pyplot as plt
+
+    # Hanzi, Devanagari, ... are missing from matplotlib's default font: boxes, not a warning per glyph.
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from")
 
     inv = report["inventory"]
     chars = [ch for ch in inv["before"] if ch != " "][:top]
