@@ -1,0 +1,384 @@
+"""train.py: collator, feasibility filter, guards, resume point, metrics, and short real training runs."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xlsr_helpers import train as T
+from xlsr_helpers.config import Config
+
+# Small and fast: a few steps on the synthetic "tiny" corpus (40 train clips).
+QUICK = dict(model="tiny", max_steps=4, eval_steps=2, save_steps=2, logging_steps=1, batch_size=4,
+             gradient_accumulation_steps=1, num_proc=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# fixtures: a run folder with 01-03 done (synthetic tiny corpus, the real step functions)
+# --------------------------------------------------------------------------------------------------
+def make_run(run_dir: Path, size: str = "tiny", language: str = "tr", **params) -> Config:
+    """Run steps 01-03 into ``run_dir`` (the synthetic corpus is cached between runs)."""
+    from xlsr_helpers.load import run_load
+    from xlsr_helpers.normalize import run_normalize
+    from xlsr_helpers.vocab import run_vocab
+
+    cfg = Config(language=language, run_dir=str(run_dir), data_source="synthetic", synthetic_size=size,
+                 model="tiny").updated(**params).resolved()
+    cfg.save("01_load")
+    run_load(cfg)
+    run_normalize(cfg)
+    run_vocab(cfg)
+    return cfg
+
+
+def copy_run(source: Path, target: Path) -> Path:
+    """A fresh run folder with 01-03 of ``source`` (and its prepared audio, to save time)."""
+    target.mkdir(parents=True)
+    for name in ("01_load", "02_normalize", "03_vocab", "run.json"):
+        src = source / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, target / name)
+    prepared = source / "04_train" / "prepared"
+    if prepared.exists():
+        shutil.copytree(prepared, target / "04_train" / "prepared")
+    return target
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("base") / "run"
+    make_run(run)
+    return run
+
+
+@pytest.fixture()
+def run_cfg(base_run, tmp_path):
+    run = copy_run(base_run, tmp_path / "run")
+    return Config.load(run).updated(run_dir=str(run), **QUICK).resolved()
+
+
+@pytest.fixture(scope="module")
+def processor(base_run):
+    from transformers import Wav2Vec2Processor
+
+    return Wav2Vec2Processor.from_pretrained(str(base_run / "03_vocab" / "processor"))
+
+
+def tiny_model(processor, **overrides):
+    from transformers import Wav2Vec2ForCTC
+
+    tok = processor.tokenizer
+    values = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id)
+    values.update(overrides)
+    return Wav2Vec2ForCTC(T.tiny_config(**values))
+
+
+# --------------------------------------------------------------------------------------------------
+# model
+# --------------------------------------------------------------------------------------------------
+def test_tiny_model_is_small_xlsr_shaped(processor):
+    cfg = Config(model="tiny").resolved()
+    model = T.build_model(cfg, processor, log=lambda *a: None)
+    c = model.config
+    assert 0.50e6 < T.count_parameters(model)["total"] < 0.58e6
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (128, 3, 4, 256)
+    assert list(c.conv_dim) == [64] * 7 and list(c.conv_kernel) == [10, 3, 3, 3, 3, 2, 2]
+    assert list(c.conv_stride) == [5, 2, 2, 2, 2, 2, 2]
+    assert c.feat_extract_norm == "layer" and c.do_stable_layer_norm
+    assert c.vocab_size == len(processor.tokenizer) and c.pad_token_id == processor.tokenizer.pad_token_id
+    assert c.ctc_loss_reduction == "mean" and c.ctc_zero_infinity
+    assert c.layerdrop == 0.0 and c.mask_time_prob == 0.05
+    assert not any(p.requires_grad for p in model.wav2vec2.feature_extractor.parameters()), "encoder frozen"
+
+
+def test_from_pretrained_with_a_ctc_head_of_another_size(processor, tmp_path):
+    """Re-fine-tuning a model fine-tuned on another vocabulary: the head is replaced, the body kept."""
+    from transformers import Wav2Vec2ForCTC
+
+    other = Wav2Vec2ForCTC(T.tiny_config(vocab_size=7, pad_token_id=6))
+    other.save_pretrained(tmp_path / "other")
+    cfg = Config(model=str(tmp_path / "other"), layerdrop=0.0, gradient_checkpointing=False).resolved()
+    model = T.build_model(cfg, processor, log=lambda *a: None)
+    assert model.lm_head.out_features == len(processor.tokenizer) != 7
+    assert model.config.pad_token_id == processor.tokenizer.pad_token_id
+    assert model.config.attention_dropout == 0.1 and model.config.layerdrop == 0.0
+    torch.testing.assert_close(model.wav2vec2.encoder.layers[0].attention.q_proj.weight,
+                               other.wav2vec2.encoder.layers[0].attention.q_proj.weight)
+    T.check_model(model, processor, log=lambda *a: None)
+
+
+def test_layerdrop_is_switched_off_under_ddp(processor):
+    messages = []
+    cfg = Config(model="tiny", layerdrop=0.1).resolved()
+    assert T.model_overrides(cfg, processor, world_size=1, log=messages.append)["layerdrop"] == 0.1
+    assert T.model_overrides(cfg, processor, world_size=2, log=messages.append)["layerdrop"] == 0.0
+    assert messages and "DistributedDataParallel" in messages[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# guards
+# --------------------------------------------------------------------------------------------------
+def test_guard_vocabulary_mismatch(processor):
+    tok = processor.tokenizer
+    with pytest.raises(T.GuardError, match="vocab_size"):
+        T.check_vocabulary(tiny_model(processor, vocab_size=len(tok) + 3), processor)
+    with pytest.raises(T.GuardError, match="pad_token_id"):
+        T.check_vocabulary(tiny_model(processor, pad_token_id=0), processor)
+    T.check_vocabulary(tiny_model(processor), processor)
+
+
+def test_guard_loss_reduction(processor):
+    with pytest.raises(T.GuardError, match="mean"):
+        T.check_loss_reduction(tiny_model(processor, ctc_loss_reduction="sum"))
+    T.check_loss_reduction(tiny_model(processor))
+
+
+def test_guard_attention_mask_follows_feature_encoder_norm(processor):
+    import copy
+
+    proc = copy.deepcopy(processor)
+    group = tiny_model(proc, feat_extract_norm="group", do_stable_layer_norm=False)
+    proc.feature_extractor.return_attention_mask = True
+    with pytest.raises(T.GuardError, match="return_attention_mask=False"):
+        T.check_attention_mask(group, proc, fix=False)
+    messages = []
+    assert T.check_attention_mask(group, proc, fix=True, log=messages.append)
+    assert proc.feature_extractor.return_attention_mask is False and "group" in messages[0]
+    layer = tiny_model(proc)
+    assert T.check_attention_mask(layer, proc, fix=True, log=messages.append)
+    assert proc.feature_extractor.return_attention_mask is True
+    assert not T.check_attention_mask(layer, proc, fix=False)
+
+
+def test_precision_on_this_machine():
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only expectations")
+    assert T.choose_precision("auto") == {"fp16": False, "bf16": False}
+    with pytest.raises(T.GuardError, match="CUDA"):
+        T.choose_precision("fp16")
+    with pytest.raises(ValueError, match="PRECISION"):
+        T.choose_precision("int8")
+
+
+def test_training_arguments_use_transformers_5_names(tmp_path):
+    args = T.training_arguments(Config(model="tiny").resolved(), tmp_path)
+    assert args.eval_strategy == "steps" and args.save_strategy == "steps"
+    assert args.train_sampling_strategy == "group_by_length" and args.length_column_name == "input_length"
+    assert args.warmup_steps == 0.08, "WARMUP_STEPS=-1 means 8 % of the steps"
+    assert args.learning_rate == 2e-3 and args.per_device_train_batch_size == 16
+    assert args.logging_nan_inf_filter is False and args.remove_unused_columns is False
+    seed = T.training_arguments(Config().resolved(), tmp_path)
+    assert (seed.learning_rate, seed.warmup_steps, seed.num_train_epochs, seed.eval_steps, seed.save_steps,
+            seed.save_total_limit, seed.gradient_accumulation_steps) == (3e-4, 500, 30, 400, 400, 2, 2)
+    assert seed.gradient_checkpointing
+    random_order = T.training_arguments(Config(model="tiny", group_by_length=False).resolved(), tmp_path)
+    assert random_order.train_sampling_strategy == "random"
+
+
+# --------------------------------------------------------------------------------------------------
+# feasibility
+# --------------------------------------------------------------------------------------------------
+def _rows(rows):
+    from datasets import Dataset
+
+    return Dataset.from_dict({
+        "input_length": [r[0] for r in rows], "labels": [r[1] for r in rows], "problem": [r[2] for r in rows]})
+
+
+def test_feasibility_drops_and_counts(processor):
+    model = tiny_model(processor)  # 1 s = 49 frames; mask_time_length 10
+    frames_1s = 49
+    data = _rows([
+        (16000, [1, 2, 3], ""),                          # fine
+        (16000, [1] * frames_1s, ""),                    # 49 labels but 48 blanks needed between repeats
+        (16000, [1, 2] * 24, ""),                        # 48 distinct neighbours: fits in 49 frames
+        (16000, [1, 2] * 25, ""),                        # 50 labels > 49 frames
+        (3000, [1], ""),                                 # 9 frames < mask span of 10
+        (16000 * 30, [1, 2], ""),                        # longer than max duration (20 s)
+        (0, [], "undecodable: RuntimeError: x"),
+        (16000, [], "empty transcript"),
+    ])
+    kept, counts, examples = T.feasibility(data, model, max_duration_s=20.0)
+    assert list(kept["input_length"]) == [16000, 16000]
+    assert counts == {"too_few_frames_for_labels": 2, "shorter_than_time_mask": 1, "too_long": 1,
+                      "undecodable": 1, "empty_transcript": 1}
+    assert examples["too_few_frames_for_labels"][0]["frames"] == frames_1s
+    no_mask = tiny_model(processor, mask_time_prob=0.0)
+    kept, counts, _ = T.feasibility(data, no_mask, max_duration_s=0)
+    assert "shorter_than_time_mask" not in counts and "too_long" not in counts
+
+
+# --------------------------------------------------------------------------------------------------
+# collator and metrics
+# --------------------------------------------------------------------------------------------------
+def test_collator_pads_inputs_and_masks_label_padding(processor):
+    features = [
+        {"input_values": np.ones(5, dtype=np.float32), "labels": [3, 4], "input_length": 5, "id": "a"},
+        {"input_values": np.full(8, 2.0, dtype=np.float32), "labels": [5, 6, 7, 8], "input_length": 8, "id": "b"},
+    ]
+    batch = T.DataCollatorCTCWithPadding(processor)(features)
+    assert batch["input_values"].shape == (2, 8)
+    assert batch["input_values"][0, 5:].eq(0).all(), "audio padded with zeros"
+    assert batch["attention_mask"].tolist() == [[1] * 5 + [0] * 3, [1] * 8]
+    assert batch["labels"].tolist() == [[3, 4, -100, -100], [5, 6, 7, 8]]
+    assert set(batch) == {"input_values", "attention_mask", "labels"}
+    import copy
+
+    no_mask = copy.deepcopy(processor)
+    no_mask.feature_extractor.return_attention_mask = False
+    assert "attention_mask" not in T.DataCollatorCTCWithPadding(no_mask)(features)
+
+
+def test_metrics_keep_doubled_letters(processor):
+    tok = processor.tokenizer
+    pad = tok.pad_token_id
+    ids = {c: tok.convert_tokens_to_ids(c) for c in "ale"}
+    word = [ids["a"], ids["l"], ids["l"], ids["e"]]  # "alle"
+    labels = np.array([word + [-100], word + [-100]])
+    assert T.decode_labels(tok, labels) == ["alle", "alle"], "labels: no merging of the doubled l"
+    good = [ids["a"], ids["l"], pad, ids["l"], ids["e"], ids["e"], -100]  # blank between the two l
+    merged = [ids["a"], ids["l"], ids["l"], ids["e"], pad, -100, -100]  # CTC merges ll -> l
+    assert T.decode_predictions(tok, np.array([good, merged])) == ["alle", "ale"]
+
+    class Prediction:
+        predictions = np.array([good, merged])
+        label_ids = labels
+
+    metrics = T.make_compute_metrics(processor)(Prediction)
+    assert metrics["cer"] == pytest.approx(1 / 8)
+    assert metrics["wer"] == pytest.approx(1 / 2)
+    assert metrics["empty_share"] == 0.0
+
+
+def test_empty_prediction_share():
+    m = T.error_rates(["bir iki", "üç", "dört", ""], ["bir iki", "", "", "ignored"])
+    assert m["empty_share"] == pytest.approx(2 / 3), "the empty reference is skipped"
+    assert m["wer"] == pytest.approx(2 / 4)
+
+
+def test_preprocess_logits_keeps_argmax():
+    logits = torch.tensor([[[0.1, 2.0, 0.3], [5.0, 0.0, 0.0]]])
+    assert T.preprocess_logits_for_metrics(logits, None).tolist() == [[1, 0]]
+    assert T.preprocess_logits_for_metrics((logits, "hidden"), None).tolist() == [[1, 0]]
+
+
+# --------------------------------------------------------------------------------------------------
+# resume
+# --------------------------------------------------------------------------------------------------
+def _checkpoint(train_dir: Path, step: int, complete: bool = True, weights: str = "model.safetensors"):
+    folder = train_dir / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / weights).write_bytes(b"x")
+    if complete:
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return folder
+
+
+def test_resume_point_ignores_partial_checkpoints(tmp_path):
+    assert T.find_resume_checkpoint(tmp_path / "missing", "auto") is None
+    _checkpoint(tmp_path, 200)
+    _checkpoint(tmp_path, 1000, weights="pytorch_model.bin")
+    partial = _checkpoint(tmp_path, 1200, complete=False)  # killed while saving
+    (tmp_path / "checkpoint-1400").mkdir()  # killed before anything was written
+    (tmp_path / "checkpoint-notanumber").mkdir()
+    assert T.find_resume_checkpoint(tmp_path, "auto").name == "checkpoint-1000", "numeric order, not text order"
+    assert T.find_resume_checkpoint(tmp_path, "never") is None
+    assert T.find_resume_checkpoint(tmp_path, str(tmp_path / "checkpoint-200")).name == "checkpoint-200"
+    assert T.find_resume_checkpoint(tmp_path, "checkpoint-200").name == "checkpoint-200"
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        T.find_resume_checkpoint(tmp_path, str(partial))
+    assert not T.is_complete_checkpoint(partial)
+
+
+# --------------------------------------------------------------------------------------------------
+# real (short) training runs on the tiny synthetic corpus
+# --------------------------------------------------------------------------------------------------
+def test_training_writes_a_model_that_loads_alone(run_cfg):
+    from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+    report = T.run_train(run_cfg, log=lambda *a: None)
+    train_dir = run_cfg.step_dir("04_train")
+    assert report["global_step"] == 4 and report["stopped_by"] == "completed"
+    assert report["rows_kept"]["train"] > 0 and report["parameters"]["total"] > 0
+    assert {"wer", "cer", "empty_share", "loss"} <= set(report["eval"])
+    assert len(T.eval_history(report)) >= 2, "evaluated at steps 2 and 4"
+    assert (train_dir / "curves.png").stat().st_size > 10_000
+    saved = json.loads((train_dir / "report.json").read_text())
+    assert saved["global_step"] == 4 and saved["history"]
+    # the final model and every checkpoint load alone (weights + processor in one folder)
+    for folder in [run_cfg.model_dir] + [p for _, p in T.list_checkpoints(train_dir)]:
+        model = Wav2Vec2ForCTC.from_pretrained(str(folder))
+        proc = Wav2Vec2Processor.from_pretrained(str(folder))
+        assert model.config.vocab_size == len(proc.tokenizer)
+        inputs = proc(np.zeros(16000, dtype=np.float32), sampling_rate=16000, return_tensors="pt")
+        assert model(**inputs).logits.shape[-1] == len(proc.tokenizer)
+    assert len(T.list_checkpoints(train_dir)) == 2, "save_total_limit=2"
+    # a finished model is never replaced silently
+    with pytest.raises(T.ModelExistsError, match="OVERWRITE_MODEL"):
+        T.run_train(run_cfg, log=lambda *a: None)
+    mtime = (run_cfg.model_dir / "config.json").stat().st_mtime_ns
+    T.run_train(run_cfg.updated(overwrite_model=True, resume="never"), log=lambda *a: None)
+    assert (run_cfg.model_dir / "config.json").stat().st_mtime_ns != mtime
+    assert not (train_dir / "model.tmp").exists()
+
+
+def test_time_limit_still_saves_and_evaluates(run_cfg):
+    report = T.run_train(run_cfg.updated(max_steps=500, max_train_minutes=0.001), log=lambda *a: None)
+    assert report["stopped_by"] == "time_limit" and report["global_step"] < 500
+    assert (run_cfg.model_dir / "model.safetensors").exists()
+    assert "cer" in report["eval"]
+
+
+def test_non_finite_loss_stops_with_a_clear_message(run_cfg, monkeypatch):
+    original = T.build_model
+
+    def poisoned(*args, **kwargs):
+        model = original(*args, **kwargs)
+        with torch.no_grad():
+            model.lm_head.bias.fill_(float("nan"))
+        return model
+
+    monkeypatch.setattr(T, "build_model", poisoned)
+    with pytest.raises(T.NonFiniteLossError, match="loss became nan at step 1"):
+        T.run_train(run_cfg.updated(save_steps=1), log=lambda *a: None)
+    train_dir = run_cfg.step_dir("04_train")
+    assert not T.list_checkpoints(train_dir), "broken weights are not checkpointed"
+    assert not run_cfg.model_dir.exists()
+    report = json.loads((train_dir / "report.json").read_text())
+    assert report["stopped_by"] == "non_finite_loss" and "LEARNING_RATE" in report["failure"]
+
+
+def test_sanity_check_fails_when_nothing_can_be_learned(run_cfg):
+    training = T.Training(run_cfg, log=lambda *a: None)
+    training.load()
+    training.build_model()
+    training.prepare()
+    before = {k: v.clone() for k, v in training.model.state_dict().items()}
+    with pytest.raises(T.GuardError, match="SANITY_CHECK failed"):
+        T.sanity_check(training.model, training.processor, training.prepared["train"], learning_rate=0.0,
+                       max_steps=3, log=lambda *a: None)
+    result = T.sanity_check(training.model, training.processor, training.prepared["train"], learning_rate=0.0,
+                            max_steps=3, log=lambda *a: None, raise_on_failure=False)
+    assert not result["passed"] and result["cer_after"] >= 0.5 and result["steps"] == 3
+    after = training.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the model itself is untouched"
+
+
+def test_missing_inputs_are_named(tmp_path):
+    cfg = Config(run_dir=str(tmp_path / "empty"), model="tiny").resolved()
+    with pytest.raises(FileNotFoundError, match="02_normalize"):
+        T.Training(cfg, log=lambda *a: None).load()
+
+
+def test_train_main_reads_the_run_folder(run_cfg, capsys):
+    assert T.train_main(["--run-dir", str(tmp := run_cfg.run_path), "-p", "MAX_STEPS=2", "-p", "EVAL_STEPS=2",
+                         "-p", "SAVE_STEPS=2", "-p", "BATCH_SIZE=4", "-p", "GRADIENT_ACCUMULATION_STEPS=1",
+                         "-p", "MODEL=tiny", "-p", "NUM_PROC=1"]) == 0
+    assert "Done: step 2" in capsys.readouterr().out
+    assert json.loads((tmp / "run.json").read_text())["steps"]["04_train"]["max_steps"] == 2
+    assert T.train_main(["--run-dir", str(tmp), "-p", "MODEL=tiny"]) == 1  # model exists, no overwrite
+    assert "OVERWRITE_MODEL" in capsys.readouterr().err
+    assert T.train_main(["--run-dir", str(tmp.parent / "nothing")]) == 2
