@@ -350,3 +350,40 @@ def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: i
     show()
     _display(widgets.VBox([slider, out]))
     return shown
+
+
+# --------------------------------------------------------------------------------------------------
+# training curves (step 04)
+# --------------------------------------------------------------------------------------------------
+class LiveCurves:
+    """Training curves that redraw in place while training runs (``train.Training(live=LiveCurves())``).
+
+    In a notebook (Jupyter, Colab, papermill) the figure is shown once and then updated in place through a
+    display handle; elsewhere (``xlsr train``, torchrun) nothing is drawn and each update prints its line.
+    """
+
+    def __init__(self, interactive: bool | None = None):
+        if interactive is None:
+            try:
+                from IPython import get_ipython
+
+                interactive = get_ipython() is not None and "IPKernelApp" in get_ipython().config
+            except Exception:  # noqa: BLE001 - no IPython: headless
+                interactive = False
+        self.interactive = interactive
+        self.handle = None
+        self.lines: list[str] = []
+
+    def update(self, figure: Any, line: str = "") -> None:
+        if line:
+            self.lines.append(line)
+        if not self.interactive:
+            if line:
+                print(line, flush=True)
+            return
+        if self.handle is None:
+            from IPython.display import display
+
+            self.handle = display(figure, display_id=True)
+        else:
+            self.handle.update(figure)
