@@ -359,7 +359,8 @@ class LiveCurves:
     """Training curves that redraw in place while training runs (``train.Training(live=LiveCurves())``).
 
     In a notebook (Jupyter, Colab, papermill) the figure is shown once and then updated in place through a
-    display handle; elsewhere (``xlsr train``, torchrun) nothing is drawn and each update prints its line.
+    display handle. Headless (``xlsr train``, torchrun) nothing is drawn: the training log's one line per
+    evaluation is the fallback (kept in ``lines``), and ``04_train/curves.png`` is written at the end.
     """
 
     def __init__(self, interactive: bool | None = None):
@@ -378,8 +379,6 @@ class LiveCurves:
         if line:
             self.lines.append(line)
         if not self.interactive:
-            if line:
-                print(line, flush=True)
             return
         if self.handle is None:
             from IPython.display import display
