@@ -620,20 +620,27 @@ class EvaluationResult:
 
 def load_test_split(cfg, split: str = "test"):
     """The run's normalized split (``02_normalize/dataset``); a clear error when missing or empty."""
-    from datasets import load_from_disk
+    from datasets import Dataset
 
     folder = Path(cfg.step_dir("02_normalize")) / "dataset"
     if not folder.exists():
         raise EvaluationError(f"No normalized dataset at {folder}: run 01_load and 02_normalize first.")
-    data = load_from_disk(str(folder))
-    if split not in data:
-        raise EvaluationError(f"The run's dataset has no {split!r} split (it has {list(data)}).")
-    dataset = data[split]
+    split_dir = folder / split
+    if not split_dir.is_dir():
+        splits = json.loads((folder / "dataset_dict.json").read_text()).get("splits", []) \
+            if (folder / "dataset_dict.json").exists() else []
+        raise EvaluationError(f"The run's dataset has no {split!r} split (it has {splits}).")
+    empty_message = (
+        f"The {split!r} split at {folder} is empty: nothing to evaluate. Check 01_load's report "
+        "(filters such as MIN_DURATION_S / MAX_DURATION_S may have dropped every test clip)."
+    )
+    state = split_dir / "state.json"
+    # datasets saves an empty split without data files and cannot load it back (IndexError): say why.
+    if state.exists() and not json.loads(state.read_text()).get("_data_files"):
+        raise EvaluationError(empty_message)
+    dataset = Dataset.load_from_disk(str(split_dir))  # only this split: another empty split cannot break it
     if len(dataset) == 0:
-        raise EvaluationError(
-            f"The {split!r} split at {folder} is empty: nothing to evaluate. Check 01_load's report "
-            "(filters such as MIN_DURATION_S / MAX_DURATION_S may have dropped every test clip)."
-        )
+        raise EvaluationError(empty_message)
     return dataset
 
 
@@ -786,14 +793,8 @@ def plot_errors(rows: list[dict], durations: Sequence[float] | None = None):
     return fig
 
 
-def show_predictions(rows: list[dict], n: int = 10) -> Any:
-    """A prediction-vs-reference browser. Uses ``widgets.prediction_browser`` when available."""
-    try:
-        from .widgets import prediction_browser  # type: ignore[attr-defined]
-    except ImportError:
-        prediction_browser = None
-    if prediction_browser is not None:
-        return prediction_browser(rows, n=n)
-    import pandas as pd
+def show_predictions(rows: list[dict], dataset=None, n: int = 10, order: str = "worst") -> list[dict]:
+    """Predictions next to references, word errors marked (``widgets.prediction_browser``)."""
+    from .widgets import prediction_browser
 
-    return pd.DataFrame(rows[:n], columns=["path", "reference", "prediction", "errors", "words"])
+    return prediction_browser(rows, dataset=dataset, n=n, order=order)

@@ -1,0 +1,462 @@
+"""Step 05 (xlsr_helpers.evaluate): batch-size invariance, chunking, audio forms, metrics, errors, files.
+
+Fixtures build what the step needs: espeak-ng clips (48 kHz mp3, like Common Voice), a processor from a
+vocab.json written here, and a tiny random Wav2Vec2ForCTC. A random model gives garbage text, which is
+what the invariance tests want: every frame's argmax is free to differ if anything leaks between clips.
+The run-folder tests use the real steps 01-03 on the synthetic corpus (``build_tiny_run``, shared with
+test_model_card.py and test_notebooks_05_06.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xlsr_helpers import evaluate as ev
+from xlsr_helpers.config import Config
+
+LETTERS = "abcçdefgğhıijklmnoöprsştuüvyz'"
+SENTENCES = [
+    "Merhaba dünya!", "Bugün hava çok güzel, değil mi?", "Kitap okumak insanı geliştirir.",
+    "Yarın sabah erkenden yola çıkacağız ve akşam varacağız.", "Su.", "Çocuklar bahçede top oynuyor.",
+    "Bu şehirde her sokakta küçük bir kahve dükkânı ve eski bir fırın vardır.", "Evet.",
+    "Deniz kenarında uzun bir yürüyüş yaptık.", "Öğretmen öğrencilere yeni bir şarkı öğretti.",
+    "Işıkları kapatmayı unutma lütfen.", "Annem bana sıcak bir çorba yaptı, çok lezzetliydi.",
+    "Kırmızı araba hızla geçti.", "Türkçe konuşmayı çok seviyorum.",
+    "Dün akşam arkadaşlarımla birlikte sinemaya gittik ve çok güzel bir film izledik.", "Günaydın.",
+    "Pencereyi açar mısın?", "Kedi masanın altında uyuyor.",
+]
+
+
+# ------------------------------------------------------------------------------------------------
+# builders (also imported by test_model_card.py and test_notebooks_05_06.py)
+# ------------------------------------------------------------------------------------------------
+def simple_normalize(text: str) -> str:
+    keep = set(LETTERS) | {" "}
+    text = text.replace("I", "ı").replace("İ", "i").lower()
+    return " ".join("".join(c for c in text if c in keep).split())
+
+
+def make_processor(folder: Path):
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {c: i for i, c in enumerate(LETTERS)}
+    vocab |= {"|": len(vocab), "[UNK]": len(vocab) + 1, "[PAD]": len(vocab) + 2}
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tokenizer = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
+                                     word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=True, return_attention_mask=True)
+    return Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer)
+
+
+def make_tiny_model(folder: Path, processor, norm: str = "layer", seed: int = 0, save_processor: bool = True) -> Path:
+    """The brief's tiny architecture (real conv kernels/strides), random weights, saved with the processor."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    config = Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2), feat_extract_norm=norm,
+        do_stable_layer_norm=norm == "layer", vocab_size=len(processor.tokenizer),
+        pad_token_id=processor.tokenizer.pad_token_id, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+    )
+    torch.manual_seed(seed)
+    Wav2Vec2ForCTC(config).save_pretrained(str(folder))
+    if save_processor:
+        if norm == "group":  # wav2vec2-base style: the feature extractor returns no attention mask
+            processor.feature_extractor.return_attention_mask = False
+        processor.save_pretrained(str(folder))
+        processor.feature_extractor.return_attention_mask = True
+    return folder
+
+
+def speak(text: str, mp3: Path) -> Path:
+    """espeak-ng (Turkish voice) -> 48 kHz mono mp3, like a Common Voice clip."""
+    wav = mp3.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "tr", "-w", str(wav), text], check=True, capture_output=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-ar", "48000", "-ac", "1", str(mp3)],
+                   check=True, capture_output=True)
+    wav.unlink()
+    return mp3
+
+
+def make_clip_dataset(folder: Path, sentences=SENTENCES):
+    """A test split as step 02 writes it: id, audio (16 kHz Audio column), sentence, raw_sentence, ..."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from datasets import Audio, Dataset
+    from torchcodec.decoders import AudioDecoder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"common_voice_tr_{i:03d}.mp3" for i in range(len(sentences))]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(speak, sentences, paths))
+    durations = [AudioDecoder(str(p)).metadata.duration_seconds_from_header for p in paths]
+    return Dataset.from_dict({
+        "id": [p.name for p in paths], "audio": [str(p) for p in paths],
+        "sentence": [simple_normalize(s) for s in sentences], "raw_sentence": list(sentences),
+        "speaker": ["s1"] * len(paths), "duration": durations, "source": ["test"] * len(paths),
+    }).cast_column("audio", Audio(sampling_rate=16000))
+
+
+def build_tiny_run(base: Path) -> Path:
+    """A run folder through step 04 for LANGUAGE=tr: the real steps 01-03 on the synthetic ``tiny``
+    corpus, and a random tiny Wav2Vec2ForCTC (with 03's processor) as ``04_train/model``. Built once per
+    session under ``base`` and reused (copy it with ``copy_run`` before writing into it)."""
+    run = base / "tiny-run-05-06"
+    done = run / ".built"
+    if done.exists():
+        return run
+    shutil.rmtree(run, ignore_errors=True)
+    from transformers import Wav2Vec2Processor
+
+    from xlsr_helpers.load import run_load
+    from xlsr_helpers.normalize import run_normalize
+    from xlsr_helpers.vocab import run_vocab
+
+    cfg = Config(language="tr", run_dir=str(run), data_source="synthetic", synthetic_size="tiny", model="tiny")
+    cfg = cfg.resolved()
+    for step, fn in (("01_load", run_load), ("02_normalize", run_normalize), ("03_vocab", run_vocab)):
+        cfg.save(step)
+        fn(cfg)
+    cfg.save("04_train")
+    processor = Wav2Vec2Processor.from_pretrained(str(cfg.processor_dir))
+    make_tiny_model(cfg.model_dir, processor, save_processor=False)
+    processor.save_pretrained(str(cfg.model_dir))
+    done.write_text("ok")
+    return run
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A private copy of a run folder, with run.json pointing at the copy."""
+    shutil.copytree(run, dest)
+    record = json.loads((dest / "run.json").read_text())
+    for section in [record.get("config", {})] + list(record.get("steps", {}).values()):
+        section["run_dir"] = str(dest)
+    (dest / "run.json").write_text(json.dumps(record, indent=2))
+    return dest
+
+
+def run_config(run: Path, **changes) -> Config:
+    return Config.load(run).updated(run_dir=str(run), **changes).resolved()
+
+
+# ------------------------------------------------------------------------------------------------
+# fixtures
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def processor(tmp_path_factory):
+    return make_processor(tmp_path_factory.mktemp("processor"))
+
+
+@pytest.fixture(scope="module")
+def layer_model(tmp_path_factory, processor):
+    folder = make_tiny_model(tmp_path_factory.mktemp("layer-model"), processor, norm="layer")
+    return ev.load_model(folder)
+
+
+@pytest.fixture(scope="module")
+def group_model(tmp_path_factory, processor):
+    folder = make_tiny_model(tmp_path_factory.mktemp("group-model"), processor, norm="group")
+    return ev.load_model(folder)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    return make_clip_dataset(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return build_tiny_run(tmp_path_factory.getbasetemp())
+
+
+# ------------------------------------------------------------------------------------------------
+# inference
+# ------------------------------------------------------------------------------------------------
+def test_batch_size_does_not_change_predictions_layer_norm(layer_model, clips):
+    model, processor = layer_model
+    assert ev.uses_attention_mask(model)
+    results, padded = {}, {}
+    for batch_size in (1, 8, 32):
+        transcriber = ev.Transcriber(model, processor, batch_size=batch_size, progress=False)
+        results[batch_size] = transcriber.transcribe(clips)
+        padded[batch_size] = transcriber.stats["padded_samples"]
+    assert padded[1] == 0 and padded[32] > 0, "batch size 32 must really pad (else the test proves nothing)"
+    assert results[1] == results[8] == results[32]
+    assert all(results[1]), "a random model still emits characters for every clip"
+
+
+def test_decoding_padded_frames_would_change_text(layer_model, clips):
+    """Why predictions are cut to each clip's own frames: the seed decoded the padded frames too."""
+    import torch
+
+    model, processor = layer_model
+    arrays = [ev.audio_array(a) for a in clips.select(range(8))["audio"]]
+    shortest = int(np.argmin([len(a) for a in arrays]))
+    batch = processor(arrays, sampling_rate=16000, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(batch.input_values, attention_mask=batch.attention_mask).logits
+    seed_text = processor.batch_decode(logits.argmax(-1))[shortest]
+    ours = ev.Transcriber(model, processor, batch_size=8, progress=False).transcribe_arrays(arrays)[shortest]
+    alone = ev.Transcriber(model, processor, batch_size=1, progress=False).transcribe_arrays([arrays[shortest]])[0]
+    assert ours == alone
+    assert seed_text != alone
+
+
+def test_group_norm_models_are_never_padded(group_model, clips):
+    model, processor = group_model
+    assert not ev.uses_attention_mask(model)
+    results = {}
+    for batch_size in (1, 8):
+        transcriber = ev.Transcriber(model, processor, batch_size=batch_size, progress=False)
+        results[batch_size] = transcriber.transcribe(clips)
+        assert transcriber.stats["padded_samples"] == 0
+    assert results[1] == results[8]
+
+
+def test_dataset_and_arrays_give_the_same_text(layer_model, clips):
+    model, processor = layer_model
+    arrays = [ev.audio_array(a) for a in clips["audio"]]
+    transcriber = ev.Transcriber(model, processor, batch_size=4, progress=False)
+    assert transcriber.transcribe(clips) == transcriber.transcribe(arrays)
+
+
+def test_long_clip_is_chunked_like_the_pipeline(layer_model, clips):
+    from transformers import pipeline
+
+    model, processor = layer_model
+    long = np.concatenate([ev.audio_array(a) for a in clips.select(range(6))["audio"]])
+    assert len(long) / 16000 > 9
+    for batch_size in (1, 4):
+        transcriber = ev.Transcriber(model, processor, batch_size=batch_size, chunk_length_s=3.0, progress=False)
+        text = transcriber.transcribe([long])[0]
+        assert transcriber.stats["chunked_clips"] == 1
+        assert text.strip()
+        if batch_size == 1:
+            first = text
+    assert text == first, "chunked text must not depend on the batch size either"
+    asr = pipeline("automatic-speech-recognition", model=model, tokenizer=processor.tokenizer,
+                   feature_extractor=processor.feature_extractor, device="cpu")
+    expected = asr({"raw": long, "sampling_rate": 16000}, chunk_length_s=3.0)["text"]
+    assert text == expected
+
+
+def test_chunk_windows_tile_the_clip():
+    windows = ev.chunk_windows(100_000, 32_000, 4_800, 4_800)
+    kept = [(start + left, end - right) for start, end, left, right in windows]
+    assert kept[0][0] == 0 and kept[-1][1] == 100_000
+    assert all(a[1] == b[0] for a, b in zip(kept, kept[1:]))
+    with pytest.raises(ev.EvaluationError):
+        ev.chunk_windows(100, 10, 5, 5)
+
+
+def test_too_short_clip_gives_empty_text(layer_model):
+    model, processor = layer_model
+    transcriber = ev.Transcriber(model, processor, progress=False)
+    texts = transcriber.transcribe([np.zeros(100, np.float32), np.random.default_rng(0).standard_normal(16000).astype(np.float32)])
+    assert texts[0] == "" and texts[1] != ""
+    assert transcriber.stats["too_short"] == 1
+
+
+def test_batch_size_must_be_positive(layer_model):
+    with pytest.raises(ev.EvaluationError):
+        ev.Transcriber(*layer_model, batch_size=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# audio
+# ------------------------------------------------------------------------------------------------
+def test_audio_array_reads_every_form(clips):
+    from torchcodec.decoders import AudioDecoder
+
+    path = clips.cast_column("audio", __import__("datasets").Audio(decode=False))[0]["audio"]["path"]
+    reference = ev.audio_array(clips[0]["audio"])  # datasets' AudioDecoder at 16 kHz
+    assert reference.dtype == np.float32 and reference.ndim == 1 and len(reference) > 16000
+    assert np.array_equal(ev.audio_array(path), reference)
+    assert np.array_equal(ev.audio_array(Path(path)), reference)
+    assert np.array_equal(ev.audio_array(Path(path).read_bytes()), reference)
+    assert np.array_equal(ev.audio_array({"path": path, "bytes": None}), reference)
+    assert np.array_equal(ev.audio_array({"array": reference, "sampling_rate": 16000}), reference)
+    native = AudioDecoder(path).get_all_samples()  # 48 kHz
+    resampled = ev.audio_array({"array": native.data[0].numpy(), "sampling_rate": native.sample_rate})
+    assert abs(len(resampled) - len(reference)) <= 2
+    stereo = np.stack([reference, reference])
+    assert np.allclose(ev.audio_array(stereo), reference)
+    assert abs(ev.audio_duration(clips[0]["audio"]) - len(reference) / 16000) < 0.1
+    with pytest.raises(ev.EvaluationError):
+        ev.audio_array({"sampling_rate": 16000})
+
+
+# ------------------------------------------------------------------------------------------------
+# metrics and errors
+# ------------------------------------------------------------------------------------------------
+REFS = ["bir iki üç dört", "merhaba dünya", "kedi uyuyor", "çok güzel bir gün"]
+HYPS = ["bir iki uç", "merhaba dünya nasılsın", "kedi uyuyor", "çok güzel gün"]
+
+
+def test_metrics_are_jiwer_corpus_rates():
+    import jiwer
+
+    metrics = ev.compute_metrics(REFS, HYPS, n_resamples=200, seed=1)
+    assert metrics["wer"] == pytest.approx(jiwer.wer(REFS, HYPS))
+    assert metrics["cer"] == pytest.approx(jiwer.cer(REFS, HYPS))
+    assert metrics["word_errors"] / metrics["reference_words"] == pytest.approx(metrics["wer"])
+    assert metrics["n"] == 4 and metrics["reference_words"] == 12
+    low, high = metrics["ci"]["wer"]
+    assert 0 <= low <= metrics["wer"] <= high
+    assert metrics["ci"]["level"] == 0.95
+    assert ev.compute_metrics(REFS, HYPS, n_resamples=200, seed=1)["ci"] == metrics["ci"], "seeded"
+    perfect = ev.compute_metrics(REFS, REFS, n_resamples=50)
+    assert perfect["wer"] == 0 and perfect["ci"]["wer"] == [0.0, 0.0]
+    assert ev.format_percent(0.25123) == "25.12"
+
+
+def test_bootstrap_interval_shrinks_with_more_utterances():
+    rng = np.random.default_rng(0)
+    errors = rng.integers(0, 4, 2000)
+    words = rng.integers(3, 12, 2000)
+    small = ev.bootstrap_ci(errors[:50], words[:50], seed=0)
+    large = ev.bootstrap_ci(errors, words, seed=0)
+    assert large[1] - large[0] < small[1] - small[0]
+    rate = errors.sum() / words.sum()
+    assert large[0] < rate < large[1]
+
+
+def test_empty_reference_counts_insertions_and_all_empty_is_an_error():
+    metrics = ev.compute_metrics(["bir iki", ""], ["bir iki", "fazla"], n_resamples=20)
+    assert metrics["word_errors"] == 1 and metrics["empty_references"] == 1
+    with pytest.raises(ev.EvaluationError, match="empty"):
+        ev.compute_metrics(["", " "], ["a", "b"])
+    with pytest.raises(ev.EvaluationError, match="empty"):
+        ev.compute_metrics([], [])
+    with pytest.raises(ev.EvaluationError):
+        ev.compute_metrics(["a"], ["a", "b"])
+
+
+def test_error_analysis_counts():
+    errors = ev.error_analysis(["a", "b", "c", "d"], REFS, HYPS, top=10)
+    subs = {(r["reference"], r["prediction"]): r["count"] for r in errors["word_substitutions"]}
+    assert subs == {("üç", "uç"): 1}
+    assert {r["word"]: r["count"] for r in errors["word_deletions"]} == {"dört": 1, "bir": 1}
+    assert {r["word"]: r["count"] for r in errors["word_insertions"]} == {"nasılsın": 1}
+    assert {(r["reference"], r["prediction"]) for r in errors["char_confusions"]} >= {("ü", "u")}
+    worst = errors["worst_utterances"]
+    assert worst[0]["path"] == "a" and worst[0]["errors"] == 2 and worst[-1]["errors"] == 0
+    # a multi-word substitution chunk is counted word by word
+    multi = ev.error_analysis(["x"], ["bir iki üç"], ["bin ikiz üç"])
+    assert {(r["reference"], r["prediction"]) for r in multi["word_substitutions"]} == {("bir", "bin"), ("iki", "ikiz")}
+
+
+# ------------------------------------------------------------------------------------------------
+# loading: clear errors
+# ------------------------------------------------------------------------------------------------
+def test_model_folder_without_processor_is_a_clear_error(tmp_path, processor):
+    folder = make_tiny_model(tmp_path / "model", processor, save_processor=False)
+    with pytest.raises(ev.EvaluationError, match="processor"):
+        ev.load_model(folder)
+
+
+def test_missing_trained_model_is_a_clear_error(tmp_path):
+    cfg = Config(run_dir=str(tmp_path / "run"))
+    with pytest.raises(ev.EvaluationError, match="04_train"):
+        ev.resolve_model_path(cfg)
+    assert ev.resolve_model_path(cfg.updated(eval_model="org/some-model")) == "org/some-model"
+
+
+def test_empty_test_split_is_a_clear_error(tmp_path, layer_model, clips):
+    from datasets import DatasetDict
+
+    empty = clips.select([])
+    with pytest.raises(ev.EvaluationError, match="empty"):
+        ev.evaluate(*layer_model, empty, simple_normalize, progress=False)
+    run = tmp_path / "run"
+    DatasetDict({"train": clips, "eval": clips, "test": empty}).save_to_disk(str(run / "02_normalize" / "dataset"))
+    with pytest.raises(ev.EvaluationError, match="empty"):
+        ev.load_test_split(Config(run_dir=str(run)))
+    with pytest.raises(ev.EvaluationError, match="02_normalize"):
+        ev.load_test_split(Config(run_dir=str(tmp_path / "nothing")))
+
+
+def test_lm_decoding_is_off_by_default_and_needs_pyctcdecode(monkeypatch, processor, tmp_path):
+    assert ev.build_lm_decoder(processor, "") is None
+    monkeypatch.setitem(sys.modules, "pyctcdecode", None)  # import fails as if not installed
+    lm = tmp_path / "lm.arpa"
+    lm.write_text("\\data\\\n")
+    with pytest.raises(ImportError, match=r'pip install "xlsr-helpers\[lm\]"'):
+        ev.build_lm_decoder(processor, lm)
+
+
+def test_ctc_labels_for_pyctcdecode(processor):
+    labels = ev.ctc_labels(processor.tokenizer)
+    vocab = processor.tokenizer.get_vocab()
+    assert labels[vocab["[PAD]"]] == "" and labels[vocab["|"]] == " " and labels[vocab["a"]] == "a"
+
+
+def test_precision_half_only_on_cuda():
+    import torch
+
+    assert ev.pick_dtype("cpu", "auto") == torch.float32
+    with pytest.warns(UserWarning):
+        assert ev.pick_dtype("cpu", "fp16") == torch.float32
+    assert ev.pick_dtype("cuda", "auto") == torch.float16
+    assert ev.pick_dtype("cuda", "bf16") == torch.bfloat16
+    with pytest.raises(ev.EvaluationError):
+        ev.pick_dtype("cpu", "int8")
+
+
+# ------------------------------------------------------------------------------------------------
+# the step on a run folder
+# ------------------------------------------------------------------------------------------------
+def test_run_evaluation_writes_predictions_metrics_errors(tiny_run, tmp_path):
+    from datasets import load_from_disk
+
+    from xlsr_helpers.normalize import load_normalizer
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    cfg = run_config(run, eval_batch_size=4)
+    result = ev.run_evaluation(cfg, progress=False)
+    out = run / "05_evaluate"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"wer", "cer", "ci", "n"} <= set(metrics)
+    test = load_from_disk(str(run / "02_normalize" / "dataset"))["test"]
+    assert metrics["n"] == len(test) == len(result.rows)
+    assert metrics["attention_mask"] is True and metrics["dtype"] == "float32"
+    rows = ev.read_predictions(out / "predictions.tsv")
+    assert [r["path"] for r in rows] == list(test["id"])
+    normalize = load_normalizer(run)
+    assert [r["reference"] for r in rows] == [normalize(t) for t in test["raw_sentence"]] == list(test["sentence"])
+    assert sum(r["errors"] for r in rows) == metrics["word_errors"]
+    assert metrics["wer"] == pytest.approx(metrics["word_errors"] / metrics["reference_words"])
+    errors = json.loads((out / "errors.json").read_text())
+    assert set(errors) >= {"worst_utterances", "word_substitutions", "word_deletions", "word_insertions",
+                           "char_confusions"}
+    assert "Test WER: " + ev.format_percent(metrics["wer"]) in result.summary()
+    # the same run, other batch size: the same files' content
+    again = ev.run_evaluation(cfg.updated(eval_batch_size=1), progress=False)
+    assert [r["prediction"] for r in again.rows] == [r["prediction"] for r in rows]
+
+
+def test_notebook_helpers_make_tables_and_figure(tiny_run, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    metrics = ev.compute_metrics(REFS, HYPS, n_resamples=50)
+    table = ev.metrics_table(metrics)
+    assert list(table.index) == ["WER", "CER"]
+    tables = ev.error_tables(ev.error_analysis(list("abcd"), REFS, HYPS))
+    assert list(tables["word_substitutions"].columns) == ["reference", "prediction", "count"]
+    empty = ev.error_tables({})
+    assert empty["char_confusions"].empty
+    rows = [{"path": "a", "reference": "x y", "prediction": "x", "errors": 1, "words": 2}]
+    assert ev.plot_errors(rows, [1.5]) is not None
+    shown = ev.show_predictions(rows + [{"path": "b", "reference": "x", "prediction": "x", "errors": 0, "words": 1}], n=1)
+    assert [r["path"] for r in shown] == ["a"]
