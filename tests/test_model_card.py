@@ -1,0 +1,233 @@
+"""Step 06 (xlsr_helpers.model_card): the card's header and body, the upload folder, its snippets, the push.
+
+The run folder is the one of test_evaluate.build_tiny_run (real steps 01-03 on the synthetic corpus and a
+random tiny model), evaluated once by step 05 for this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_evaluate import build_tiny_run, copy_run, run_config  # noqa: E402
+
+from xlsr_helpers import evaluate as ev  # noqa: E402
+from xlsr_helpers import model_card as mc  # noqa: E402
+from xlsr_helpers.config import Config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE_TOKEN = "hf_FAKEtokenNEVERshownAnywhere0123456789"
+
+
+@pytest.fixture(scope="module")
+def carded(tmp_path_factory):
+    """A run through step 06 (no push): (cfg, CardResult)."""
+    run = copy_run(build_tiny_run(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("card") / "run")
+    cfg = run_config(run, author_name="Ada Lovelace")
+    ev.run_evaluation(cfg, progress=False)
+    return cfg, mc.run_model_card(cfg)
+
+
+def _run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_card_header_is_complete(carded):
+    from huggingface_hub import ModelCard
+
+    cfg, result = carded
+    metrics = json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+    card = ModelCard.load(str(result.card_path))
+    data = card.data.to_dict()
+    assert data["language"] == "tr" and data["license"] == "apache-2.0"
+    assert set(mc.TAGS) <= set(data["tags"])
+    assert data["metrics"] == ["wer", "cer"] and data["datasets"]
+    assert data["pipeline_tag"] == "automatic-speech-recognition"
+    results = {r.metric_type: r for r in card.data.eval_results}
+    assert results["wer"].metric_value == round(100 * metrics["wer"], 2)
+    assert results["cer"].metric_value == round(100 * metrics["cer"], 2)
+    assert results["wer"].dataset_split == "test" and results["wer"].task_type == "automatic-speech-recognition"
+    assert "TODO" not in result.card_text and "{" + "wer_result_on_test}" not in result.card_text
+
+
+def test_card_body_has_every_section_and_the_numbers(carded):
+    cfg, result = carded
+    text = result.card_text
+    metrics = json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+    for section in ("## Usage", "## Evaluation", "## Training data", "## Training hyper-parameters", "## Results",
+                    "## Limitations"):
+        assert section in text
+    results = text.split("## Results")[1].split("## Limitations")[0]
+    low, high = metrics["ci"]["wer"]
+    assert f"{100 * metrics['wer']:.2f}" in results and f"{100 * low:.2f} – {100 * high:.2f}" in results
+    assert f"{metrics['n']} utterances" in results
+    load_report = json.loads((cfg.step_dir("01_load") / "report.json").read_text())
+    assert f"| test | {load_report['splits']['test']['clips']} |" in text
+    assert "synthetic speech" in text.split("## Limitations")[1], "a synthetic-data model says so"
+    assert "Ada Lovelace" in text and "16 kHz" in text
+    assert "| LEARNING_RATE | 0.002 |" in text
+
+
+def test_upload_folder_has_every_defining_file(carded):
+    cfg, result = carded
+    files = set(result.files)
+    assert {"config.json", "model.safetensors", "vocab.json", "tokenizer_config.json", "README.md",
+            "normalizer.json"} <= files
+    assert files & {"processor_config.json", "preprocessor_config.json"}
+    assert not [f for f in files if f.endswith(".bin") or f.startswith(("training_args", "optimizer"))]
+    assert result.verification["ok"] and result.verification["matches_05_evaluate"]
+    assert result.verification["pipeline"] == result.verification["model_and_processor"]
+    assert not result.push["pushed"]
+
+
+def test_usage_snippet_runs_and_matches_evaluate(carded, tmp_path):
+    from datasets import Audio
+
+    cfg, result = carded
+    code = mc.code_blocks(result.card_text)[0]
+    assert f'MODEL_ID = "{result.repo_id}"' in code
+    test = ev.load_test_split(cfg).cast_column("audio", Audio(decode=False))
+    clip = test[1]
+    code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
+    audio = clip["audio"]
+    if audio.get("bytes"):  # save_to_disk may have embedded the clip: give the snippet a file, as a user has
+        path = tmp_path / Path(audio["path"] or "clip.mp3").name
+        path.write_bytes(audio["bytes"])
+    else:
+        path = Path(audio["path"])
+    code = code.replace('AUDIO = "clip.mp3"', f"AUDIO = {str(path)!r}")
+    done = _run_python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    predictions = {r["path"]: r["prediction"] for r in ev.read_predictions(cfg.step_dir("05_evaluate") / "predictions.tsv")}
+    assert done.stdout.splitlines()[-1] == predictions[clip["id"]]
+
+
+def test_evaluation_snippet_reproduces_the_numbers(carded, tmp_path):
+    cfg, result = carded
+    code = mc.code_blocks(result.card_text)[1]
+    code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
+    code = re.sub(r'RUN_DIR = "runs/tr"', f"RUN_DIR = {str(cfg.run_path)!r}", code)
+    done = _run_python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+    assert f"Test WER: {100 * metrics['wer']:.2f}" in done.stdout
+    assert f"CER: {100 * metrics['cer']:.2f}" in done.stdout
+    shell = mc.code_blocks(result.card_text, "bash")[0]
+    assert "--steps 1-2" in shell and "SYNTHETIC_SIZE=tiny" in shell
+
+
+def test_reloads_with_wav2vec2_classes(carded):
+    from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+    _, result = carded
+    processor = Wav2Vec2Processor.from_pretrained(str(result.upload_dir))
+    model = Wav2Vec2ForCTC.from_pretrained(str(result.upload_dir))
+    assert model.config.vocab_size == len(processor.tokenizer)
+    assert processor.feature_extractor.sampling_rate == 16000
+
+
+def test_verification_catches_a_different_transcription(carded):
+    cfg, result = carded
+    clip = ev.load_test_split(cfg)[0]["audio"]
+    with pytest.raises(mc.ModelCardError, match="does not reproduce"):
+        mc.verify_upload(result.upload_dir, clip, expected="not what the model says")
+
+
+def test_card_needs_step_05(tmp_path):
+    with pytest.raises(mc.ModelCardError, match="05_evaluate"):
+        mc.read_run(Config(run_dir=str(tmp_path)))
+
+
+def test_upload_needs_a_complete_model_folder(tmp_path):
+    from xlsr_helpers.evaluate import EvaluationError
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    with pytest.raises(EvaluationError, match="processor"):
+        mc.prepare_upload(tmp_path / "model", tmp_path / "upload")
+    with pytest.raises(mc.ModelCardError, match="04_train"):
+        mc.prepare_upload(tmp_path / "absent", tmp_path / "upload")
+
+
+def test_push_without_token_says_what_to_do(monkeypatch, tmp_path, capsys):
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    result = mc.push_to_hub(tmp_path, "someone/model")
+    assert not result["pushed"]
+    out = capsys.readouterr().out
+    assert "HF_TOKEN" in out and "notebook_login" in out and str(tmp_path) in out
+
+
+def test_push_with_token_uploads_the_folder_and_never_shows_the_token(monkeypatch, carded, capsys):
+    import huggingface_hub
+
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            assert token == FAKE_TOKEN
+            calls.append(("init",))
+
+        def whoami(self):
+            return {"name": "ada"}
+
+        def create_repo(self, **kwargs):
+            calls.append(("create_repo", kwargs))
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload_folder", kwargs))
+            return type("Info", (), {"commit_url": f"https://huggingface.co/{kwargs['repo_id']}/commit/1"})()
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    _, card = carded
+    result = mc.push_to_hub(card.upload_dir, "wav2vec2-tiny-tr")
+    assert result["pushed"] and result["repo_id"] == "ada/wav2vec2-tiny-tr"
+    upload = [c[1] for c in calls if c[0] == "upload_folder"][0]
+    assert upload["folder_path"] == str(card.upload_dir) and upload["repo_id"] == "ada/wav2vec2-tiny-tr"
+    assert all(FAKE_TOKEN not in json.dumps(c[1] if len(c) > 1 else "", default=str) for c in calls)
+    assert FAKE_TOKEN not in json.dumps(result) and FAKE_TOKEN not in capsys.readouterr().out
+    assert mc.find_token() == FAKE_TOKEN
+
+
+def test_names_and_sources():
+    cfg = Config(language="zh-CN", model="facebook/wav2vec2-large-xlsr-53",
+                 data_source="common_voice:/home/ada/data/cv-corpus-17.0-2024-03-15/zh-CN+hub:org/extra")
+    assert mc.hub_language("zh-CN") == "zh" and mc.language_name("zh-CN") == "Chinese (China)"
+    assert mc.model_name(cfg) == "wav2vec2-large-xlsr-zh-CN"
+    assert mc.repo_id(cfg, "ada") == "ada/wav2vec2-large-xlsr-zh-CN"
+    assert mc.repo_id(cfg.updated(hub_model_id="org/name"), "ada") == "org/name"
+    assert [d for d, _ in mc.dataset_ids(cfg)] == ["mozilla-foundation/common_voice_17_0", "org/extra"]
+    public = mc._public_source(cfg.data_source)
+    assert "/home/ada" not in public and "cv-corpus-17.0-2024-03-15/zh-CN" in public
+    params = mc.data_parameters(cfg.updated(min_duration_s=1.0, chars_to_ignore="«»"))
+    assert params["MIN_DURATION_S"] == 1.0 and params["CHARS_TO_IGNORE"] == "«»" and "SYNTHETIC_SIZE" not in params
+
+
+def test_card_for_a_real_checkpoint_names_its_base_model(tmp_path):
+    cfg = Config(language="tr", model="facebook/wav2vec2-large-xlsr-53", data_source="common_voice:/d/cv-corpus-6.1-2020-12-11/tr",
+                 run_dir=str(tmp_path))
+    metrics = {"wer": 0.2512, "cer": 0.0712, "n": 1647, "ci": {"level": 0.95, "wer": [0.24, 0.26], "cer": [0.068, 0.074],
+               "n_resamples": 1000, "seed": 42}, "reference_words": 9000, "reference_chars": 60000}
+    info = mc.RunInfo(cfg=cfg, metrics=metrics)
+    card = mc.build_card(info, "ada/wav2vec2-large-xlsr-tr", ["config.json"])
+    data = card.data.to_dict()
+    assert data["base_model"] == "facebook/wav2vec2-large-xlsr-53"
+    assert data["datasets"] == ["mozilla-foundation/common_voice_6_1"]
+    assert card.data.eval_results[0].metric_value == 25.12
+    text = str(card)
+    assert "synthetic speech" not in text and "Fine-tuned from [facebook/wav2vec2-large-xlsr-53]" in text
+    assert "Test WER **25.12** %" in text
+    with pytest.raises(mc.ModelCardError, match="cer"):
+        mc.build_card(mc.RunInfo(cfg=cfg, metrics={"wer": 0.1}), "x")
