@@ -19,7 +19,10 @@ batch size 1 (no padding). The seed also decodes the padded frames of the shorte
 with random weights those frames are not blank, so some of the seed's texts depend on the batch they
 were in. Ours decodes each clip's own frames only, so it must equal the seed at batch size 1.
 
-    python benchmarks/evaluate.py [--clips 200] [--batch-size 8] [--skip-seed-bs1]
+    python benchmarks/evaluate.py [--clips 200] [--batch-size 8] [--corpus espeak|synthetic] [--skip-seed-bs1]
+                                  [--repeat N] [--keep DIR]
+
+Measured on a shared 2-core CPU the wall times are noisy; the CPU-time column depends less on other load.
 """
 
 from __future__ import annotations
@@ -59,6 +62,18 @@ def make_clips(folder: Path, n: int, seed: int = 0) -> list[dict]:
     rng_speed = [rng.randint(140, 190) for _ in range(n)]
     with ThreadPoolExecutor(4) as pool:
         return list(pool.map(one, range(n)))
+
+
+def corpus_clips(n: int) -> list[dict]:
+    """The first ``n`` rows of train.tsv of the curriculum's synthetic ``demo`` corpus (tr), in file order."""
+    import csv
+
+    from xlsr_helpers.synthetic import make_corpus
+
+    folder = make_corpus("tr", "demo", seed=0, progress=False)
+    with (folder / "train.tsv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return [{"id": r["path"], "audio": str(folder / "clips" / r["path"])} for r in rows[:n]]
 
 
 def build_model(folder: Path):
@@ -128,6 +143,9 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--skip-seed-bs1", action="store_true", help="skip the seed at batch size 1 (slow)")
+    parser.add_argument("--corpus", choices=["espeak", "synthetic"], default="espeak",
+                        help="espeak: 2-16-word sentences (0.9-7.5 s, spread like Common Voice clips); "
+                             "synthetic: the curriculum's demo corpus (2-5 words, 1.5-5.7 s)")
     parser.add_argument("--repeat", type=int, default=1, help="alternate the runs this many times, keep the fastest")
     parser.add_argument("--keep", help="keep the clips and model in this folder (reused when present)")
     args = parser.parse_args()
@@ -142,12 +160,15 @@ def main() -> None:
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-evaluate-"))
     try:
         clips_dir, model_dir = root / "clips", root / "model"
-        if not (clips_dir / f"clip_{args.clips - 1:04d}.mp3").exists():
-            shutil.rmtree(clips_dir, ignore_errors=True)
-            started = time.perf_counter()
-            make_clips(clips_dir, args.clips)
-            print(f"made {args.clips} espeak-ng clips in {time.perf_counter() - started:.0f} s")
-        rows = [{"id": p.name, "audio": str(p)} for p in sorted(clips_dir.glob("clip_*.mp3"))[: args.clips]]
+        if args.corpus == "synthetic":
+            rows = corpus_clips(args.clips)
+        else:
+            if not (clips_dir / f"clip_{args.clips - 1:04d}.mp3").exists():
+                shutil.rmtree(clips_dir, ignore_errors=True)
+                started = time.perf_counter()
+                make_clips(clips_dir, args.clips)
+                print(f"made {args.clips} espeak-ng clips in {time.perf_counter() - started:.0f} s")
+            rows = [{"id": p.name, "audio": str(p)} for p in sorted(clips_dir.glob("clip_*.mp3"))[: args.clips]]
         dataset = Dataset.from_list(rows).cast_column("audio", Audio(sampling_rate=16_000))
         durations = [audio_duration(a) for a in dataset["audio"]]
         dataset = dataset.add_column("duration", durations)  # as 01_load writes it

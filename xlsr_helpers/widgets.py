@@ -306,7 +306,7 @@ def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: i
     part (ipywidgets): a slider over every clip, with its audio player when ``dataset`` (the test split,
     with ``id`` and ``audio`` columns) is given. Returns the rows shown (for tests).
     """
-    from IPython.display import HTML, Audio
+    from IPython.display import HTML
 
     rows = list(rows)
     if order == "worst":
@@ -332,24 +332,42 @@ def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: i
     index_of = {}
     if dataset is not None and "id" in getattr(dataset, "column_names", []):
         index_of = {clip: i for i, clip in enumerate(dataset["id"])}
+    # Plain HTML and Audio widgets whose values are set directly (no Output widget: capturing output
+    # into one can stall a headless nbclient/papermill run until its cell timeout).
     slider = widgets.IntSlider(value=0, min=0, max=len(ranked) - 1, description="clip")
-    out = widgets.Output()
+    text = widgets.HTML()
+    player = widgets.Audio(format="wav", autoplay=False, controls=True) if index_of else None
 
     def show(_=None):
         r = ranked[slider.value]
-        out.clear_output(wait=True)
-        with out:
-            _display(HTML(f"<b>{html.escape(str(r['path']))}</b> · {r['errors']} errors / {r['words']} words<br>"
-                          f"reference: {html.escape(str(r['reference']))}<br>"
-                          f"prediction: {word_diff_html(str(r['reference']), str(r['prediction']))}"))
-            if r["path"] in index_of:
-                array, rate = samples(dataset[index_of[r["path"]]]["audio"])
-                _display(Audio(array, rate=rate))
+        text.value = (f"<b>{html.escape(str(r['path']))}</b> · {r['errors']} errors / {r['words']} words<br>"
+                      f"reference: {html.escape(str(r['reference']))}<br>"
+                      f"prediction: {word_diff_html(str(r['reference']), str(r['prediction']))}")
+        if player is not None and r["path"] in index_of:
+            array, rate = samples(dataset[index_of[r["path"]]]["audio"])
+            player.value = _wav_bytes(array, rate)
 
     slider.observe(show, names="value")
     show()
-    _display(widgets.VBox([slider, out]))
+    _display(widgets.VBox([slider, text] + ([player] if player is not None else [])))
     return shown
+
+
+def _wav_bytes(array: Any, rate: int) -> bytes:
+    """16-bit PCM WAV bytes of a float array in [-1, 1] (for ipywidgets.Audio)."""
+    import io
+    import wave
+
+    import numpy as np
+
+    pcm = (np.clip(np.asarray(array, dtype=np.float32), -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(rate))
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------------------------------
