@@ -1,0 +1,120 @@
+"""Slow tier of step 04: the tiny model learns on CPU, torchrun with 2 processes, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xlsr_helpers import train as T
+from xlsr_helpers.config import Config
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+LEARN_MINUTES = 5.0
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("TQDM_DISABLE", "1")
+    return env
+
+
+def _quick(**extra) -> list[str]:
+    params = {"MODEL": "tiny", "BATCH_SIZE": 4, "GRADIENT_ACCUMULATION_STEPS": 1, "EVAL_STEPS": 100,
+              "LOGGING_STEPS": 1, "NUM_PROC": 1, **extra}
+    return [arg for name, value in params.items() for arg in ("-p", f"{name}={value}")]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from test_train import make_run
+
+    run = tmp_path_factory.mktemp("slow") / "base"
+    make_run(run)
+    return run
+
+
+# (a) ------------------------------------------------------------------------------------------------
+def test_tiny_model_learns_the_demo_corpus_within_five_minutes(tmp_path):
+    """Demo-size synthetic corpus, the tiny model at its default settings, CPU: held-out CER < 0.2."""
+    from test_train import make_run
+
+    cfg = make_run(tmp_path / "run", size="demo").updated(model="tiny", max_train_minutes=LEARN_MINUTES)
+    started = time.perf_counter()
+    report = T.run_train(cfg.resolved())
+    wall = time.perf_counter() - started
+    curve = T.eval_history(report)
+    print("\nlearning curve (eval split, held-out speakers and sentences):")
+    for e in curve:
+        print(f"  step {e['step']:>4}  CER {e['cer']:.3f}  WER {e['wer']:.3f}  empty {e['empty_share']:.0%}")
+    print(f"training {report['train_seconds']:.0f} s, steps {report['global_step']}/{report['max_steps']}, "
+          f"stopped by {report['stopped_by']}; step wall time incl. preparation {wall:.0f} s")
+    assert report["train_seconds"] <= LEARN_MINUTES * 60 + 60, "the time limit holds (plus one evaluation)"
+    assert report["eval"]["cer"] < 0.2, curve
+    assert report["eval"]["empty_share"] < 0.05
+
+
+# (b) ------------------------------------------------------------------------------------------------
+def test_torchrun_two_processes_trains_and_its_model_loads(tiny_run, tmp_path):
+    from test_train import copy_run
+    from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "xlsr_helpers.train", "--run-dir", str(run),
+               *_quick(MAX_STEPS=4, SAVE_STEPS=2, EVAL_STEPS=2, LAYERDROP=0.1)]
+    done = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.count("Done: step 4") == 1, "only the main process reports"
+    assert "LAYERDROP is set to 0.0" in done.stdout
+    report = json.loads((run / "04_train" / "report.json").read_text())
+    assert report["world_size"] == 2 and report["global_step"] == 4
+    model = Wav2Vec2ForCTC.from_pretrained(str(run / "04_train" / "model"))
+    processor = Wav2Vec2Processor.from_pretrained(str(run / "04_train" / "model"))
+    assert model.config.layerdrop == 0.0 and model.config.vocab_size == len(processor.tokenizer)
+    assert not (run / "04_train" / "model.tmp").exists()
+
+
+# (c) ------------------------------------------------------------------------------------------------
+def test_kill_after_first_checkpoint_then_resume(tiny_run, tmp_path):
+    from test_train import copy_run
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    train_dir = run / "04_train"
+    command = [sys.executable, "-m", "xlsr_helpers.train", "--run-dir", str(run),
+               *_quick(MAX_STEPS=12, SAVE_STEPS=3, SAVE_TOTAL_LIMIT=3)]
+    process = subprocess.Popen(command, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            if any(T.is_complete_checkpoint(p) for _, p in T.list_checkpoints(train_dir)):
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, f"training ended before it could be killed: {process.stderr.read()[-3000:]}"
+        os.kill(process.pid, signal.SIGKILL)  # no clean shutdown, like a Colab disconnect
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+    saved = [step for step, path in T.list_checkpoints(train_dir) if T.is_complete_checkpoint(path)]
+    assert saved and max(saved) < 12, "killed mid-training"
+    assert not (train_dir / "model").exists()
+
+    cfg = Config.load(run).updated(run_dir=str(run))
+    report = T.run_train(cfg.resolved(), log=lambda *a: None)
+    assert report["start_step"] == max(saved) >= 3, "global step continues from the last complete checkpoint"
+    assert Path(report["resumed_from"]).name == f"checkpoint-{max(saved)}"
+    assert report["global_step"] == 12 and report["stopped_by"] == "completed"
+    steps = [e["step"] for e in report["history"] if "loss" in e]
+    assert steps[0] <= max(saved) < steps[-1] == 12, "the log history spans both runs"
+    assert (train_dir / "model" / "model.safetensors").exists()
