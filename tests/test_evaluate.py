@@ -395,6 +395,42 @@ def test_lm_decoding_is_off_by_default_and_needs_pyctcdecode(monkeypatch, proces
         ev.build_lm_decoder(processor, lm)
 
 
+BIGRAM_ARPA = """\\data\\
+ngram 1=5
+ngram 2=2
+
+\\1-grams:
+-1.0\t<unk>\t0
+-99\t<s>\t-0.3
+-1.0\t</s>\t0
+-0.5\tgüzel\t-0.3
+-0.5\tgün\t0
+
+\\2-grams:
+-0.2\t<s> güzel
+-0.2\tgüzel gün
+
+\\end\\
+"""
+
+
+def test_lm_beam_search_when_the_extra_is_installed(layer_model, clips, tmp_path):
+    pytest.importorskip("pyctcdecode", reason='the lm extra is not installed (pip install "xlsr-helpers[lm]")')
+    pytest.importorskip("kenlm", reason='the lm extra is not installed (pip install "xlsr-helpers[lm]")')
+    model, processor = layer_model
+    lm = tmp_path / "bigram.arpa"
+    lm.write_text(BIGRAM_ARPA, encoding="utf-8")
+    decoder = ev.build_lm_decoder(processor, lm)
+    subset = clips.select(range(6))
+    texts = {bs: ev.Transcriber(model, processor, batch_size=bs, lm_decoder=decoder, progress=False).transcribe(subset)
+             for bs in (1, 4)}
+    assert texts[1] == texts[4]
+    words = {w for text in texts[1] for w in text.split()}
+    assert words and words <= {"güzel", "gün", "</s>", "<s>", "<unk>"} | set(LETTERS), words
+    with pytest.raises(FileNotFoundError):
+        ev.build_lm_decoder(processor, tmp_path / "absent.arpa")
+
+
 def test_ctc_labels_for_pyctcdecode(processor):
     labels = ev.ctc_labels(processor.tokenizer)
     vocab = processor.tokenizer.get_vocab()
