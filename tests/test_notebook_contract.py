@@ -43,6 +43,13 @@ def test_parameters_are_config_fields(path):
         pytest.fail(f"{path.name} does not exist")
     declared = papermill.inspect_notebook(str(path))
     assert declared, "a parameters cell declares at least LANGUAGE/RUN_DIR"
+    # papermill skips (with only a log warning) a line it cannot parse, e.g. one whose comment holds
+    # "=" or "(": such a parameter would silently never receive the value given to `xlsr run`.
+    notebook = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = {line.split("=", 1)[0].strip() for line in cell.source.splitlines()
+                if "=" in line and not line.lstrip().startswith("#")}
+    assert assigned == set(declared), f"papermill cannot parse these lines: {sorted(assigned - set(declared))}"
     unknown = set(declared) - set(Config.parameter_names())
     assert not unknown, f"parameters that are not Config fields: {unknown}"
     for name, info in declared.items():

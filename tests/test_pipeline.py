@@ -37,3 +37,12 @@ def test_runs_in_order_records_and_names_failing_cell(tmp_path):
 def test_unknown_parameter_is_refused_before_running(tmp_path):
     with pytest.raises(ValueError, match="Unknown parameter"):
         run_pipeline({"LERNING_RATE": 1.0}, notebooks_dir=tmp_path, progress=False)
+
+
+def test_parameter_no_notebook_declares_is_reported(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_load.ipynb", "pass")
+    with pytest.warns(UserWarning, match=r"declares \['MAX_STEPS'\]"):
+        run_pipeline({"RUN_DIR": str(tmp_path / "run"), "MAX_STEPS": 5}, steps="1", notebooks_dir=notebooks,
+                     progress=False)

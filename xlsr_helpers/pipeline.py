@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -89,6 +90,11 @@ def run_pipeline(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     chosen = select_steps(steps)
+    declared_by_step = {step: declared_parameters(notebook_path(step, notebooks_dir)) for step in chosen
+                        if notebook_path(step, notebooks_dir).exists()}
+    unused = set(parameters) - set().union(*declared_by_step.values()) - {"LANGUAGE", "RUN_DIR"}
+    if unused:
+        warnings.warn(f"No notebook among {', '.join(chosen)} declares {sorted(unused)}: not used.", stacklevel=2)
     result = PipelineResult(run_dir=run_dir)
     bar = tqdm(chosen, desc="curriculum", unit="step", disable=not progress)
     for step in bar:
@@ -96,8 +102,7 @@ def run_pipeline(
         source = notebook_path(step, notebooks_dir)
         if not source.exists():
             raise FileNotFoundError(f"Notebook {source} not found")
-        declared = declared_parameters(source)
-        given = {k: v for k, v in parameters.items() if k in declared}
+        given = {k: v for k, v in parameters.items() if k in declared_by_step[step]}
         target = out_dir / source.name
         started = time.perf_counter()
         try:
