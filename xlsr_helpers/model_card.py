@@ -91,7 +91,7 @@ def repo_id(cfg: Config, user: str | None = None) -> str:
 
 def base_model_label(cfg: Config) -> str:
     if cfg.is_tiny():
-        return "random weights: a tiny Wav2Vec2ForCTC (the curriculum's CPU rehearsal model)"
+        return "random weights (the curriculum's tiny model)"
     if Path(cfg.model).exists():
         return f"the local checkpoint `{Path(cfg.model).name}`"
     return f"[{cfg.model}](https://huggingface.co/{cfg.model})"
@@ -452,11 +452,15 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
     )
     shell, evaluation = evaluation_code(cfg, model_id)
     author = f" by {cfg.author_name}" if cfg.author_name else ""
-    verb = "Trained" if cfg.is_tiny() else "Fine-tuned"
-    intro = (f"{verb}{author} from {base_model_label(cfg)} on {language_name(cfg.language)} "
-             f"({', '.join(n for _, n in datasets)}), with the "
-             f"[XLSR fine-tuning curriculum]({REPO_URL}). When using this model, make sure that your speech "
-             "input is sampled at 16 kHz.")
+    datasets_text = ", ".join(n for _, n in datasets)
+    curriculum = f"[XLSR fine-tuning curriculum]({REPO_URL})"
+    if cfg.is_tiny():
+        intro = (f"A tiny Wav2Vec2ForCTC (the curriculum's CPU rehearsal model), trained{author} from random "
+                 f"weights on {language_name(cfg.language)} ({datasets_text}) with the {curriculum}.")
+    else:
+        intro = (f"Fine-tuned{author} from {base_model_label(cfg)} on {language_name(cfg.language)} "
+                 f"({datasets_text}) with the {curriculum}.")
+    intro += " When using this model, make sure that your speech input is sampled at 16 kHz."
     files = upload_files or []
     body = f"""
 # {title}
