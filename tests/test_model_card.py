@@ -220,7 +220,8 @@ def test_card_for_a_real_checkpoint_names_its_base_model(tmp_path):
                  run_dir=str(tmp_path))
     metrics = {"wer": 0.2512, "cer": 0.0712, "n": 1647, "ci": {"level": 0.95, "wer": [0.24, 0.26], "cer": [0.068, 0.074],
                "n_resamples": 1000, "seed": 42}, "reference_words": 9000, "reference_chars": 60000}
-    info = mc.RunInfo(cfg=cfg, metrics=metrics)
+    info = mc.RunInfo(cfg=cfg, metrics=metrics, train_config={"learning_rate": 3e-4, "batch_size": 16},
+                      train_report={"global_step": 4000, "world_size": 2, "eval": {"wer": 0.27, "cer": 0.08}})
     card = mc.build_card(info, "ada/wav2vec2-large-xlsr-tr", ["config.json"])
     data = card.data.to_dict()
     assert data["base_model"] == "facebook/wav2vec2-large-xlsr-53"
@@ -229,5 +230,7 @@ def test_card_for_a_real_checkpoint_names_its_base_model(tmp_path):
     text = str(card)
     assert "synthetic speech" not in text and "Fine-tuned from [facebook/wav2vec2-large-xlsr-53]" in text
     assert "Test WER **25.12** %" in text
+    assert "| LEARNING_RATE | 0.0003 |" in text and "| optimizer steps done | 4000 |" in text
+    assert "| processes (GPUs) | 2 |" in text and "eval split (04_train's own greedy evaluation): WER 27.00 %" in text
     with pytest.raises(mc.ModelCardError, match="cer"):
         mc.build_card(mc.RunInfo(cfg=cfg, metrics={"wer": 0.1}), "x")

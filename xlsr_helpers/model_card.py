@@ -376,9 +376,11 @@ def hyperparameters_section(info: RunInfo) -> str:
     params = report.get("parameters", {})
     if params.get("total"):
         extra.append({"parameter": "parameters (total / trainable)", "value": f"{params['total']:,} / {params.get('trainable', 0):,}"})
-    for key in ("global_step", "steps", "train_runtime", "epoch"):
-        if key in report:
-            extra.append({"parameter": key, "value": report[key]})
+    for key, label in (("global_step", "optimizer steps done"), ("epochs", "epochs done"),
+                       ("train_hours", "training audio (hours)"), ("train_seconds", "training time (s)"),
+                       ("stopped_by", "stopped by")):
+        if report.get(key) is not None:
+            extra.append({"parameter": label, "value": report[key]})
     if not rows and not extra:
         return "The run folder has no record of the training parameters (run.json).\n"
     return _table(rows + extra, ["parameter", "value"])
@@ -395,6 +397,10 @@ def results_section(info: RunInfo) -> str:
                      f"{level}% CI (%)": f"{_pct(low)} – {_pct(high)}",
                      "reference units": f"{m.get(total, '?')} {unit}"})
     text = _table(rows)
+    final = info.train_report.get("eval", {})
+    if "wer" in final and "cer" in final:
+        text += (f"\nAt the end of training, on the eval split (04_train's own greedy evaluation): WER "
+                 f"{_pct(final['wer'])} %, CER {_pct(final['cer'])} %.\n")
     text += (f"\nOn the {m.get('n', '?')} utterances of the test split, references normalized as in training, "
              f"{m.get('decoding', 'greedy CTC')} decoding. The interval is a percentile bootstrap over utterances "
              f"({ci.get('n_resamples', 1000)} resamples, seed {ci.get('seed', 0)}): with a small test set it is wide, "
