@@ -56,6 +56,9 @@ LANGUAGE_NAMES = {
 }
 
 
+NO_SPACE_LANGUAGES = {"zh", "ja", "th", "lo", "my", "km", "yue", "bo", "dz"}
+
+
 class ModelCardError(ValueError):
     """Something the card or the upload folder cannot be made without, said in plain words."""
 
@@ -405,6 +408,9 @@ def results_section(info: RunInfo) -> str:
              f"{m.get('decoding', 'greedy CTC')} decoding. The interval is a percentile bootstrap over utterances "
              f"({ci.get('n_resamples', 1000)} resamples, seed {ci.get('seed', 0)}): with a small test set it is wide, "
              "and two models whose intervals overlap may not differ.\n")
+    if hub_language(info.cfg.language) in NO_SPACE_LANGUAGES:
+        text += (f"\n{language_name(info.cfg.language)} is written without spaces between words, so a whole "
+                 "sentence counts as one \"word\" for the WER: the CER is the meaningful number here.\n")
     return text
 
 
