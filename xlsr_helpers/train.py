@@ -916,6 +916,9 @@ class Training:
         if self.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
         self.trainer.save_model(str(tmp))  # every rank calls it; only the main process writes
+        # Under DDP another rank may still create `tmp` (makedirs) after the main process renamed it:
+        # wait for every rank before the rename.
+        self.trainer.accelerator.wait_for_everyone()
         if self.is_main:
             self.processor.save_pretrained(str(tmp))
             if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)
