@@ -476,6 +476,7 @@ def test_run_evaluation_writes_predictions_metrics_errors(tiny_run, tmp_path):
     assert set(errors) >= {"worst_utterances", "word_substitutions", "word_deletions", "word_insertions",
                            "char_confusions"}
     assert "Test WER: " + ev.format_percent(metrics["wer"]) in result.summary()
+    assert metrics["empty_predictions"] == sum(1 for r in rows if not r["prediction"].strip())
     # the same run, other batch size: the same files' content
     again = ev.run_evaluation(cfg.updated(eval_batch_size=1), progress=False)
     assert [r["prediction"] for r in again.rows] == [r["prediction"] for r in rows]

@@ -232,7 +232,9 @@ def test_card_for_a_real_checkpoint_names_its_base_model(tmp_path):
     assert "Test WER **25.12** %" in text
     assert "| LEARNING_RATE | 0.0003 |" in text and "| optimizer steps done | 4000 |" in text
     assert "| processes (GPUs) | 2 |" in text and "eval split (04_train's own greedy evaluation): WER 27.00 %" in text
-    assert "CER is the meaningful number" not in text
+    assert "CER is the meaningful number" not in text and "not learned yet" not in text
+    untrained = mc.build_card(mc.RunInfo(cfg=cfg, metrics={**metrics, "empty_predictions": 1647}), "ada/x")
+    assert "not learned yet" in str(untrained)
     zh = mc.build_card(mc.RunInfo(cfg=cfg.updated(language="zh-CN"), metrics=metrics), "ada/x")
     assert "CER is the meaningful number" in str(zh) and zh.data.language == "zh"
     with pytest.raises(mc.ModelCardError, match="cer"):

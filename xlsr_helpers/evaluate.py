@@ -609,12 +609,15 @@ class EvaluationResult:
 
     def summary(self) -> str:
         ci = self.metrics["ci"]
+        empty = self.metrics.get("empty_predictions", 0)
+        warning = (f"\n{empty} of {self.metrics['n']} predictions are empty: the model has not learned to emit "
+                   "characters yet (train longer, or check 04_train's curves)") if empty else ""
         return (
             f"Test WER: {format_percent(self.metrics['wer'])} "
             f"(95% CI {format_percent(ci['wer'][0])}-{format_percent(ci['wer'][1])})  "
             f"CER: {format_percent(self.metrics['cer'])} "
             f"(95% CI {format_percent(ci['cer'][0])}-{format_percent(ci['cer'][1])})  "
-            f"on {self.metrics['n']} clips"
+            f"on {self.metrics['n']} clips" + warning
         )
 
 
@@ -685,6 +688,7 @@ def evaluate(model, processor, dataset, normalizer: Callable[[str], str], *, bat
         "audio_hours": round(sum(durations) / 3600, 4) if durations is not None else None,
         "chunked_clips": int(transcriber.stats["chunked_clips"]),
         "too_short_clips": int(transcriber.stats["too_short"]),
+        "empty_predictions": sum(1 for p in predictions if not p.strip()),
         **(extra_metrics or {}),
     })
     errors = error_analysis(ids, references, predictions, top=top)

@@ -417,6 +417,10 @@ def results_section(info: RunInfo) -> str:
 def limitations_section(info: RunInfo) -> str:
     cfg = info.cfg
     items = []
+    empty, n = info.metrics.get("empty_predictions", 0), info.metrics.get("n", 0)
+    if n and empty >= n / 2:
+        items.append(f"It transcribes {empty} of the {n} test clips as empty text: it has **not learned yet** "
+                     "(it needs more training steps); the numbers above are those of an untrained model.")
     if is_synthetic(cfg):
         items.append("It was trained and tested only on **synthetic speech** (espeak-ng reading generated sentences "
                      "with a closed vocabulary). It does not recognize human speech; it is a rehearsal of the "
