@@ -93,7 +93,8 @@ def test_torchrun_two_processes_trains_and_its_model_loads(tiny_run, tmp_path):
     model = Wav2Vec2ForCTC.from_pretrained(str(run / "04_train" / "model"))
     processor = Wav2Vec2Processor.from_pretrained(str(run / "04_train" / "model"))
     assert model.config.layerdrop == 0.0 and model.config.vocab_size == len(processor.tokenizer)
-    assert not (run / "04_train" / "model.tmp").exists()
+    leftovers = [p.name for p in (run / "04_train").glob("model*.tmp")]
+    assert not leftovers, f"temporary model folders left behind: {leftovers}"
 
 
 # (c) ------------------------------------------------------------------------------------------------

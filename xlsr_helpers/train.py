@@ -915,10 +915,14 @@ class Training:
         tmp = self.train_dir / "model.tmp"
         if self.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
-        self.trainer.save_model(str(tmp))  # every rank calls it; only the main process writes
-        # Under DDP another rank may still create `tmp` (makedirs) after the main process renamed it:
-        # wait for every rank before the rename.
+        # Every rank calls save_model (sharded models gather their weights there), but under torchrun the
+        # other ranks of transformers 5 still write the processor and training_args.bin: give them a
+        # folder of their own, removed once every rank is done, so they never touch the main one.
+        target = tmp if self.is_main else self.train_dir / f"model.rank{self.rank}.tmp"
+        self.trainer.save_model(str(target))
         self.trainer.accelerator.wait_for_everyone()
+        if not self.is_main:
+            shutil.rmtree(target, ignore_errors=True)
         if self.is_main:
             self.processor.save_pretrained(str(tmp))
             if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)
