@@ -114,3 +114,11 @@ def test_environment_yml_agrees_with_pyproject():
     assert {"python", "ffmpeg", "espeak-ng", "pip"} <= conda
     assert any(p.startswith("-e .") for p in pip_lines)
     assert "conda-forge" in (ROOT / "environment.yml").read_text()
+
+
+def test_xlsr_train_hands_its_options_to_train_main(tmp_path, capsys):
+    from xlsr_helpers.cli import main
+
+    code = main(["train", "--run-dir", str(tmp_path / "no-run")])
+    assert code != 0
+    assert "run.json" in capsys.readouterr().err

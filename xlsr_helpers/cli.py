@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train step 04 from a run folder (torchrun/accelerate)")
     train.add_argument("rest", nargs=argparse.REMAINDER, help="--run-dir DIR [-p NAME=VALUE ...]")
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # its options belong to train_main (argparse would claim --run-dir)
+        from .train import train_main
+
+        return train_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "synth":
         from .synthetic import make_corpus
@@ -107,10 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         folder = make_corpus(args.language, args.size, seed=args.seed, root=args.root)
         print(f"{folder}  ({time.perf_counter() - started:.1f} s)")
         return 0
-    if args.command == "train":
-        from .train import train_main
-
-        return train_main(args.rest)
     if args.command == "demo":
         from .pipeline import DEMO_PARAMETERS
 
