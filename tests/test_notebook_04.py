@@ -53,7 +53,7 @@ def test_notebook_04_trains_saves_and_refuses_to_overwrite(tmp_path):
     report = json.loads((run_dir / "04_train" / "report.json").read_text())
     assert report["global_step"] == 4
     run = json.loads((run_dir / "run.json").read_text())
-    assert run["steps"]["04_train"]["model"] == "tiny" and run["steps"]["04_train"]["learning_rate"] == 2e-3
+    assert run["steps"]["04_train"]["model"] == "tiny" and run["steps"]["04_train"]["learning_rate"] == 5e-3
 
     # Running it again must not silently replace the finished model.
     with pytest.raises(PapermillExecutionError, match="OVERWRITE_MODEL"):

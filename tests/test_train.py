@@ -80,18 +80,41 @@ def tiny_model(processor, **overrides):
 # model
 # --------------------------------------------------------------------------------------------------
 def test_tiny_model_is_small_xlsr_shaped(processor):
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
     cfg = Config(model="tiny").resolved()
     model = T.build_model(cfg, processor, log=lambda *a: None)
     c = model.config
-    assert 0.50e6 < T.count_parameters(model)["total"] < 0.58e6
+    params = T.count_parameters(model)
+    assert 0.55e6 < params["total"] < 0.65e6 and 0.45e6 < params["trainable"] < 0.5e6
     assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (128, 3, 4, 256)
-    assert list(c.conv_dim) == [64] * 7 and list(c.conv_kernel) == [10, 3, 3, 3, 3, 2, 2]
-    assert list(c.conv_stride) == [5, 2, 2, 2, 2, 2, 2]
     assert c.feat_extract_norm == "layer" and c.do_stable_layer_norm
     assert c.vocab_size == len(processor.tokenizer) and c.pad_token_id == processor.tokenizer.pad_token_id
     assert c.ctc_loss_reduction == "mean" and c.ctc_zero_infinity
     assert c.layerdrop == 0.0 and c.mask_time_prob == 0.05
     assert not any(p.requires_grad for p in model.wav2vec2.feature_extractor.parameters()), "encoder frozen"
+    # XLSR's frame arithmetic: 400-sample receptive field, 320-sample hop -> the same output lengths
+    xlsr = Wav2Vec2ForCTC(Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=16, conv_dim=(4,) * 7))
+    lengths = torch.arange(400, 400_000, 997)
+    assert torch.equal(model._get_feat_extract_output_lengths(lengths), xlsr._get_feat_extract_output_lengths(lengths))
+
+
+def test_tiny_front_end_is_a_filterbank(processor):
+    """A pure tone lights up the band of its frequency: low tones low bands, high tones high bands."""
+    model = T.build_model(Config(model="tiny").resolved(), processor, log=lambda *a: None)
+    t = np.arange(16000) / 16000
+    peaks = []
+    for frequency in (200, 500, 1000, 2000, 4000):
+        tone = torch.tensor(np.sin(2 * np.pi * frequency * t), dtype=torch.float32)[None]
+        with torch.no_grad():
+            bands = model.wav2vec2.feature_extractor(tone)[0].mean(dim=1)
+        peaks.append(int(bands.argmax()))
+        assert bands.max() > 3 * bands.median(), "a clear peak"
+    assert peaks == sorted(peaks) and len(set(peaks)) == 5, peaks
+    with pytest.raises(ValueError, match="tiny layout"):
+        T.tiny_filterbank_(tiny_model(processor, conv_dim=(64,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+                                      conv_stride=(5, 2, 2, 2, 2, 2, 2)))
 
 
 def test_from_pretrained_with_a_ctc_head_of_another_size(processor, tmp_path):
@@ -168,7 +191,8 @@ def test_training_arguments_use_transformers_5_names(tmp_path):
     assert args.eval_strategy == "steps" and args.save_strategy == "steps"
     assert args.train_sampling_strategy == "group_by_length" and args.length_column_name == "input_length"
     assert args.warmup_steps == 0.08, "WARMUP_STEPS=-1 means 8 % of the steps"
-    assert args.learning_rate == 2e-3 and args.per_device_train_batch_size == 16
+    assert args.learning_rate == 5e-3 and args.per_device_train_batch_size == 8
+    assert args.gradient_accumulation_steps == 1 and args.num_train_epochs == 12
     assert args.logging_nan_inf_filter is False and args.remove_unused_columns is False
     seed = T.training_arguments(Config().resolved(), tmp_path)
     assert (seed.learning_rate, seed.warmup_steps, seed.num_train_epochs, seed.eval_steps, seed.save_steps,

@@ -44,20 +44,15 @@ def tiny_run(tmp_path_factory):
 
 
 # (a) ------------------------------------------------------------------------------------------------
-# The issue's goal is held-out CER < 0.2 within 5 minutes. Measured in this session (2 busy cores), the
-# tiny model stayed all-blank for the first ~300 updates and reached held-out CER ~0.78-0.85 after 5
-# CPU-minutes, so a CER threshold would fail today. This test asserts what holds: five minutes of real
-# training on the demo corpus, finite losses that fall, a saved model and its evaluation. The learning
-# curve is printed; the gap to CER 0.2 is open work, recorded in the issue's closing note.
-def test_tiny_model_trains_five_minutes_on_the_demo_corpus_and_the_loss_falls(tmp_path):
-    """Demo-size synthetic corpus, tiny model, CPU, MAX_TRAIN_MINUTES=5 (the `make demo` settings)."""
+def test_tiny_model_learns_the_demo_corpus_within_five_minutes(tmp_path):
+    """Demo-size synthetic corpus, the tiny model at its default settings, CPU, MAX_TRAIN_MINUTES=5:
+    held-out CER < 0.2 (the eval split: other speakers, other sentences)."""
     import math
 
     from test_train import make_run
 
-    cfg = make_run(tmp_path / "run", size="demo").updated(
-        model="tiny", max_train_minutes=LEARN_MINUTES, batch_size=8, gradient_accumulation_steps=1,
-        eval_steps=100, save_steps=100000, logging_steps=10)
+    cfg = make_run(tmp_path / "run", size="demo").updated(model="tiny", max_train_minutes=LEARN_MINUTES,
+                                                          save_steps=100000)
     started = time.perf_counter()
     report = T.run_train(cfg.resolved())
     wall = time.perf_counter() - started
@@ -66,13 +61,14 @@ def test_tiny_model_trains_five_minutes_on_the_demo_corpus_and_the_loss_falls(tm
     for e in curve:
         print(f"  step {e['step']:>4}  CER {e['cer']:.3f}  WER {e['wer']:.3f}  empty {e['empty_share']:.0%}")
     print(f"training {report['train_seconds']:.0f} s, steps {report['global_step']}/{report['max_steps']}, "
-          f"stopped by {report['stopped_by']}; step wall time incl. preparation {wall:.0f} s")
+          f"stopped by {report['stopped_by']}; wall time incl. preparation {wall:.0f} s")
     losses = [entry["loss"] for entry in report["history"] if "loss" in entry]
-    print("training loss every 10 updates:", [round(loss, 2) for loss in losses])
     assert report["train_seconds"] <= LEARN_MINUTES * 60 + 60, "the time limit holds (plus one evaluation)"
     assert len(losses) >= 5 and all(math.isfinite(loss) for loss in losses)
     assert min(losses[-3:]) < 0.5 * losses[0], f"the CTC loss must fall: {losses}"
-    assert 0.0 <= report["eval"]["cer"] <= 1.5 and (Path(cfg.run_dir) / "04_train" / "model").exists()
+    assert report["eval"]["cer"] < 0.2, curve
+    assert report["eval"]["empty_share"] < 0.05
+    assert (Path(cfg.run_dir) / "04_train" / "model").exists()
 
 
 # (b) ------------------------------------------------------------------------------------------------

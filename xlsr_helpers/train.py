@@ -41,12 +41,18 @@ STEP = "04_train"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")
-# The tiny model: the XLSR architecture (layer-norm conv feature encoder with the real kernels and strides,
-# so 20 ms frames; pre-LN "stable layer norm" transformer) scaled down to ~0.54M parameters. The post-LN
-# variant (do_stable_layer_norm=False) stays at all-blank output for many minutes on CPU.
+# The tiny model: XLSR's transformer (pre-LN "stable layer norm", conv positional embedding, CTC head) scaled
+# down to hidden 128 x 3 layers (~0.5M trained parameters), on a fixed filterbank front-end instead of a random
+# 7-layer CNN. The feature encoder keeps XLSR's frame arithmetic (400-sample receptive field, 320-sample hop:
+# 20 ms frames, the same output lengths) in two conv layers: 256 Hann-windowed cosine/sine filters at 64
+# mel-spaced frequencies (+/- pairs), layer norm and GELU (a smooth magnitude), then a 1x1 conv that sums each
+# band's four filters. Frozen like a pretrained encoder, it hands the transformer a spectrogram. Measured on
+# the demo corpus (600 clips, 2 CPU cores): with XLSR's random 7-layer CNN (64 channels, frozen or trained)
+# the model was still at CER ~0.8 after 800 updates of 8 clips; with the filterbank it passes CER 0.2 after
+# ~500 (see tiny_filterbank_).
 TINY_ARCHITECTURE = dict(
     hidden_size=128, num_hidden_layers=3, num_attention_heads=4, intermediate_size=256,
-    conv_dim=(64,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2),
+    conv_dim=(256, 64), conv_kernel=(400, 1), conv_stride=(320, 1),
     feat_extract_norm="layer", do_stable_layer_norm=True, num_conv_pos_embeddings=64,
     num_conv_pos_embedding_groups=16, feat_extract_activation="gelu", conv_bias=True,
 )
@@ -107,6 +113,40 @@ def tiny_config(vocab_size: int, pad_token_id: int, **overrides):
     return Wav2Vec2Config(**values)
 
 
+def tiny_filterbank_(model, fmin: float = 80.0, fmax: float = 7600.0, sampling_rate: int = 16_000):
+    """Set the tiny model's feature encoder to a fixed filterbank (in place; returns the model).
+
+    Layer 0 (kernel 400 = 25 ms, hop 320 = 20 ms): for each of ``conv_dim[1]`` mel-spaced frequencies a
+    Hann-windowed cosine and sine and their negatives, unit norm. Layer norm across the filters and GELU make
+    GELU(x) + GELU(-x) ~ |x|. Layer 1 (1x1) adds each band's four outputs: a magnitude spectrum per frame.
+    """
+    import torch
+
+    layers = model.wav2vec2.feature_extractor.conv_layers
+    conv0, conv1 = layers[0].conv, layers[1].conv
+    bands = conv1.out_channels
+    if conv0.out_channels != 4 * bands or conv1.kernel_size[0] != 1 or len(layers) != 2:
+        raise ValueError("tiny_filterbank_ needs conv_dim=(4*bands, bands), conv_kernel=(k, 1): the tiny layout")
+    size = conv0.kernel_size[0]
+    t = np.arange(size) / sampling_rate
+    window = np.hanning(size)
+    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    centers = 700.0 * (10 ** (np.linspace(mel(fmin), mel(fmax), bands) / 2595.0) - 1.0)
+    filters = []
+    for f in centers:
+        for wave in (np.cos(2 * np.pi * f * t) * window, np.sin(2 * np.pi * f * t) * window):
+            wave = wave / np.linalg.norm(wave)
+            filters += [wave, -wave]
+    with torch.no_grad():
+        conv0.weight.copy_(torch.tensor(np.array(filters), dtype=conv0.weight.dtype).unsqueeze(1))
+        conv0.bias.zero_()
+        conv1.weight.zero_()
+        conv1.bias.zero_()
+        for band in range(bands):
+            conv1.weight[band, 4 * band:4 * band + 4, 0] = 0.5
+    return model
+
+
 def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = log_main):
     """``Wav2Vec2ForCTC`` for MODEL: ``tiny`` (random weights) or a Hub id / local path.
 
@@ -120,7 +160,7 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = log
     overrides = model_overrides(cfg, processor, world_size, log)
     if cfg.is_tiny():
         torch.manual_seed(cfg.seed)
-        model = Wav2Vec2ForCTC(tiny_config(**overrides))
+        model = tiny_filterbank_(Wav2Vec2ForCTC(tiny_config(**overrides)))
     else:
         model = Wav2Vec2ForCTC.from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
     if cfg.freeze_feature_encoder:
