@@ -1030,7 +1030,9 @@ def train_main(argv: list[str] | None = None) -> int:
     """``--run-dir DIR [-p NAME=VALUE ...]``: train step 04 of an existing run folder.
 
     Parameters not given come from the run folder's run.json (what 01-03 used). Runs unchanged under
-    ``torchrun --nproc_per_node N -m xlsr_helpers.train ...`` and ``accelerate launch -m xlsr_helpers.train ...``.
+    ``torchrun --nproc_per_node N -m xlsr_helpers.train ...`` and
+    ``accelerate launch --multi_gpu --num_processes N -m xlsr_helpers.train ...`` (on CPUs use torchrun:
+    ``accelerate launch --cpu`` starts a single process).
     """
     from .cli import parse_assignment
 
