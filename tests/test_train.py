@@ -432,6 +432,14 @@ def test_sanity_check_fails_when_nothing_can_be_learned(run_cfg):
     assert all(torch.equal(before[k], after[k]) for k in before), "the model itself is untouched"
 
 
+def test_sanity_check_passes_for_a_setup_that_learns(run_cfg):
+    report = T.run_train(run_cfg.updated(sanity_check=True, max_steps=2, eval_steps=2, save_steps=2),
+                         log=lambda *a: None)
+    check = report["sanity_check"]
+    assert check["passed"] and check["cer_after"] < 0.5 < check["cer_before"] and check["steps"] <= 300
+    assert check["loss_last"] < 0.2 * check["loss_first"]
+
+
 def test_missing_inputs_are_named(tmp_path):
     cfg = Config(run_dir=str(tmp_path / "empty"), model="tiny").resolved()
     with pytest.raises(FileNotFoundError, match="02_normalize"):
