@@ -74,7 +74,8 @@ def test_card_body_has_every_section_and_the_numbers(carded):
     assert f"| test | {load_report['splits']['test']['clips']} |" in text
     assert "synthetic speech" in text.split("## Limitations")[1], "a synthetic-data model says so"
     assert "Ada Lovelace" in text and "16 kHz" in text
-    assert "| LEARNING_RATE | 0.002 |" in text
+    trained_with = json.loads((cfg.run_path / "run.json").read_text())["config"]
+    assert f"| LEARNING_RATE | {trained_with['learning_rate']} |" in text, "the hyper-parameters come from run.json"
 
 
 def test_upload_folder_has_every_defining_file(carded):
