@@ -12,7 +12,8 @@ setup:
 demo: setup  ## run all six notebooks on the built-in synthetic corpus with the tiny model (CPU)
 	$(VENV)/bin/xlsr demo --language $(LANGUAGE)
 
-test: setup  ## every test tier: unit, notebooks, slow
+test:  ## every test tier: unit, notebooks, slow (set-up includes the optional LM decoder)
+	@LM=1 bash .ci/setup
 	$(PY) -m pytest -ra --durations=15
 
 test-unit: setup

@@ -192,7 +192,7 @@ def test_training_arguments_use_transformers_5_names(tmp_path):
     assert args.train_sampling_strategy == "group_by_length" and args.length_column_name == "input_length"
     assert args.warmup_steps == 0.08, "WARMUP_STEPS=-1 means 8 % of the steps"
     assert args.learning_rate == 5e-3 and args.per_device_train_batch_size == 8
-    assert args.gradient_accumulation_steps == 1 and args.num_train_epochs == 12
+    assert args.gradient_accumulation_steps == 1 and args.num_train_epochs == 30
     assert args.logging_nan_inf_filter is False and args.remove_unused_columns is False
     seed = T.training_arguments(Config().resolved(), tmp_path)
     assert (seed.learning_rate, seed.warmup_steps, seed.num_train_epochs, seed.eval_steps, seed.save_steps,

@@ -45,7 +45,9 @@ ERRORS_FILE = "errors.json"
 # Files that say how raw audio and text become model inputs (one of each group must exist).
 FEATURE_EXTRACTOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
-LM_INSTALL_HINT = 'pip install "xlsr-helpers[lm]"'
+# pyctcdecode 0.5 declares numpy<2 but runs on numpy 2: installed with its dependencies, it would downgrade
+# numpy and break pandas (on Colab: half the preinstalled packages). So its two real dependencies first.
+LM_INSTALL_HINT = 'pip install kenlm "pygtrie>=2.1" && pip install --no-deps "pyctcdecode>=0.5"'
 
 
 class EvaluationError(ValueError):
