@@ -122,3 +122,18 @@ def test_xlsr_train_hands_its_options_to_train_main(tmp_path, capsys):
     code = main(["train", "--run-dir", str(tmp_path / "no-run")])
     assert code != 0
     assert "run.json" in capsys.readouterr().err
+
+
+def test_wheel_carries_the_sentence_data(tmp_path):
+    """Colab installs the package from git as a wheel (not editable): the bundled sentences must be in it."""
+    import subprocess
+    import sys
+    import zipfile
+
+    pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools in this environment")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
+                    "-w", str(tmp_path)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("xlsr_helpers-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "xlsr_helpers/data/synthetic_sentences.json" in names
+    assert {f"xlsr_helpers/{m}.py" for m in ("load", "normalize", "vocab", "train", "evaluate", "model_card")} <= set(names)
