@@ -23,7 +23,7 @@ def test_runs_in_order_records_and_names_failing_cell(tmp_path):
     _notebook(notebooks / "02_normalize.ipynb", "raise ValueError('sentence column is missing')")
     run_dir = tmp_path / "run"
 
-    result = run_pipeline({"LANGUAGE": "de", "RUN_DIR": str(run_dir), "MODEL": "tiny"}, steps="1",
+    result = run_pipeline({"LANGUAGE": "de", "RUN_DIR": str(run_dir)}, steps="1",
                           notebooks_dir=notebooks, progress=False)
     assert result.results["01_load"] == {"language": "de", "run_dir": str(run_dir)}
     assert (run_dir / "notebooks" / "01_load.ipynb").exists()
