@@ -166,6 +166,33 @@ def test_parallel_preparation_matches_serial(clips, tmp_path):
         np.testing.assert_array_equal(a["labels"], b["labels"])
 
 
+def test_threaded_decoding_keeps_order_and_problems(clips, tmp_path):
+    """Clips decoded in threads land in their own rows; a broken one is still its own row's problem."""
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio at all")
+    from datasets import Audio
+
+    items = list(clips["train"].cast_column("audio", Audio(decode=False))["audio"])
+    batch = {"audio": items[:2] + [{"bytes": None, "path": str(broken)}] + items[2:],
+             "sentence": SENTENCES[:2] + ["x"] + SENTENCES[2:]}
+    processor = make_processor(SENTENCES + ["x"])
+    serial = audio.prepare_batch(batch, processor, decode_threads=1)
+    threaded = audio.prepare_batch(batch, processor, decode_threads=4)
+    assert threaded["problem"] == serial["problem"] and threaded["problem"][2].startswith("undecodable")
+    assert threaded[audio.LENGTH_COLUMN] == serial[audio.LENGTH_COLUMN]
+    for a, b in zip(serial["input_values"], threaded["input_values"]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_preparation_workers(monkeypatch):
+    monkeypatch.setattr(audio, "cpu_cores", lambda: 2)
+    assert audio.preparation_workers(0, 10_000, 32) == (1, 2), "2 cores: one process, two decode threads"
+    monkeypatch.setattr(audio, "cpu_cores", lambda: 16)
+    assert audio.preparation_workers(0, 10_000, 32) == (4, 4)
+    assert audio.preparation_workers(0, 64, 32) == (2, 8), "no more processes than batches"
+    assert audio.preparation_workers(8, 10_000, 32) == (8, 2), "NUM_PROC is the number of processes"
+
+
 def test_missing_text_column_is_a_clear_error(clips, tmp_path):
     with pytest.raises(KeyError, match="no 'text' column"):
         audio.prepare_dataset(clips, make_processor(SENTENCES), tmp_path / "p", text_column="text", progress=False)

@@ -130,8 +130,14 @@ def test_wheel_carries_the_sentence_data(tmp_path):
     import sys
     import zipfile
 
+    import shutil
+
     pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools in this environment")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
+    source = tmp_path / "source"  # a copy: setuptools writes build/ next to pyproject.toml
+    shutil.copytree(ROOT / "xlsr_helpers", source / "xlsr_helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(source),
                     "-w", str(tmp_path)], check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("xlsr_helpers-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

@@ -2,10 +2,10 @@
 
 The fast path decodes each clip once with torchcodec (``AudioDecoder(source, sample_rate=16000)``), which
 lets FFmpeg decode and resample in one pass, then normalizes a whole batch with the processor's feature
-extractor. The result of every split is written by ``Dataset.map`` (batched, ``num_proc`` workers, a
-progress bar) as Arrow files in ``<RUN_DIR>/04_train/prepared/``: memory stays bounded by the batch size
-whatever the size of the language, and a second run (or a resumed one) reuses the files when neither the
-dataset nor the processor changed.
+extractor. The result of every split is written by ``Dataset.map`` (batched, clips decoded in threads,
+``num_proc`` worker processes, a progress bar) as Arrow files in ``<RUN_DIR>/04_train/prepared/``: memory
+stays bounded by the batch size whatever the size of the language, and a second run (or a resumed one)
+reuses the files when neither the dataset nor the processor changed.
 
 Columns of a prepared split: ``id``, ``input_values`` (float32, 16 kHz, normalized), ``labels`` (token ids),
 ``input_length`` (samples; the length column of length-grouped batching) and ``problem`` ("" when the row is
@@ -14,10 +14,12 @@ usable, else why not: the clip could not be decoded, or the transcript is empty)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -73,22 +75,32 @@ def _resample(array: np.ndarray, orig: int, target: int) -> np.ndarray:
 
 
 # --- one batch -----------------------------------------------------------------------------------
+def _decode_or_problem(item: Any, sampling_rate: int) -> tuple[np.ndarray | None, str]:
+    """(samples, "") or (None, why): a broken clip must not stop a 100-hour preparation."""
+    try:
+        array = decode_audio(item, sampling_rate)
+        if array.size == 0:
+            raise ValueError("no samples")
+        return array, ""
+    except Exception as error:
+        return None, f"undecodable: {type(error).__name__}: {str(error)[:200]}"
+
+
 def prepare_batch(batch: dict[str, list], processor, audio_column: str = "audio", text_column: str = "sentence",
-                  sampling_rate: int = SAMPLING_RATE) -> dict[str, list]:
-    """``Dataset.map(batched=True)`` function: audio + text -> input_values, labels, input_length, problem."""
+                  sampling_rate: int = SAMPLING_RATE, decode_threads: int = 1) -> dict[str, list]:
+    """``Dataset.map(batched=True)`` function: audio + text -> input_values, labels, input_length, problem.
+
+    ``decode_threads`` > 1 decodes the batch's clips in that many threads (FFmpeg runs without the GIL).
+    """
     n = len(batch[audio_column])
-    arrays: list[np.ndarray | None] = []
-    problems: list[str] = []
-    for item in batch[audio_column]:
-        try:
-            array = decode_audio(item, sampling_rate)
-            if array.size == 0:
-                raise ValueError("no samples")
-            arrays.append(array)
-            problems.append("")
-        except Exception as error:  # a broken clip must not stop a 100-hour preparation
-            arrays.append(None)
-            problems.append(f"undecodable: {type(error).__name__}: {str(error)[:200]}")
+    decode = functools.partial(_decode_or_problem, sampling_rate=sampling_rate)
+    if decode_threads > 1 and n > 1:
+        with ThreadPoolExecutor(max_workers=min(decode_threads, n)) as pool:
+            decoded = list(pool.map(decode, batch[audio_column]))
+    else:
+        decoded = [decode(item) for item in batch[audio_column]]
+    arrays = [array for array, _ in decoded]
+    problems = [problem for _, problem in decoded]
     good = [i for i, a in enumerate(arrays) if a is not None]
     values: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n
     if good:
@@ -132,13 +144,24 @@ def processor_fingerprint(processor) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def default_num_proc(num_proc: int = 0) -> int:
-    if num_proc and num_proc > 0:
-        return num_proc
+def cpu_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS
         return max(1, os.cpu_count() or 1)
+
+
+def preparation_workers(num_proc: int, rows: int, batch_size: int) -> tuple[int, int]:
+    """(processes, decode threads per process) for preparing ``rows`` clips.
+
+    Decoding runs in threads (FFmpeg works without the GIL) and a worker process costs seconds to start, so
+    ``num_proc=0`` (auto) uses one process per 4 cores. Measured on 2 cores, 400 clips: 1 process x 2
+    threads 424 clips/s, 2 processes x 1 thread 357, 1 x 1 314.
+    """
+    cores = cpu_cores()
+    processes = num_proc if num_proc > 0 else max(1, cores // 4)
+    processes = max(1, min(processes, rows // batch_size))
+    return processes, max(2, cores // processes)
 
 
 def prepare_dataset(dataset_dict, processor, cache_dir: str | Path, num_proc: int = 0,
@@ -183,11 +206,11 @@ def prepare_dataset(dataset_dict, processor, cache_dir: str | Path, num_proc: in
                 source = source.cast_column(audio_column, Audio(decode=False))
             if "id" not in source.column_names:
                 source = source.add_column("id", [str(i) for i in range(len(source))])
-            workers = max(1, min(default_num_proc(num_proc), len(source) // batch_size))
+            workers, decode_threads = preparation_workers(num_proc, len(source), batch_size)
             prepared = source.map(
                 prepare_batch, batched=True, batch_size=batch_size, writer_batch_size=batch_size,
                 fn_kwargs=dict(processor=processor, audio_column=audio_column, text_column=text_column,
-                               sampling_rate=sampling_rate),
+                               sampling_rate=sampling_rate, decode_threads=decode_threads),
                 remove_columns=[c for c in source.column_names if c != "id"],
                 features=prepared_features(), num_proc=workers if workers > 1 else None,
                 cache_file_name=str(cache_dir / f"{split}.arrow"), load_from_cache_file=False,

@@ -84,7 +84,7 @@ class Config:
     freeze_feature_encoder: bool = True  # keep the pretrained CNN fixed (as in the paper)
     precision: str = "auto"  # auto (fp16/bf16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
     group_by_length: bool = True  # batch clips of similar length (less padding)
-    num_proc: int = 0  # processes for audio preparation; 0 = number of CPU cores
+    num_proc: int = 0  # processes for audio preparation (clips decode in threads); 0 = one per 4 CPU cores
     resume: str = "auto"  # auto (last complete checkpoint) | never | <path to checkpoint>
     overwrite_model: bool = False  # allow replacing an existing 04_train/model
     sanity_check: bool = False  # overfit one small batch first; fail if CER does not drop
