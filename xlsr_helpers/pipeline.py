@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,10 +19,9 @@ DEFAULT_CELL_TIMEOUT_S = 3600
 # under 10 minutes on a slow 2-core machine (on a fast one the 30 epochs end first, after ~4 minutes).
 DEMO_PARAMETERS = {"DATA_SOURCE": "synthetic", "SYNTHETIC_SIZE": "demo", "MODEL": "tiny", "MAX_TRAIN_MINUTES": 5.0}
 
-
-# Kernels talk to papermill over Unix sockets, not TCP on localhost: nothing listens on a port, and
-# ipykernel >= 7 does not print its "running over TCP without encryption" warning for every notebook.
-KERNEL_CONFIG = {"KernelManager": {"transport": "ipc"}}
+# Kernels talk to papermill over Unix sockets (where there are some), not TCP on localhost: nothing listens
+# on a port, and ipykernel >= 7 does not print its "running over TCP without encryption" warning per notebook.
+KERNEL_CONFIG = {"KernelManager": {"transport": "ipc" if os.name == "posix" else "tcp"}}
 
 
 class StepFailed(RuntimeError):
