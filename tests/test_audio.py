@@ -168,10 +168,10 @@ def test_parallel_preparation_matches_serial(clips, tmp_path):
 
 def test_threaded_decoding_keeps_order_and_problems(clips, tmp_path):
     """Clips decoded in threads land in their own rows; a broken one is still its own row's problem."""
-    broken = tmp_path / "broken.mp3"
-    broken.write_bytes(b"not audio at all")
     from datasets import Audio
 
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"not audio at all")
     items = list(clips["train"].cast_column("audio", Audio(decode=False))["audio"])
     batch = {"audio": items[:2] + [{"bytes": None, "path": str(broken)}] + items[2:],
              "sentence": SENTENCES[:2] + ["x"] + SENTENCES[2:]}

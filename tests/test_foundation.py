@@ -126,11 +126,10 @@ def test_xlsr_train_hands_its_options_to_train_main(tmp_path, capsys):
 
 def test_wheel_carries_the_sentence_data(tmp_path):
     """Colab installs the package from git as a wheel (not editable): the bundled sentences must be in it."""
+    import shutil
     import subprocess
     import sys
     import zipfile
-
-    import shutil
 
     pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools in this environment")
     source = tmp_path / "source"  # a copy: setuptools writes build/ next to pyproject.toml

@@ -18,7 +18,7 @@ What the seed got wrong, and what this module does instead:
 * Only the text of each clip is kept, never the logits of the whole split.
 * References are normalized by the run's own saved normalizer (02_normalize), as in training.
 * WER and CER come from jiwer, with a 95 % bootstrap confidence interval over utterances.
-* Optional beam search with an n-gram LM (pyctcdecode + KenLM, the ``lm`` extra), off by default.
+* Optional beam search with an n-gram LM (pyctcdecode + KenLM, see ``LM_INSTALL_HINT``), off by default.
 
 Outputs in ``<RUN_DIR>/05_evaluate/``: ``predictions.tsv``, ``metrics.json``, ``errors.json``.
 """
