@@ -1,15 +1,26 @@
-"""Audio for training: decode + resample to 16 kHz, ``input_values``, ``labels``, frame lengths.
+"""Audio for training: decode + resample to 16 kHz, labels, model inputs, frame lengths.
 
 The fast path decodes each clip once with torchcodec (``AudioDecoder(source, sample_rate=16000)``), which
-lets FFmpeg decode and resample in one pass, then normalizes a whole batch with the processor's feature
-extractor. The result of every split is written by ``Dataset.map`` (batched, clips decoded in threads,
-``num_proc`` worker processes, a progress bar) as Arrow files in ``<RUN_DIR>/04_train/prepared/``: memory
-stays bounded by the batch size whatever the size of the language, and a second run (or a resumed one)
-reuses the files when neither the dataset nor the processor changed.
+lets FFmpeg decode and resample in one pass. The result of every split is written by ``Dataset.map``
+(batched, clips decoded in threads, ``num_proc`` worker processes, a progress bar) as Arrow files in
+``<RUN_DIR>/04_train/prepared/``: memory stays bounded by the batch size whatever the size of the language,
+and a second run (or a resumed one) reuses the files when neither the dataset nor the tokenizer changed.
 
-Columns of a prepared split: ``id``, ``input_values`` (float32, 16 kHz, normalized), ``labels`` (token ids),
-``input_length`` (samples; the length column of length-grouped batching) and ``problem`` ("" when the row is
-usable, else why not: the clip could not be decoded, or the transcript is empty).
+What is stored is the 16 kHz audio itself (int16), not a model's input: every family turns it into its own
+input in the collator (:func:`model_inputs`: normalized ``input_values`` for wav2vec2-style encoders,
+log-mel ``input_features`` for w2v-BERT), so a change of MODEL can never reuse another family's features,
+and one prepared copy serves every model. Measured (notes of issue 9): int16 audio is 115 MB per hour of
+audio for every family; stored features would be 230 MB/h for wav2vec2 (float32 samples) and 115 MB/h
+for w2v-BERT (160 floats per 20 ms), and differ per family. The price is computing the features once per
+epoch: ~25 ms per batch of 16 five-second clips for wav2vec2, ~300 ms for w2v-BERT's filterbank (numpy;
+a data-loader worker hides it behind the GPU step).
+
+Columns of a prepared split: ``id``, ``samples`` (int16, 16 kHz), ``labels`` (token ids), ``input_length``
+(samples; the length column of length-grouped batching) and ``problem`` ("" when the row is usable, else why
+not: the clip could not be decoded, or the transcript is empty).
+
+Frame arithmetic (:func:`output_frames`) is the model's own: samples -> the feature extractor's frames ->
+the model's ``_get_feat_extract_output_lengths``; nothing here assumes 320 samples per frame.
 """
 
 from __future__ import annotations
@@ -25,10 +36,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
-SAMPLING_RATE = 16_000
-PREPARED_VERSION = 1  # bump when the content of prepared files changes
+from .config import SAMPLING_RATE
+
+PREPARED_VERSION = 2  # bump when the content of prepared files changes (2: int16 audio instead of features)
 MANIFEST = "manifest.json"
 LENGTH_COLUMN = "input_length"
+SAMPLES_COLUMN = "samples"
+INT16_SCALE = 32767.0
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -86,9 +100,18 @@ def _decode_or_problem(item: Any, sampling_rate: int) -> tuple[np.ndarray | None
         return None, f"undecodable: {type(error).__name__}: {str(error)[:200]}"
 
 
-def prepare_batch(batch: dict[str, list], processor, audio_column: str = "audio", text_column: str = "sentence",
+def to_int16(array: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] as int16 (clipped): half the bytes of float32, the resolution of the source."""
+    return np.clip(np.rint(np.asarray(array, dtype=np.float32) * INT16_SCALE), -INT16_SCALE, INT16_SCALE).astype(np.int16)
+
+
+def from_int16(samples) -> np.ndarray:
+    return np.asarray(samples, dtype=np.float32) / INT16_SCALE
+
+
+def prepare_batch(batch: dict[str, list], tokenizer, audio_column: str = "audio", text_column: str = "sentence",
                   sampling_rate: int = SAMPLING_RATE, decode_threads: int = 1) -> dict[str, list]:
-    """``Dataset.map(batched=True)`` function: audio + text -> input_values, labels, input_length, problem.
+    """``Dataset.map(batched=True)`` function: audio + text -> samples, labels, input_length, problem.
 
     ``decode_threads`` > 1 decodes the batch's clips in that many threads (FFmpeg runs without the GIL).
     """
@@ -99,23 +122,17 @@ def prepare_batch(batch: dict[str, list], processor, audio_column: str = "audio"
             decoded = list(pool.map(decode, batch[audio_column]))
     else:
         decoded = [decode(item) for item in batch[audio_column]]
-    arrays = [array for array, _ in decoded]
+    samples = [to_int16(array) if array is not None else np.zeros(0, dtype=np.int16) for array, _ in decoded]
     problems = [problem for _, problem in decoded]
-    good = [i for i, a in enumerate(arrays) if a is not None]
-    values: list[np.ndarray] = [np.zeros(0, dtype=np.float32)] * n
-    if good:
-        extracted = processor.feature_extractor([arrays[i] for i in good], sampling_rate=sampling_rate).input_values
-        for i, v in zip(good, extracted):
-            values[i] = np.asarray(v, dtype=np.float32)
     texts = [t if isinstance(t, str) else "" for t in batch[text_column]]
-    labels = processor(text=texts).input_ids
+    labels = tokenizer(texts).input_ids
     for i, text in enumerate(texts):
         if not problems[i] and not text.strip():
             problems[i] = "empty transcript"
     return {
-        "input_values": values,
+        SAMPLES_COLUMN: samples,
         "labels": [list(map(int, l)) for l in labels],
-        LENGTH_COLUMN: [int(v.shape[0]) for v in values],
+        LENGTH_COLUMN: [int(v.shape[0]) for v in samples],
         "problem": problems,
     }
 
@@ -125,7 +142,7 @@ def prepared_features():
 
     return Features({
         "id": Value("string"),
-        "input_values": List(Value("float32")),
+        SAMPLES_COLUMN: List(Value("int16")),
         "labels": List(Value("int32")),
         LENGTH_COLUMN: Value("int32"),
         "problem": Value("string"),
@@ -133,13 +150,12 @@ def prepared_features():
 
 
 # --- a whole DatasetDict, cached in the run folder -----------------------------------------------
-def processor_fingerprint(processor) -> str:
-    tokenizer = processor.tokenizer
+def tokenizer_fingerprint(tokenizer) -> str:
+    """What the prepared labels depend on (the audio depends on nothing but the sampling rate)."""
     state = {
         "vocab": tokenizer.get_vocab(),
         "tokenizer": {k: str(getattr(tokenizer, k, None)) for k in
-                      ("pad_token", "unk_token", "word_delimiter_token", "do_lower_case")},
-        "feature_extractor": processor.feature_extractor.to_dict(),
+                      ("pad_token", "unk_token", "word_delimiter_token", "do_lower_case", "target_lang")},
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -164,7 +180,7 @@ def preparation_workers(num_proc: int, rows: int, batch_size: int) -> tuple[int,
     return processes, max(2, cores // processes)
 
 
-def prepare_dataset(dataset_dict, processor, cache_dir: str | Path, num_proc: int = 0,
+def prepare_dataset(dataset_dict, tokenizer, cache_dir: str | Path, num_proc: int = 0,
                     splits: Iterable[str] | None = None, audio_column: str = "audio",
                     text_column: str = "sentence", batch_size: int = 32, progress: bool = True,
                     sampling_rate: int = SAMPLING_RATE, log=print):
@@ -179,7 +195,7 @@ def prepare_dataset(dataset_dict, processor, cache_dir: str | Path, num_proc: in
     cache_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = cache_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    proc_key = processor_fingerprint(processor)
+    proc_key = tokenizer_fingerprint(tokenizer)
     result = {}
     bars_were_on = datasets.is_progress_bar_enabled()
     if not progress and bars_were_on:
@@ -197,7 +213,7 @@ def prepare_dataset(dataset_dict, processor, cache_dir: str | Path, num_proc: in
                 log(f"{split}: reusing prepared audio in {cache_dir} ({entry['rows']} rows)")
                 result[split] = _open(cache_dir, entry["files"])
                 continue
-            if entry:  # stale: the dataset or the processor changed
+            if entry:  # stale: the dataset or the tokenizer changed
                 for name in entry.get("files", []):
                     (cache_dir / name).unlink(missing_ok=True)
                 manifest.pop(split, None)
@@ -209,7 +225,7 @@ def prepare_dataset(dataset_dict, processor, cache_dir: str | Path, num_proc: in
             workers, decode_threads = preparation_workers(num_proc, len(source), batch_size)
             prepared = source.map(
                 prepare_batch, batched=True, batch_size=batch_size, writer_batch_size=batch_size,
-                fn_kwargs=dict(processor=processor, audio_column=audio_column, text_column=text_column,
+                fn_kwargs=dict(tokenizer=tokenizer, audio_column=audio_column, text_column=text_column,
                                sampling_rate=sampling_rate, decode_threads=decode_threads),
                 remove_columns=[c for c in source.column_names if c != "id"],
                 features=prepared_features(), num_proc=workers if workers > 1 else None,
@@ -244,15 +260,57 @@ def clear_prepared(cache_dir: str | Path) -> None:
     shutil.rmtree(cache_dir, ignore_errors=True)
 
 
-# --- frame lengths -------------------------------------------------------------------------------
-def output_frames(model, input_lengths) -> np.ndarray:
-    """Number of CTC output frames for clips of ``input_lengths`` samples, by the model's own function."""
+# --- model inputs and frame lengths --------------------------------------------------------------
+def model_inputs(extractor, arrays: list[np.ndarray], attention_mask: bool | None = None):
+    """A padded batch of the model's main input (``input_values`` or ``input_features``) from 16 kHz clips,
+    each normalized on its own samples, with an attention mask when the extractor gives one.
+
+    Extractors that return a mask normalize each clip over its own (unpadded) part; a wav2vec2 extractor
+    without a mask (group-norm encoders) would normalize over the zero padding too, so its clips are
+    normalized one by one before they are padded.
+    """
+    mask = bool(extractor.return_attention_mask) if attention_mask is None else attention_mask
+    if mask:
+        return extractor(arrays, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=True,
+                         return_tensors="pt")
+    name = extractor.model_input_names[0]
+    features = [extractor(array, sampling_rate=SAMPLING_RATE)[name][0] for array in arrays]
+    return extractor.pad({name: features}, padding=True, return_attention_mask=False, return_tensors="pt")
+
+
+def feature_frames(extractor, input_lengths) -> np.ndarray:
+    """Input frames the feature extractor makes of clips of ``input_lengths`` samples.
+
+    wav2vec2-style extractors pass samples through (one per sample). SeamlessM4T's (w2v-BERT 2.0) makes a
+    25 ms / 10 ms filterbank (400-sample windows, 160-sample hop, no centering) and stacks ``stride`` frames,
+    padding the last group: ceil(frames / stride). tests/test_audio.py checks this against the extractor.
+    """
+    lengths = np.asarray(input_lengths, dtype=np.int64)
+    if extractor is None or extractor.model_input_names[0] == "input_values":
+        return lengths
+    if type(extractor).__name__ == "SeamlessM4TFeatureExtractor":
+        frames = np.where(lengths >= 400, 1 + (lengths - 400) // 160, 0)
+        stride = int(getattr(extractor, "stride", 1))
+        return -(-frames // stride)
+    raise ValueError(f"Unknown feature extractor {type(extractor).__name__}: its frame arithmetic is not known here.")
+
+
+def output_frames(model, extractor, input_lengths) -> np.ndarray:
+    """Number of CTC output frames for clips of ``input_lengths`` samples, by the model's own arithmetic
+    (the extractor's frames, then the model's ``_get_feat_extract_output_lengths``)."""
     import torch
 
-    lengths = torch.as_tensor(np.asarray(input_lengths, dtype=np.int64))
+    frames = torch.as_tensor(feature_frames(extractor, input_lengths))
     with torch.no_grad():
-        frames = model._get_feat_extract_output_lengths(lengths)
-    return np.asarray(frames, dtype=np.int64)
+        out = model._get_feat_extract_output_lengths(frames)
+    return np.maximum(np.asarray(out, dtype=np.int64), 0)
+
+
+def samples_per_frame(model, extractor, seconds: float = 60.0) -> int:
+    """Audio samples per output frame (320 for XLSR, 640 for w2v-BERT with its adapter), measured by
+    :func:`output_frames` on a long clip."""
+    n = int(seconds * SAMPLING_RATE)
+    return int(round(n / max(1, int(output_frames(model, extractor, [n])[0]))))
 
 
 def ctc_min_frames(labels) -> int:

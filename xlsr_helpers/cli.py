@@ -9,29 +9,12 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import time
 from typing import Any
 
-from .config import Config
-
-
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` with VALUE read as a Python literal when it is one (3e-4, True, None), else a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    name, raw = text.split("=", 1)
-    name = name.strip().upper()
-    if name not in Config.parameter_names():
-        raise argparse.ArgumentTypeError(
-            f"unknown parameter {name!r}; known: {', '.join(Config.parameter_names())}")
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    return name, value
+from .config import parse_assignment
 
 
 def _parameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -101,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # its options belong to train_main (argparse would claim --run-dir)
-        from .train import train_main
+        from .train.__main__ import train_main
 
         return train_main(argv[1:])
     args = parser.parse_args(argv)

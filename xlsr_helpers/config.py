@@ -3,11 +3,16 @@
 A notebook's parameters cell declares UPPER_CASE names; each is the upper-case form of a field here
 (``LANGUAGE`` -> ``language``). Defaults are the seed's (the 2021 XLSR fine-tuning week notebook) unless
 a comment says otherwise. Fields left at ``None`` are resolved by :meth:`Config.resolved` from the
-model: the seed's values for a real checkpoint, faster-learning ones for the CPU ``tiny`` model.
+recipe of the model's family (``models.py``): the seed's values for wav2vec2-style checkpoints, Hugging
+Face's published ones for w2v-BERT 2.0 and MMS adapters, faster-learning ones for the CPU ``tiny`` model.
+
+The project-wide constants live here too (every module imports them from this one place).
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
 import dataclasses
 import json
 import os
@@ -20,6 +25,8 @@ DEFAULT_MODEL = "facebook/wav2vec2-large-xlsr-53"
 TINY_MODEL = "tiny"
 RUN_FILE = "run.json"
 DRIVE_RUNS = Path("/content/drive/MyDrive/xlsr-runs")
+SAMPLING_RATE = 16_000  # every model of the curriculum hears 16 kHz mono audio
+SPLITS = ("train", "eval", "test")  # the run's splits: Common Voice train, dev, test
 
 # Training values that depend on the model: the seed's for real checkpoints, the measured CPU recipe
 # for `tiny` (0.6M parameters: batches of 8 without accumulation, lr 5e-3 with 8 % warm-up, 30 epochs of the
@@ -63,25 +70,29 @@ class Config:
     chars_to_ignore: str = ""  # extra characters to remove, e.g. "«»"
     keep_chars: str = ""  # characters to keep even if the profile would remove them, e.g. "'-"
 
-    # --- 04_train -----------------------------------------------------------------------------
+    # --- 03_vocab and 04_train -----------------------------------------------------------------
+    # Fields left at None take the value of the model family's recipe (models.RECIPES): "seed" below means
+    # the 2021 notebook's value (wav2vec2, XLSR, XLS-R, HuBERT, WavLM, data2vec-audio).
     model: str = DEFAULT_MODEL  # Hub id, local path, or "tiny" (small random model for CPU)
-    batch_size: int | None = None  # None: 16 (seed), 8 for tiny; per-device train batch size
-    gradient_accumulation_steps: int | None = None  # None: 2 (seed), 1 for tiny
-    learning_rate: float | None = None  # None: 3e-4 (seed), 5e-3 for tiny
-    warmup_steps: int | None = None  # None: 500 (seed); -1 = 8 % of the steps (tiny)
-    num_train_epochs: float | None = None  # None: 30 (seed and tiny)
+    model_family: str = ""  # "" = from the checkpoint's config.json; or wav2vec2 | hubert | wavlm | data2vec-audio | w2v-bert | mms-adapter | tiny
+    target_lang: str = ""  # MMS adapters: the adapter's language code; "" = ISO 639-3 of LANGUAGE (tr -> tur)
+    batch_size: int | None = None  # None: recipe (16 seed, 32 MMS adapters, 8 tiny); per-device train batch size
+    gradient_accumulation_steps: int | None = None  # None: recipe (2 seed, 1 MMS adapters and tiny)
+    learning_rate: float | None = None  # None: recipe (3e-4 seed, 5e-5 w2v-BERT, 1e-3 MMS adapters, 5e-3 tiny)
+    warmup_steps: int | None = None  # None: recipe (500 seed, 100 MMS adapters); -1 = 8 % of the steps (tiny)
+    num_train_epochs: float | None = None  # None: recipe (30 seed and tiny, 10 w2v-BERT, 4 MMS adapters)
     max_steps: int = -1  # > 0 overrides NUM_TRAIN_EPOCHS
-    eval_steps: int | None = None  # None: 400 (seed), 100 for tiny
-    save_steps: int | None = None  # None: 400 (seed), 100 for tiny
-    logging_steps: int | None = None  # None: 400 (seed), 20 for tiny
+    eval_steps: int | None = None  # None: recipe (400 seed, 300 w2v-BERT, 100 MMS adapters and tiny)
+    save_steps: int | None = None  # None: recipe (400 seed, 600 w2v-BERT, 200 MMS adapters, 100 tiny)
+    logging_steps: int | None = None  # None: recipe (400 seed, 300 w2v-BERT, 100 MMS adapters, 20 tiny)
     save_total_limit: int = 2  # keep this many checkpoints
-    attention_dropout: float = 0.1
-    hidden_dropout: float = 0.1
-    feat_proj_dropout: float = 0.0
-    mask_time_prob: float | None = None  # None: 0.05
-    layerdrop: float | None = None  # None: 0.1 (seed), 0.0 for tiny; forced to 0.0 under DDP
-    gradient_checkpointing: bool | None = None  # None: True (seed), False for tiny
-    freeze_feature_encoder: bool = True  # keep the pretrained CNN fixed (as in the paper)
+    attention_dropout: float | None = None  # None: recipe (0.1 seed and tiny, 0.0 w2v-BERT and MMS adapters)
+    hidden_dropout: float | None = None  # None: recipe (0.1 seed and tiny, 0.0 w2v-BERT and MMS adapters)
+    feat_proj_dropout: float | None = None  # None: recipe (0.0)
+    mask_time_prob: float | None = None  # None: recipe (0.05; 0.0 w2v-BERT)
+    layerdrop: float | None = None  # None: recipe (0.1 seed, 0.0 others); forced to 0.0 under DDP
+    gradient_checkpointing: bool | None = None  # None: recipe (True; False for tiny)
+    freeze_feature_encoder: bool | None = None  # None: recipe (True where a CNN feature encoder exists)
     precision: str = "auto"  # auto (fp16/bf16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
     group_by_length: bool = True  # batch clips of similar length (less padding)
     num_proc: int = 0  # processes for audio preparation (clips decode in threads); 0 = one per 4 CPU cores
@@ -124,8 +135,10 @@ class Config:
         return self.model == TINY_MODEL
 
     def resolved(self) -> "Config":
-        """A copy with every ``None`` replaced by the model's default and run_dir made absolute."""
-        defaults = TINY_TRAINING if self.is_tiny() else SEED_TRAINING
+        """A copy with every ``None`` replaced by the model family's recipe and run_dir made absolute."""
+        from .models import recipe_for  # the recipes need only this module's constants
+
+        defaults = recipe_for(self).training
         changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         changes["run_dir"] = str(resolve_run_dir(self.run_dir, self.language))
         return dataclasses.replace(self, **changes)
@@ -162,11 +175,15 @@ class Config:
         return cls(**known)
 
     def save(self, step: str | None = None) -> Path:
-        """Write the resolved parameters to run.json, remembering which step set them."""
+        """Write the resolved parameters to run.json, remembering which step set them, and which recipe
+        fields the run set itself (the others follow the recipe of whatever MODEL a later step uses)."""
+        from .models import RECIPE_FIELDS
+
         path = self.run_path / RUN_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         record = json.loads(path.read_text()) if path.exists() else {}
         record["config"] = self.resolved().to_dict()
+        record["recipe_fields_from_recipe"] = [name for name in RECIPE_FIELDS if getattr(self, name) is None]
         if step:
             record.setdefault("steps", {})[step] = self.resolved().to_dict()
         tmp = path.with_suffix(".json.tmp")
@@ -194,14 +211,33 @@ class Config:
         run_file = base.run_path / RUN_FILE
         if run_file.exists():
             earlier = cls.load(base.run_path).to_dict()
+            record = json.loads(run_file.read_text())
+            for name in record.get("recipe_fields_from_recipe", []):  # resolved again for this step's MODEL
+                earlier[name] = None
             earlier.update(given)
             config = cls.from_dict(earlier)
         else:
             config = cls(**given)
-        config = config.resolved()
         if save:
             config.save(step)
-        return config
+        return config.resolved()
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` (a command-line parameter) with VALUE read as a Python literal when it is one
+    (3e-4, True, None), else a string; NAME must be a parameter of some notebook."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    name, raw = text.split("=", 1)
+    name = name.strip().upper()
+    if name not in Config.parameter_names():
+        raise argparse.ArgumentTypeError(
+            f"unknown parameter {name!r}; known: {', '.join(Config.parameter_names())}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name, value
 
 
 def resolve_run_dir(run_dir: str | Path, language: str) -> Path:

@@ -37,7 +37,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-SAMPLING_RATE = 16_000
+from .audio import model_inputs, output_frames, samples_per_frame
+from .config import SAMPLING_RATE
+from .ctc import error_rates, greedy_decode
+
 STEP = "05_evaluate"
 PREDICTIONS_FILE = "predictions.tsv"
 METRICS_FILE = "metrics.json"
@@ -283,7 +286,7 @@ class _Decoder:
         """``frames``: per clip a (T, V) float32 tensor of logits (greedy) or log-probabilities (LM)."""
         if self.lm is not None:
             return [self.lm.decode(f.log_softmax(-1).numpy()).strip() for f in frames]
-        return self.processor.batch_decode([f.argmax(-1).tolist() for f in frames])
+        return greedy_decode(self.processor.tokenizer, [f.argmax(-1).numpy() for f in frames])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -329,7 +332,8 @@ class Transcriber:
             raise EvaluationError(f"batch size must be >= 1, not {self.batch_size}")
         self.decoder = _Decoder(self.processor, self.lm_decoder)
         self.masked = uses_attention_mask(self.model)
-        self.align = int(getattr(self.model.config, "inputs_to_logits_ratio", 320))
+        self.extractor = self.processor.feature_extractor
+        self.align = samples_per_frame(self.model, self.extractor)
         self.device = next(self.model.parameters()).device
         self.dtype = next(self.model.parameters()).dtype
         self.min_samples = self._min_samples()
@@ -400,10 +404,7 @@ class Transcriber:
         """Logits of each clip's own frames (float32 on CPU), padded frames dropped."""
         import torch
 
-        inputs = self.processor.feature_extractor(
-            arrays, sampling_rate=SAMPLING_RATE, padding=True, return_attention_mask=self.masked,
-            return_tensors="pt",
-        )
+        inputs = model_inputs(self.extractor, arrays, attention_mask=self.masked)
         name = self.model.main_input_name
         values = inputs[name].to(self.device, dtype=self.dtype)
         kwargs = {name: values}
@@ -411,25 +412,16 @@ class Transcriber:
             kwargs["attention_mask"] = inputs["attention_mask"].to(self.device)
         with torch.inference_mode():
             logits = self.model(**kwargs).logits.float().cpu()
-        lengths = self._frames(torch.tensor([len(a) for a in arrays]))
+        lengths = output_frames(self.model, self.extractor, [len(a) for a in arrays])
         self.stats["batches"] += 1
         self.stats["padded_samples"] += int(len(arrays) * max(len(a) for a in arrays) - sum(len(a) for a in arrays))
         return [logits[j, : int(lengths[j])] for j in range(len(arrays))]
 
-    def _frames(self, n_samples):
-        import torch
-
-        if hasattr(self.model, "_get_feat_extract_output_lengths"):
-            return self.model._get_feat_extract_output_lengths(n_samples)
-        return torch.div(n_samples, self.align, rounding_mode="floor")
-
     def _min_samples(self) -> int:
-        import torch
-
-        n = 1
-        while int(self._frames(torch.tensor(n))) < 1 and n < 100_000:
-            n += 1
-        return n
+        """Fewest samples that give one output frame (the model's own arithmetic)."""
+        candidates = np.arange(1, 4 * self.align + 1)
+        frames = output_frames(self.model, self.extractor, candidates)
+        return int(candidates[np.argmax(frames >= 1)]) if (frames >= 1).any() else int(candidates[-1])
 
     def _chunk_len(self) -> int:
         return int(round(self.chunk_length_s * SAMPLING_RATE / self.align) * self.align)
@@ -517,11 +509,9 @@ def bootstrap_ci(errors: np.ndarray, totals: np.ndarray, n_resamples: int = 1000
 def compute_metrics(references: Sequence[str], predictions: Sequence[str], n_resamples: int = 1000,
                     level: float = 0.95, seed: int = 0) -> dict:
     """Corpus WER and CER (jiwer's definitions), with bootstrap confidence intervals over utterances."""
-    import jiwer
-
     counts = utterance_errors(references, predictions)
-    wer = float(jiwer.wer(list(references), list(predictions)))
-    cer = float(jiwer.cer(list(references), list(predictions)))
+    rates = error_rates(references, predictions)
+    wer, cer = rates["wer"], rates["cer"]
     ci = {
         "level": level, "n_resamples": n_resamples, "seed": seed,
         "wer": list(bootstrap_ci(counts["word_errors"], counts["words"], n_resamples, level, seed)),

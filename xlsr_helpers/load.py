@@ -32,10 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import Config
+from .config import SAMPLING_RATE, SPLITS, Config
 
-SAMPLING_RATE = 16_000
-SPLITS = ("train", "eval", "test")
 COLUMNS = ("id", "audio", "sentence", "speaker", "duration", "source")
 # Common Voice file -> our split. validated/other only feed train when EXTRA_TRAIN_SPLITS asks.
 CV_SPLIT_FILES = {"train": "train", "dev": "eval", "test": "test", "validated": "validated", "other": "other"}

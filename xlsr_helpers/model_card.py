@@ -11,9 +11,10 @@ comes from the run folder:
   interval, and its limitations;
 * the upload folder ``06_model_card/upload/`` holds every file that defines the checkpoint (config,
   safetensors weights, tokenizer and feature-extractor/processor files, vocab.json), the run's
-  ``normalizer.json``, and ``README.md``. It is verified by loading it back with ``Wav2Vec2ForCTC`` +
-  ``Wav2Vec2Processor`` and with ``pipeline("automatic-speech-recognition")`` on a test clip: both must
-  give the text that step 05 wrote for that clip;
+  ``normalizer.json``, ``README.md``, and for MMS adapters the ``adapter.<lang>.safetensors`` file. It is
+  verified by loading it back with ``AutoModelForCTC`` + ``AutoProcessor`` (the model's own classes, and
+  ``target_lang`` for an adapter) and with ``pipeline("automatic-speech-recognition")`` on a test clip:
+  both must give the text that step 05 wrote for that clip;
 * ``HfApi().upload_folder`` pushes it when asked and a token exists; the token is never printed or
   written anywhere.
 """
@@ -28,13 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_MODEL, Config
+from .config import DEFAULT_MODEL, SAMPLING_RATE, Config
+from .models import RECIPES, adapter_weights_file
 
 STEP = "06_model_card"
 TAGS = ["audio", "automatic-speech-recognition", "speech", "xlsr-fine-tuning-week"]
 CARD_FILE = "README.md"
 NORMALIZER_FILE = "normalizer.json"
-SAMPLING_RATE = 16_000
 REPO_URL = "https://github.com/xlsr-curriculum/xlsr-curriculum"
 INSTALL = f'pip install "xlsr-helpers @ git+{REPO_URL}"'
 # Files a saved CTC model + processor may consist of (transformers 4.x and 5.x names).
@@ -213,8 +214,11 @@ def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_pat
     processor.save_pretrained(str(tmp))
     if normalizer_path is not None and Path(normalizer_path).exists():
         shutil.copy(normalizer_path, tmp / NORMALIZER_FILE)
+    for adapter in model_dir.glob(adapter_weights_file("*")):  # MMS: the language adapter beside the model
+        shutil.copy(adapter, tmp / adapter.name)
     unexpected = [p.name for p in tmp.iterdir() if p.name not in MODEL_FILES + PROCESSOR_FILES + (NORMALIZER_FILE,)
-                  and not re.fullmatch(r"model-\d+-of-\d+\.safetensors", p.name)]
+                  and not re.fullmatch(r"model-\d+-of-\d+\.safetensors", p.name)
+                  and not re.fullmatch(r"adapter\.[\w-]+\.safetensors", p.name)]
     if unexpected:
         raise ModelCardError(f"save_pretrained wrote files this step does not know: {unexpected}")
     shutil.rmtree(upload_dir, ignore_errors=True)
@@ -225,7 +229,7 @@ def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_pat
 def upload_files_table(upload_dir: str | Path) -> list[dict]:
     """Name, size and role of every file in the upload folder."""
     roles = {
-        "config.json": "model architecture (Wav2Vec2Config)", "model.safetensors": "weights (safetensors)",
+        "config.json": "model architecture (its family's config class)", "model.safetensors": "weights (safetensors)",
         "generation_config.json": "generation defaults", "model.safetensors.index.json": "weight shards index",
         "preprocessor_config.json": "feature extractor (16 kHz, normalization, attention mask)",
         "processor_config.json": "processor: feature extractor (16 kHz, normalization, attention mask)",
@@ -237,7 +241,11 @@ def upload_files_table(upload_dir: str | Path) -> list[dict]:
     }
     rows = []
     for path in sorted(Path(upload_dir).iterdir()):
-        role = roles.get(path.name, "weights shard" if path.suffix == ".safetensors" else "")
+        role = roles.get(path.name, "")
+        if not role and path.name.startswith("adapter."):
+            role = "language adapter + CTC head (loaded by target_lang)"
+        elif not role and path.suffix == ".safetensors":
+            role = "weights shard"
         rows.append({"file": path.name, "bytes": path.stat().st_size, "role": role})
     return rows
 
@@ -249,20 +257,28 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def usage_code(model_id: str) -> str:
-    """The card's usage snippet (runs as written: any audio file, resampled to 16 kHz)."""
+def adapter_language(folder: str | Path) -> str | None:
+    """The language of an MMS adapter saved in a model folder (``adapter.<lang>.safetensors``), or None."""
+    found = sorted(Path(folder).glob(adapter_weights_file("*"))) if Path(folder).is_dir() else []
+    return found[0].name[len("adapter."):-len(".safetensors")] if found else None
+
+
+def usage_code(model_id: str, target_lang: str | None = None) -> str:
+    """The card's usage snippet (runs as written: any audio file, resampled to 16 kHz). The Auto classes
+    load the model's own architecture and processor (wav2vec2, HuBERT, WavLM, w2v-BERT, ...)."""
+    adapter = f", target_lang=\"{target_lang}\"" if target_lang else ""
     return f'''import torch
 from torchcodec.decoders import AudioDecoder
-from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+from transformers import AutoModelForCTC, AutoProcessor
 
 MODEL_ID = "{model_id}"
 AUDIO = "clip.mp3"  # any audio file (Common Voice mp3, wav, flac ...); it is decoded at 16 kHz
 
-processor = Wav2Vec2Processor.from_pretrained(MODEL_ID)
-model = Wav2Vec2ForCTC.from_pretrained(MODEL_ID).eval()
+processor = AutoProcessor.from_pretrained(MODEL_ID)
+model = AutoModelForCTC.from_pretrained(MODEL_ID{adapter}).eval()
 
 speech = AudioDecoder(AUDIO, sample_rate=16_000).get_all_samples().data.mean(dim=0).numpy()
-inputs = processor(speech, sampling_rate=16_000, return_tensors="pt")
+inputs = processor.feature_extractor(speech, sampling_rate=16_000, return_tensors="pt")
 with torch.inference_mode():
     logits = model(**inputs).logits
 print(processor.batch_decode(logits.argmax(dim=-1))[0])'''
@@ -368,12 +384,14 @@ def training_data_section(info: RunInfo) -> str:
 
 def hyperparameters_section(info: RunInfo) -> str:
     tc, report = info.train_config, info.train_report
-    names = ["model", "learning_rate", "batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
+    names = ["model", "model_family", "target_lang", "learning_rate", "batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
              "warmup_steps", "precision", "seed", "layerdrop", "mask_time_prob", "attention_dropout",
              "hidden_dropout", "feat_proj_dropout", "freeze_feature_encoder", "gradient_checkpointing",
              "group_by_length"]
-    rows = [{"parameter": n.upper(), "value": tc[n]} for n in names if n in tc]
+    rows = [{"parameter": n.upper(), "value": tc[n]} for n in names if n in tc and tc[n] not in ("", None)]
     extra = []
+    if report.get("family"):
+        extra.append({"parameter": "model family (recipe)", "value": report["family"]})
     if report.get("world_size"):
         extra.append({"parameter": "processes (GPUs)", "value": report["world_size"]})
     params = report.get("parameters", {})
@@ -467,6 +485,7 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
         base_model=None if cfg.is_tiny() or Path(cfg.model).exists() else cfg.model,
     )
     shell, evaluation = evaluation_code(cfg, model_id)
+    language_code = info.train_report.get("target_lang")
     author = f" by {cfg.author_name}" if cfg.author_name else ""
     datasets_text = ", ".join(n for _, n in datasets)
     curriculum = f"[XLSR fine-tuning curriculum]({REPO_URL})"
@@ -476,6 +495,12 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
     else:
         intro = (f"Fine-tuned{author} from {base_model_label(cfg)} on {language_name(cfg.language)} "
                  f"({datasets_text}) with the {curriculum}.")
+        family = RECIPES.get(info.train_report.get("family", ""))
+        if family is not None and family.freeze == "base_model":
+            intro += (f" It is an MMS language adapter (`target_lang=\"{language_code}\"`): the base model's weights "
+                      "are unchanged; only the adapter layers and the CTC head were trained.")
+        elif family is not None:
+            intro += f" Model family: {family.title}."
     intro += " When using this model, make sure that your speech input is sampled at 16 kHz."
     files = upload_files or []
     body = f"""
@@ -495,7 +520,7 @@ or in batches; a starting point for further fine-tuning or for decoding with a l
 The model can be used directly (without a language model) as follows:
 
 ```python
-{usage_code(model_id)}
+{usage_code(model_id, language_code)}
 ```
 
 Or with the pipeline, which decodes and resamples the file itself:
@@ -548,30 +573,34 @@ def code_blocks(card_text: str, language: str = "python") -> list[str]:
 # Verification
 # ------------------------------------------------------------------------------------------------
 def verify_upload(upload_dir: str | Path, audio: Any, expected: str | None = None) -> dict:
-    """Reload the folder with Wav2Vec2ForCTC + Wav2Vec2Processor and with the ASR pipeline; transcribe
-    ``audio`` (a clip in any form ``evaluate.audio_array`` reads) with both. Raises when the texts differ
-    from each other or from ``expected`` (step 05's prediction for the clip)."""
+    """Reload the folder as the card's usage code does (AutoModelForCTC + AutoProcessor, ``target_lang`` for
+    an MMS adapter) and with the ASR pipeline; transcribe ``audio`` (a clip in any form
+    ``evaluate.audio_array`` reads) with both. Raises when the texts differ from each other or from
+    ``expected`` (step 05's prediction for the clip)."""
     import torch
-    from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor, pipeline
+    from transformers import AutoModelForCTC, AutoProcessor, pipeline
 
     from .evaluate import audio_array
 
+    language = adapter_language(upload_dir)
     upload_dir = str(upload_dir)
     speech = audio_array(audio)
-    processor = Wav2Vec2Processor.from_pretrained(upload_dir)
-    model = Wav2Vec2ForCTC.from_pretrained(upload_dir).eval()
-    inputs = processor(speech, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+    processor = AutoProcessor.from_pretrained(upload_dir)
+    model = AutoModelForCTC.from_pretrained(upload_dir, **({"target_lang": language} if language else {})).eval()
+    inputs = processor.feature_extractor(speech, sampling_rate=SAMPLING_RATE, return_tensors="pt")
     with torch.inference_mode():
         logits = model(**inputs).logits
     direct = processor.batch_decode(logits.argmax(dim=-1))[0]
     asr = pipeline("automatic-speech-recognition", model=upload_dir, device="cpu")
     piped = asr({"raw": speech, "sampling_rate": SAMPLING_RATE})["text"]
     result = {"model_and_processor": direct, "pipeline": piped, "expected": expected,
+              "model_class": type(model).__name__, "target_lang": language,
               "ok": direct == piped and (expected is None or direct == expected)}
     if not result["ok"]:
         raise ModelCardError(
             "The upload folder does not reproduce step 05's transcription: "
-            f"Wav2Vec2ForCTC+Wav2Vec2Processor {direct!r}, pipeline {piped!r}, 05_evaluate {expected!r}."
+            f"{type(model).__name__}+{type(processor).__name__} {direct!r}, pipeline {piped!r}, "
+            f"05_evaluate {expected!r}."
         )
     return result
 

@@ -50,13 +50,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import Config
+from .config import SPLITS, Config
 
 FORMAT = "xlsr-normalizer"
 FORMAT_VERSION = 1
 FILE_NAME = "normalizer.json"
 SEED_CHARS = ',?.!-;:"“%‘”�'  # the 2021 notebook's chars_to_ignore_regex, as characters
-SPLITS = ("train", "eval", "test")
 # "|" is the CTC word delimiter of every Wav2Vec2 vocabulary; text must never contain it. (The delimiter
 # cannot be another character: transformers 5 reloads Wav2Vec2CTCTokenizer with "|" whatever was saved.)
 WORD_DELIMITER = "|"

@@ -15,7 +15,7 @@ from .results import read_results
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 DEFAULT_CELL_TIMEOUT_S = 3600
 # The built-in rehearsal: synthetic corpus, tiny model, CPU (what `make demo` runs).
-# The tiny model's own training values apply (config.TINY_TRAINING); the time limit keeps the whole demo
+# The tiny model's own training values apply (models.TINY_TRAINING); the time limit keeps the whole demo
 # under 10 minutes on a slow 2-core machine (on a fast one the 30 epochs end first, after ~4 minutes).
 DEMO_PARAMETERS = {"DATA_SOURCE": "synthetic", "SYNTHETIC_SIZE": "demo", "MODEL": "tiny", "MAX_TRAIN_MINUTES": 5.0}
 

@@ -1,4 +1,9 @@
-"""Step 03: vocab.json from the training text, tokenizer, feature extractor, processor.
+"""Step 03: vocab.json from the training text, tokenizer, the model's own feature extractor, processor.
+
+The processor is built around MODEL's feature extractor (its ``preprocessor_config.json``; the family's
+default when it has none): 16 kHz samples for wav2vec2-style encoders, log-mel features for w2v-BERT.
+For MMS adapters the vocabulary is nested under the adapter's language (``TARGET_LANG``), as in MMS's own.
+Step 04 refuses a MODEL other than the one this step built the processor for.
 
 The vocabulary is every character of the normalized *training* sentences (never eval/test: a
 character seen only in test must not get an output unit), sorted, with the word delimiter in place of
@@ -28,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import Config
+from .config import SPLITS, Config
+from .models import detect_family, feature_extractor_for, target_lang
+from .normalize import WORD_DELIMITER  # fixed: see the module docstring
 
-SAMPLING_RATE = 16_000
-SPLITS = ("train", "eval", "test")
-WORD_DELIMITER = "|"  # fixed: see the module docstring
 # First candidate is the seed's choice; the others are used only when the text contains the first.
 SPECIAL_CANDIDATES = {
     "unk_token": ("[UNK]", "<unk>", "⟦unk⟧"),
@@ -106,84 +110,35 @@ def build_vocab(train_texts: Iterable[str], other_texts: Iterable[str] = ()) -> 
 
 
 # --------------------------------------------------------------------------------------------------
-# architecture -> attention mask
-# --------------------------------------------------------------------------------------------------
-def feature_encoder_norm(model: Any) -> tuple[str | None, str]:
-    """("layer" | "group" | None, how we know) for a model name, local path or config object."""
-    if model is not None and not isinstance(model, (str, Path)):
-        norm = getattr(model, "feat_extract_norm", None)
-        return norm, f"config object: feat_extract_norm={norm!r}"
-    name = str(model or "")
-    if name == "tiny":
-        return "layer", "MODEL='tiny' is built with feat_extract_norm='layer' (like XLSR)"
-    path = Path(name).expanduser()
-    if (path / "config.json").is_file():
-        norm = json.loads((path / "config.json").read_text()).get("feat_extract_norm")
-        return norm, f"{path / 'config.json'}: feat_extract_norm={norm!r}"
-    try:  # a Hub id already in the local cache (no network needed)
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(name, local_files_only=True)
-        norm = getattr(config, "feat_extract_norm", None)
-        if norm:
-            return norm, f"cached config of {name}: feat_extract_norm={norm!r}"
-    except Exception:  # noqa: BLE001 - not cached / not a config: fall back to the name
-        pass
-    lowered = name.lower()
-    if any(h in lowered for h in LAYER_NORM_HINTS):
-        return "layer", f"{name!r} is an XLSR/XLS-R/lv60/MMS checkpoint (layer-norm feature encoder)"
-    if any(h in lowered for h in GROUP_NORM_HINTS):
-        return "group", f"{name!r} is a base/960h checkpoint (group-norm feature encoder)"
-    return None, f"architecture of {name!r} unknown here (no config.json, not cached)"
-
-
-def attention_mask_for(model: Any) -> tuple[bool, str]:
-    """return_attention_mask for the feature extractor: True for layer-norm models (XLSR), False for
-    group-norm ones (they were trained on unpadded audio and must see zero padding, not a mask)."""
-    norm, why = feature_encoder_norm(model)
-    if norm == "layer":
-        return True, why
-    if norm == "group":
-        return False, why
-    return True, why + "; defaulting to return_attention_mask=True (right for XLSR-style models)"
-
-
-# --------------------------------------------------------------------------------------------------
 # processor
 # --------------------------------------------------------------------------------------------------
-def make_tokenizer(vocab: Vocab | dict[str, int], tokens: Tokens | None = None):
+def make_tokenizer(vocab: Vocab | dict[str, int], tokens: Tokens | None = None, target_lang: str | None = None):
+    """A ``Wav2Vec2CTCTokenizer`` on ``vocab``; with ``target_lang`` (MMS adapters) the vocabulary is nested
+    under that language, as in MMS's own vocab.json, and the tokenizer is set to it."""
     from transformers import Wav2Vec2CTCTokenizer
 
     if isinstance(vocab, Vocab):
         tokens = tokens or vocab.tokens
         vocab = vocab.vocab
     tokens = tokens or Tokens()
+    content = {target_lang: vocab} if target_lang else vocab
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "vocab.json"
-        path.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-        return Wav2Vec2CTCTokenizer(str(path), **tokens.as_kwargs())
+        path.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+        extra = {"target_lang": target_lang} if target_lang else {}
+        return Wav2Vec2CTCTokenizer(str(path), **tokens.as_kwargs(), **extra)
 
 
-def make_feature_extractor(return_attention_mask: bool = True, sampling_rate: int = SAMPLING_RATE,
-                           do_normalize: bool = True):
-    from transformers import Wav2Vec2FeatureExtractor
+def make_processor(vocab: Vocab | dict[str, int], feature_extractor=None, *, tokens: Tokens | None = None,
+                   target_lang: str | None = None):
+    """The processor of a run: the CTC tokenizer on ``vocab`` around the model's feature extractor
+    (``models.feature_extractor_for``; default: the wav2vec2 one of ``tiny``), in the processor class that
+    ``AutoProcessor`` reloads (``Wav2Vec2Processor``, or ``Wav2Vec2BertProcessor`` for w2v-BERT)."""
+    from .models import RECIPES, family_feature_extractor, processor_class
 
-    return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=sampling_rate, padding_value=0.0,
-                                    do_normalize=do_normalize, return_attention_mask=return_attention_mask)
-
-
-def make_processor(vocab: Vocab | dict[str, int], model_name_or_config: Any = "tiny", *,
-                   tokens: Tokens | None = None, sampling_rate: int = SAMPLING_RATE, do_normalize: bool = True,
-                   return_attention_mask: bool | None = None):
-    """A Wav2Vec2Processor: CTC tokenizer on ``vocab`` + feature extractor (16 kHz, do_normalize, attention
-    mask matched to the model's feature encoder unless given)."""
-    from transformers import Wav2Vec2Processor
-
-    if return_attention_mask is None:
-        return_attention_mask, _ = attention_mask_for(model_name_or_config)
-    tokenizer = make_tokenizer(vocab, tokens)
-    extractor = make_feature_extractor(return_attention_mask, sampling_rate, do_normalize)
-    return Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tokenizer)
+    extractor = feature_extractor if feature_extractor is not None else family_feature_extractor(RECIPES["tiny"])
+    tokenizer = make_tokenizer(vocab, tokens, target_lang=target_lang)
+    return processor_class(extractor)(feature_extractor=extractor, tokenizer=tokenizer)
 
 
 def round_trip(tokenizer, sentences: list[str], max_examples: int = 10) -> dict[str, Any]:
@@ -237,8 +192,10 @@ def run_vocab(cfg: Config) -> VocabResult:
     loaded = load_from_disk(str(source))
     texts = {split: list(loaded[split]["sentence"]) for split in SPLITS}
     vocab = build_vocab(texts["train"], texts["eval"] + texts["test"])
-    ram, ram_reason = attention_mask_for(cfg.model)
-    processor = make_processor(vocab, cfg.model, return_attention_mask=ram)
+    family, family_reason = detect_family(cfg.model, cfg.model_family, download=True)
+    extractor, extractor_reason = feature_extractor_for(cfg)
+    language = target_lang(cfg)
+    processor = make_processor(vocab, extractor, target_lang=language)
     tokenizer = processor.tokenizer
     checked = round_trip(tokenizer, texts["train"])
 
@@ -247,9 +204,9 @@ def run_vocab(cfg: Config) -> VocabResult:
     processor_dir = cfg.processor_dir
     processor.save_pretrained(str(processor_dir))
     # Reload what was saved and check again: the saved processor is what training will use.
-    from transformers import Wav2Vec2Processor
+    from transformers import AutoProcessor
 
-    reloaded = Wav2Vec2Processor.from_pretrained(str(processor_dir))
+    reloaded = AutoProcessor.from_pretrained(str(processor_dir))
     checked_saved = round_trip(reloaded.tokenizer, texts["train"])
 
     only_test = unseen_characters(vocab.vocab, {"eval": texts["eval"], "test": texts["test"]})
@@ -270,8 +227,14 @@ def run_vocab(cfg: Config) -> VocabResult:
         "round_trip": checked,
         "round_trip_saved": checked_saved,
         "round_trip_ok": checked["ok"] and checked_saved["ok"],
-        "feature_extractor": {"sampling_rate": SAMPLING_RATE, "do_normalize": True,
-                              "return_attention_mask": ram, "why": ram_reason, "model": cfg.model},
+        "model": cfg.model,
+        "family": family, "family_reason": family_reason,
+        "target_lang": language,
+        "processor_class": type(reloaded).__name__,
+        "feature_extractor": {"class": type(extractor).__name__, "input": extractor.model_input_names[0],
+                              "sampling_rate": extractor.sampling_rate,
+                              "return_attention_mask": bool(extractor.return_attention_mask),
+                              "from": extractor_reason},
         "transformers_version": __import__("transformers").__version__,
         "train_sentences": len(texts["train"]),
     }

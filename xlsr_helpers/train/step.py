@@ -1,0 +1,304 @@
+"""Step 04, one method per stage: what the notebook calls one by one, and :func:`run_train` all at once.
+
+Reads ``02_normalize/dataset`` and ``03_vocab/processor``; writes ``04_train/``: ``prepared/`` (16 kHz
+audio as Arrow, reused on the next run), ``checkpoint-*/`` (each loadable alone: weights, config and
+processor), ``model/`` (the final model + processor; an MMS run adds its ``adapter.<lang>.safetensors``),
+``curves.png`` and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..audio import LENGTH_COLUMN, prepare_dataset
+from ..config import SAMPLING_RATE, Config
+from ..ctc import decode_labels
+from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
+from .checkpoints import ModelExistsError, find_resume_checkpoint, is_complete_checkpoint, list_checkpoints
+from .curves import save_curves
+from .data import DataCollatorCTCWithPadding, feasibility
+from .distributed import log_main, rank, world_size
+from .guards import check_model, check_same_model, sanity_check, transcripts
+from .trainer import (NonFiniteLossError, choose_precision, make_callbacks, make_compute_metrics,
+                      make_trainer_class, training_arguments)
+
+STEP = "04_train"
+
+
+def example_predictions(model, processor, dataset, n: int = 5) -> list[dict[str, str]]:
+    """Greedy transcripts of the first ``n`` rows of a prepared split, next to their references."""
+    rows = [dataset[i] for i in range(min(n, len(dataset)))]
+    if not rows:
+        return []
+    batch = DataCollatorCTCWithPadding(processor)(rows)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    predictions = transcripts(model, processor, batch)
+    references = decode_labels(processor.tokenizer, batch["labels"].cpu().numpy())
+    return [{"id": str(r.get("id", i)), "reference": ref, "prediction": pred}
+            for i, (r, ref, pred) in enumerate(zip(rows, references, predictions))]
+
+
+
+
+@dataclass
+class Training:
+    """Step 04, one method per stage (the notebook calls them one by one; :func:`run_train` all at once)."""
+
+    cfg: Config
+    log: Callable = log_main
+    live: Any = None  # widgets.LiveCurves (or anything with update(figure, line)) for curves during training
+    dataset: Any = None
+    processor: Any = None
+    model: Any = None
+    args: Any = None
+    prepared: Any = None
+    trainer: Any = None
+    resume_from: Path | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.cfg = self.cfg.resolved()
+        self.world_size = world_size()
+        self.rank = rank()
+        self.train_dir = self.cfg.step_dir(STEP)
+        self.model_dir = self.cfg.model_dir
+        self._callbacks: dict[str, Any] = {}
+        self.recipe = recipe_for(self.cfg)
+        self.target_lang = target_lang(self.cfg)
+        self.report.update({"model": self.cfg.model, "family": self.recipe.family, "target_lang": self.target_lang,
+                            "world_size": self.world_size})
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+        self.log(message)
+
+    # 1 ---------------------------------------------------------------------------------------------
+    def check_outputs(self) -> Path | None:
+        """Refuse to replace a finished model; find the checkpoint to resume from."""
+        from ..colab import ensure_drive
+
+        ensure_drive(self.cfg.run_path)
+        if self.model_dir.exists() and any(self.model_dir.iterdir()) and not self.cfg.overwrite_model:
+            raise ModelExistsError(
+                f"{self.model_dir} already holds a trained model. Set OVERWRITE_MODEL=True to train again and "
+                "replace it, or use another RUN_DIR.")
+        resume = (self.cfg.resume or "auto").strip()
+        self.resume_from = find_resume_checkpoint(self.train_dir, resume)
+        checkpoints = list_checkpoints(self.train_dir)
+        partial = [p.name for _, p in checkpoints if not is_complete_checkpoint(p)]
+        if partial:
+            self.note(f"Ignoring partly written checkpoint(s): {', '.join(partial)}")
+        if resume.lower() == "never" and checkpoints and self.is_main:
+            for _, path in checkpoints:
+                shutil.rmtree(path, ignore_errors=True)
+            self.note(f"RESUME=never: removed {len(checkpoints)} old checkpoint(s) of an earlier run.")
+        if self.resume_from is not None:
+            self.note(f"Resuming from {self.resume_from}")
+        self.report["resumed_from"] = str(self.resume_from) if self.resume_from else None
+        return self.resume_from
+
+    # 2 ---------------------------------------------------------------------------------------------
+    def load(self):
+        """02_normalize's dataset and 03_vocab's processor (which must have been built for this MODEL)."""
+        from datasets import load_from_disk
+        from transformers import AutoProcessor
+
+        source = self.cfg.step_dir("02_normalize") / "dataset"
+        if not source.exists():
+            raise FileNotFoundError(f"{source} does not exist: run 01_load and 02_normalize first.")
+        if not any((self.cfg.processor_dir / name).exists()
+                   for name in ("processor_config.json", "preprocessor_config.json")):
+            raise FileNotFoundError(f"{self.cfg.processor_dir} has no processor: run 03_vocab first.")
+        check_same_model(self.cfg.model, self.cfg.step_dir("03_vocab") / "report.json")
+        self.dataset = load_from_disk(str(source))
+        missing = [s for s in ("train", "eval") if s not in self.dataset]
+        if missing:
+            raise KeyError(f"{source} lacks the split(s) {missing}")
+        self.processor = AutoProcessor.from_pretrained(str(self.cfg.processor_dir))
+        self.report["rows_in"] = {s: len(self.dataset[s]) for s in ("train", "eval")}
+        return self.dataset, self.processor
+
+    # 3 ---------------------------------------------------------------------------------------------
+    def build_model(self):
+        self.model = build_model(self.cfg, self.processor, self.world_size, log=self.note)
+        self.report["parameters"] = count_parameters(self.model)
+        self.report["model_class"] = type(self.model).__name__
+        return self.model
+
+    def check(self) -> list[str]:
+        notes = check_model(self.model, self.processor, fix=True, log=self.note)
+        self.report["guards"] = {"passed": True, "adjusted": notes}
+        return notes
+
+    # 4 ---------------------------------------------------------------------------------------------
+    def prepare(self):
+        """Audio -> 16 kHz samples and labels (cached in 04_train/prepared), then the feasibility filter."""
+        if self.args is None:
+            self.args = training_arguments(self.cfg, self.train_dir)
+        with self.args.main_process_first(desc="audio preparation"):
+            prepared = prepare_dataset(self.dataset, self.processor.tokenizer, self.train_dir / "prepared",
+                                       num_proc=self.cfg.num_proc, splits=("train", "eval"),
+                                       progress=self.is_main, log=self.log if self.is_main else (lambda *a: None))
+        dropped, examples, kept = {}, {}, {}
+        for split in ("train", "eval"):
+            ds, counts, ex = feasibility(prepared[split], self.model, self.processor.feature_extractor,
+                                         max_duration_s=self.cfg.max_duration_s,
+                                         check_ctc=split == "train", check_mask=split == "train")
+            prepared[split] = ds
+            dropped[split], examples[split], kept[split] = counts, ex, len(ds)
+            if counts:
+                what = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in counts.items())
+                self.note(f"{split}: dropped {sum(counts.values())} of {len(ds) + sum(counts.values())} rows ({what})")
+        if kept["train"] == 0:
+            raise GuardError("No training row is left after the feasibility filter; see report['dropped'].")
+        self.prepared = prepared
+        lengths = prepared["train"].select_columns([LENGTH_COLUMN]).with_format(None)[:][LENGTH_COLUMN]
+        self.report.update({"rows_kept": kept, "dropped": dropped, "dropped_examples": examples,
+                            "train_hours": round(float(np.sum(lengths)) / SAMPLING_RATE / 3600, 4)})
+        return prepared
+
+    # 5 ---------------------------------------------------------------------------------------------
+    def sanity_check(self, **kwargs) -> dict[str, Any]:
+        result = sanity_check(self.model, self.processor, self.prepared["train"], self.cfg.learning_rate,
+                              log=self.log, **kwargs)
+        self.report["sanity_check"] = result
+        return result
+
+    # 6 ---------------------------------------------------------------------------------------------
+    def make_trainer(self):
+        if self.args is None:
+            self.args = training_arguments(self.cfg, self.train_dir)
+        self._callbacks = make_callbacks(self.cfg.max_train_minutes, live=self.live, log=self.log)
+        Trainer = make_trainer_class()
+        self.trainer = Trainer(
+            model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor),
+            train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
+            processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
+            callbacks=list(self._callbacks.values()),
+        )
+        return self.trainer
+
+    def train(self):
+        """trainer.train(), resuming when a checkpoint was found; a non-finite loss raises after stopping."""
+        if self.trainer is None:
+            self.make_trainer()
+        start_step = 0
+        if self.resume_from is not None:
+            start_step = json.loads((Path(self.resume_from) / "trainer_state.json").read_text())["global_step"]
+        if self.cfg.sanity_check and "sanity_check" not in self.report:
+            self.sanity_check()
+        started = time.perf_counter()
+        output = self.trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
+        state = self.trainer.state
+        failure = self._callbacks["non_finite"].failure
+        stopped_at = self._callbacks["time_limit"].stopped_at
+        self.report.update({
+            "start_step": start_step, "global_step": state.global_step, "max_steps": state.max_steps,
+            "epochs": round(state.epoch or 0.0, 3), "train_seconds": round(time.perf_counter() - started, 1),
+            "train_loss": output.training_loss if output is not None else None,
+            "stopped_by": "non_finite_loss" if failure else ("time_limit" if stopped_at is not None else "completed"),
+            "learning_rate": self.cfg.learning_rate, "batch_size": self.cfg.batch_size,
+            "gradient_accumulation_steps": self.cfg.gradient_accumulation_steps,
+            "precision": {k: v for k, v in choose_precision(self.cfg.precision).items() if v} or "fp32",
+        })
+        if stopped_at is not None:
+            self.note(f"MAX_TRAIN_MINUTES={self.cfg.max_train_minutes}: stopped at step {stopped_at} of "
+                      f"{state.max_steps}.")
+        if failure:
+            self.report["failure"] = failure
+            self._write_report()
+            raise NonFiniteLossError(failure)
+        return output
+
+    # 7 ---------------------------------------------------------------------------------------------
+    def finish(self) -> dict[str, Any]:
+        """Evaluate, save 04_train/model (+ processor), curves.png and report.json."""
+        metrics = self.trainer.evaluate()
+        self.report["eval"] = {k.replace("eval_", ""): v for k, v in metrics.items()}
+        tmp = self.train_dir / "model.tmp"
+        if self.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+        # Every rank calls save_model (sharded models gather their weights there), but under torchrun the
+        # other ranks of transformers 5 still write the processor and training_args.bin: give them a
+        # folder of their own, removed once every rank is done, so they never touch the main one.
+        target = tmp if self.is_main else self.train_dir / f"model.rank{self.rank}.tmp"
+        self.trainer.save_model(str(target))
+        self.trainer.accelerator.wait_for_everyone()
+        if not self.is_main:
+            shutil.rmtree(target, ignore_errors=True)
+        if self.is_main:
+            self.processor.save_pretrained(str(tmp))
+            if self.target_lang:  # MMS: the adapter file that from_pretrained(..., target_lang=...) loads
+                self.report["adapter_file"] = save_adapter(self.trainer.model, tmp, self.target_lang).name
+            if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)
+                shutil.rmtree(self.model_dir)
+            os.replace(tmp, self.model_dir)
+            self.report["curves"] = str(save_curves(self.trainer.state.log_history, self.train_dir / "curves.png"))
+            from ..colab import flush_drive
+
+            self._write_report()
+            flush_drive()
+        return self.report
+
+    def _write_report(self) -> Path | None:
+        if not self.is_main:
+            return None
+        history = self.trainer.state.log_history if self.trainer is not None else []
+        self.report["history"] = [
+            {k: v for k, v in entry.items() if k in ("step", "epoch", "loss", "eval_loss", "eval_wer", "eval_cer",
+                                                     "eval_empty_share", "learning_rate", "grad_norm")}
+            for entry in history]
+        self.report["notes"] = self.notes
+        self.report["model_dir"] = str(self.model_dir)
+        path = self.train_dir / "report.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.report, indent=2, ensure_ascii=False, default=_plain) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    def run(self) -> dict[str, Any]:
+        self.check_outputs()
+        self.load()
+        self.build_model()
+        self.check()
+        self.prepare()
+        self.make_trainer()
+        self.train()
+        return self.finish()
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def run_train(cfg: Config, live=None, log: Callable = log_main) -> dict[str, Any]:
+    """The whole step; returns the report (also written to 04_train/report.json)."""
+    return Training(cfg, log=log, live=live).run()
+
+
+def eval_history(report_or_history) -> list[dict[str, float]]:
+    """(step, WER, CER, empty share) of every evaluation, for tables and tests."""
+    history = report_or_history.get("history", []) if isinstance(report_or_history, dict) else report_or_history
+    by_step = {e["step"]: {"step": e["step"], "wer": e["eval_wer"], "cer": e["eval_cer"],
+                           "empty_share": e.get("eval_empty_share")}
+               for e in history if "eval_cer" in e}  # the final evaluation repeats the last step's: keep one
+    return [by_step[step] for step in sorted(by_step)]
+
+
