@@ -1,4 +1,5 @@
-"""audio.py: decoding + resampling, input_values/labels/input_length, the Arrow cache, frame lengths."""
+"""audio.py: decoding + resampling, prepared samples/labels/input_length, the Arrow cache, model inputs,
+frame lengths."""
 
 import json
 import os
@@ -25,10 +26,14 @@ def espeak_mp3(path: Path, text: str, rate: int = 48000) -> Path:
     return path
 
 
-def make_processor(texts, return_attention_mask=True):
+def make_processor(texts):
     from xlsr_helpers.vocab import build_vocab, make_processor as build
 
-    return build(build_vocab(texts), "tiny", return_attention_mask=return_attention_mask)
+    return build(build_vocab(texts))
+
+
+def make_tokenizer(texts):
+    return make_processor(texts).tokenizer
 
 
 def make_dataset_dict(folder: Path, sentences=SENTENCES, extra_rows=()):
@@ -96,18 +101,21 @@ def test_decode_real_common_voice_clip():
 
 
 # --- preparation ---------------------------------------------------------------------------------
-def test_prepare_columns_values_and_labels(clips, tmp_path):
+def test_prepare_columns_samples_and_labels(clips, tmp_path):
     processor = make_processor(SENTENCES)
-    prepared = audio.prepare_dataset(clips, processor, tmp_path / "prepared", num_proc=1, progress=False,
+    prepared = audio.prepare_dataset(clips, processor.tokenizer, tmp_path / "prepared", num_proc=1, progress=False,
                                      log=lambda *a: None)
     train = prepared["train"]
-    assert set(train.column_names) == {"id", "input_values", "labels", "input_length", "problem"}
+    assert set(train.column_names) == {"id", "samples", "labels", "input_length", "problem"}
     assert len(train) == len(SENTENCES) and len(prepared["eval"]) == 2
+    assert train.features["samples"].feature.dtype == "int16", "16 kHz audio as int16: one copy for every family"
+    stored = sum(Path(f["filename"]).stat().st_size for f in train.cache_files)
+    assert stored < 2.2 * sum(train["input_length"]) + 10_000, "about two bytes per sample on disk"
     for i, row in enumerate(train):
-        values = row["input_values"]
-        assert values.dtype == np.float32
-        assert row["input_length"] == len(values)
-        assert abs(float(values.mean())) < 1e-3 and abs(float(values.std()) - 1) < 1e-2, "zero mean, unit variance"
+        samples = row["samples"]
+        assert row["input_length"] == len(samples)
+        original = audio.decode_audio(clips["train"].cast_column("audio", __import__("datasets").Audio(decode=False))[i]["audio"])
+        np.testing.assert_allclose(audio.from_int16(samples), original, atol=1 / audio.INT16_SCALE)
         assert processor.tokenizer.decode(row["labels"], group_tokens=False) == SENTENCES[i]
         assert row["problem"] == ""
     # "allah": the doubled l must survive as two label ids
@@ -125,7 +133,7 @@ def test_bad_rows_are_counted_not_fatal(tmp_path):
     dd = make_dataset_dict(tmp_path / "c", sentences=["saat kaç"],
                            extra_rows=[(str(broken), "bozuk dosya"), (str(good), "")])
     processor = make_processor(["saat kaç", "bozuk dosya", "iyi günler"])
-    prepared = audio.prepare_dataset(dd, processor, tmp_path / "prepared", num_proc=1, progress=False,
+    prepared = audio.prepare_dataset(dd, processor.tokenizer, tmp_path / "prepared", num_proc=1, progress=False,
                                      log=lambda *a: None)["train"]
     problems = list(prepared["problem"])
     assert problems[0] == ""
@@ -135,7 +143,7 @@ def test_bad_rows_are_counted_not_fatal(tmp_path):
 
 def test_cache_is_reused_and_invalidated(clips, tmp_path):
     cache = tmp_path / "prepared"
-    processor = make_processor(SENTENCES)
+    processor = make_processor(SENTENCES).tokenizer
     messages = []
     audio.prepare_dataset(clips, processor, cache, num_proc=1, progress=False, log=messages.append)
     manifest = json.loads((cache / audio.MANIFEST).read_text())
@@ -146,15 +154,15 @@ def test_cache_is_reused_and_invalidated(clips, tmp_path):
     assert {f: (cache / f).stat().st_mtime_ns for f in files} == files, "nothing rewritten"
     assert len(again["train"]) == len(SENTENCES)
     # another vocabulary (e.g. 03_vocab re-run) invalidates the cache: labels are recomputed
-    other = make_processor(SENTENCES + ["xyzw"])
+    other = make_tokenizer(SENTENCES + ["xyzw"])
     messages.clear()
     redone = audio.prepare_dataset(clips, other, cache, num_proc=1, progress=False, log=messages.append)
     assert not messages
-    assert other.tokenizer.decode(redone["train"][0]["labels"], group_tokens=False) == SENTENCES[0]
+    assert other.decode(redone["train"][0]["labels"], group_tokens=False) == SENTENCES[0]
 
 
 def test_parallel_preparation_matches_serial(clips, tmp_path):
-    processor = make_processor(SENTENCES)
+    processor = make_tokenizer(SENTENCES)
     serial = audio.prepare_dataset(clips, processor, tmp_path / "a", num_proc=1, progress=False,
                                    log=lambda *a: None, batch_size=1)["train"]
     parallel = audio.prepare_dataset(clips, processor, tmp_path / "b", num_proc=2, progress=False,
@@ -162,7 +170,7 @@ def test_parallel_preparation_matches_serial(clips, tmp_path):
     assert len(parallel.cache_files) == 2, "two workers, two Arrow shards"
     assert list(serial["id"]) == list(parallel["id"])
     for a, b in zip(serial, parallel):
-        np.testing.assert_array_equal(a["input_values"], b["input_values"])
+        np.testing.assert_array_equal(a["samples"], b["samples"])
         np.testing.assert_array_equal(a["labels"], b["labels"])
 
 
@@ -175,12 +183,12 @@ def test_threaded_decoding_keeps_order_and_problems(clips, tmp_path):
     items = list(clips["train"].cast_column("audio", Audio(decode=False))["audio"])
     batch = {"audio": items[:2] + [{"bytes": None, "path": str(broken)}] + items[2:],
              "sentence": SENTENCES[:2] + ["x"] + SENTENCES[2:]}
-    processor = make_processor(SENTENCES + ["x"])
+    processor = make_tokenizer(SENTENCES + ["x"])
     serial = audio.prepare_batch(batch, processor, decode_threads=1)
     threaded = audio.prepare_batch(batch, processor, decode_threads=4)
     assert threaded["problem"] == serial["problem"] and threaded["problem"][2].startswith("undecodable")
     assert threaded[audio.LENGTH_COLUMN] == serial[audio.LENGTH_COLUMN]
-    for a, b in zip(serial["input_values"], threaded["input_values"]):
+    for a, b in zip(serial["samples"], threaded["samples"]):
         np.testing.assert_array_equal(a, b)
 
 
@@ -195,23 +203,67 @@ def test_preparation_workers(monkeypatch):
 
 def test_missing_text_column_is_a_clear_error(clips, tmp_path):
     with pytest.raises(KeyError, match="no 'text' column"):
-        audio.prepare_dataset(clips, make_processor(SENTENCES), tmp_path / "p", text_column="text", progress=False)
+        audio.prepare_dataset(clips, make_tokenizer(SENTENCES), tmp_path / "p", text_column="text", progress=False)
 
 
-# --- frames --------------------------------------------------------------------------------------
+# --- model inputs and frames --------------------------------------------------------------------
 def test_output_frames_use_the_models_conv_arithmetic():
-    from xlsr_helpers.train import tiny_config
-    from transformers import Wav2Vec2ForCTC
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
+
+    from xlsr_helpers.models import tiny_config
 
     model = Wav2Vec2ForCTC(tiny_config(vocab_size=10, pad_token_id=9))
+    extractor = Wav2Vec2FeatureExtractor()
     lengths = np.array([400, 16000, 48000])
     expected = []
     for n in lengths:
         for k, s in zip(model.config.conv_kernel, model.config.conv_stride):
             n = (n - k) // s + 1
         expected.append(n)
-    np.testing.assert_array_equal(audio.output_frames(model, lengths), expected)
-    assert audio.output_frames(model, [16000])[0] == 49, "20 ms frames, like XLSR"
+    np.testing.assert_array_equal(audio.output_frames(model, extractor, lengths), expected)
+    assert audio.output_frames(model, extractor, [16000])[0] == 49, "20 ms frames, like XLSR"
+    assert audio.samples_per_frame(model, extractor) == 320
+
+
+def test_w2v_bert_frames_match_its_feature_extractor_and_adapter():
+    """samples -> SeamlessM4T filterbank frames (25 ms windows every 10 ms, two stacked) -> the adapter's
+    stride: the formula in feature_frames must agree with what the extractor really makes."""
+    import torch
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertForCTC
+
+    extractor = SeamlessM4TFeatureExtractor()
+    rng = np.random.default_rng(0)
+    lengths = [400, 559, 560, 720, 1000, 3999, 16000, 16001, 48123]
+    made = [extractor(rng.normal(0, 0.1, n).astype(np.float32), sampling_rate=16000)["input_features"][0].shape[0]
+            for n in lengths]
+    np.testing.assert_array_equal(audio.feature_frames(extractor, lengths), made)
+    model = Wav2Vec2BertForCTC(Wav2Vec2BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                  intermediate_size=16, output_hidden_size=16, add_adapter=True,
+                                                  vocab_size=8))
+    with torch.no_grad():
+        logits = model(input_features=torch.randn(1, made[-2], 160)).logits
+    assert audio.output_frames(model, extractor, [16001])[0] == logits.shape[1]
+    assert audio.samples_per_frame(model, extractor) == 640, "the adapter halves w2v-BERT's 20 ms frame rate"
+
+
+def test_model_inputs_normalize_each_clip_on_its_own_samples():
+    from transformers import Wav2Vec2FeatureExtractor
+
+    rng = np.random.default_rng(1)
+    clips = [rng.normal(0.5, 2.0, 1000).astype(np.float32), rng.normal(0, 0.1, 3000).astype(np.float32)]
+    for mask in (True, False):
+        extractor = Wav2Vec2FeatureExtractor(return_attention_mask=mask)
+        batch = audio.model_inputs(extractor, clips)
+        first = batch["input_values"][0, :1000]
+        assert abs(float(first.mean())) < 1e-3 and abs(float(first.std()) - 1) < 1e-2
+        assert batch["input_values"][0, 1000:].eq(0).all()
+        assert ("attention_mask" in batch) is mask
+
+
+def test_int16_round_trip_is_within_one_step():
+    x = np.array([-1.2, -1.0, -0.5, 0.0, 1e-6, 0.25, 1.0, 1.5], dtype=np.float32)
+    back = audio.from_int16(audio.to_int16(x))
+    np.testing.assert_allclose(back, np.clip(x, -1, 1), atol=1 / audio.INT16_SCALE)
 
 
 def test_ctc_min_frames_counts_a_blank_between_repeats():

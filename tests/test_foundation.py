@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from xlsr_helpers.cli import parse_assignment
-from xlsr_helpers.config import SEED_TRAINING, TINY_TRAINING, Config
+from xlsr_helpers.config import Config, parse_assignment
+from xlsr_helpers.models import SEED_TRAINING, TINY_TRAINING, W2V_BERT_TRAINING
 from xlsr_helpers.pipeline import check_parameter_names, select_steps
 from xlsr_helpers.results import MIME, read_results
 
@@ -25,6 +25,19 @@ def test_resolved_fills_model_dependent_defaults(tmp_path):
     assert tiny.learning_rate == TINY_TRAINING["learning_rate"]
     explicit = Config(run_dir=str(tmp_path), model="tiny", learning_rate=1e-3).resolved()
     assert explicit.learning_rate == 1e-3
+    bert = Config(run_dir=str(tmp_path), model="facebook/w2v-bert-2.0").resolved()  # by name: nothing cached
+    assert (bert.learning_rate, bert.mask_time_prob, bert.hidden_dropout) == (5e-5, 0.0, 0.0)
+    assert bert.learning_rate == W2V_BERT_TRAINING["learning_rate"]
+
+
+def test_recipe_values_follow_the_model_of_each_step(tmp_path):
+    """Step 01 ran with the default MODEL (XLSR-53), step 04 trains tiny: LEARNING_RATE left at None must be
+    tiny's, not the value step 01 resolved and wrote into run.json; a value the run set stays."""
+    Config.from_params({"RUN_DIR": str(tmp_path), "BATCH_SIZE": 4}, step="01_load")
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["learning_rate"] == 3e-4
+    later = Config.from_params({"RUN_DIR": str(tmp_path), "MODEL": "tiny"}, step="04_train")
+    assert later.learning_rate == TINY_TRAINING["learning_rate"] and later.batch_size == 4
+    assert Config.load(tmp_path).learning_rate == TINY_TRAINING["learning_rate"]
 
 
 def test_run_dir_default_is_runs_language(tmp_path, monkeypatch):
@@ -141,4 +154,6 @@ def test_wheel_carries_the_sentence_data(tmp_path):
     (wheel,) = tmp_path.glob("xlsr_helpers-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "xlsr_helpers/data/synthetic_sentences.json" in names
-    assert {f"xlsr_helpers/{m}.py" for m in ("load", "normalize", "vocab", "train", "evaluate", "model_card")} <= set(names)
+    modules = ("load", "normalize", "vocab", "models", "audio", "ctc", "evaluate", "model_card", "train/step",
+               "train/__main__", "train/data", "train/trainer")
+    assert {f"xlsr_helpers/{m}.py" for m in modules} <= set(names)

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from xlsr_helpers import train as T
+from xlsr_helpers import ctc, models
+from xlsr_helpers.audio import to_int16
 from xlsr_helpers.config import Config
+from xlsr_helpers.train import __main__ as entry
+from xlsr_helpers.train import checkpoints, curves, data, guards, step, trainer
 
 # Small and fast: a few steps on the synthetic "tiny" corpus (40 train clips).
 QUICK = dict(model="tiny", max_steps=4, eval_steps=2, save_steps=2, logging_steps=1, batch_size=4,
@@ -62,9 +65,9 @@ def run_cfg(base_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def processor(base_run):
-    from transformers import Wav2Vec2Processor
+    from transformers import AutoProcessor
 
-    return Wav2Vec2Processor.from_pretrained(str(base_run / "03_vocab" / "processor"))
+    return AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
 
 
 def tiny_model(processor, **overrides):
@@ -73,7 +76,7 @@ def tiny_model(processor, **overrides):
     tok = processor.tokenizer
     values = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id)
     values.update(overrides)
-    return Wav2Vec2ForCTC(T.tiny_config(**values))
+    return Wav2Vec2ForCTC(models.tiny_config(**values))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -83,9 +86,9 @@ def test_tiny_model_is_small_xlsr_shaped(processor):
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
     cfg = Config(model="tiny").resolved()
-    model = T.build_model(cfg, processor, log=lambda *a: None)
+    model = models.build_model(cfg, processor, log=lambda *a: None)
     c = model.config
-    params = T.count_parameters(model)
+    params = models.count_parameters(model)
     assert 0.55e6 < params["total"] < 0.65e6 and 0.45e6 < params["trainable"] < 0.5e6
     assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (128, 3, 4, 256)
     assert c.feat_extract_norm == "layer" and c.do_stable_layer_norm
@@ -102,7 +105,7 @@ def test_tiny_model_is_small_xlsr_shaped(processor):
 
 def test_tiny_front_end_is_a_filterbank(processor):
     """A pure tone lights up the band of its frequency: low tones low bands, high tones high bands."""
-    model = T.build_model(Config(model="tiny").resolved(), processor, log=lambda *a: None)
+    model = models.build_model(Config(model="tiny").resolved(), processor, log=lambda *a: None)
     t = np.arange(16000) / 16000
     peaks = []
     for frequency in (200, 500, 1000, 2000, 4000):
@@ -113,7 +116,7 @@ def test_tiny_front_end_is_a_filterbank(processor):
         assert bands.max() > 3 * bands.median(), "a clear peak"
     assert peaks == sorted(peaks) and len(set(peaks)) == 5, peaks
     with pytest.raises(ValueError, match="tiny layout"):
-        T.tiny_filterbank_(tiny_model(processor, conv_dim=(64,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        models.tiny_filterbank_(tiny_model(processor, conv_dim=(64,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2),
                                       conv_stride=(5, 2, 2, 2, 2, 2, 2)))
 
 
@@ -121,23 +124,23 @@ def test_from_pretrained_with_a_ctc_head_of_another_size(processor, tmp_path):
     """Re-fine-tuning a model fine-tuned on another vocabulary: the head is replaced, the body kept."""
     from transformers import Wav2Vec2ForCTC
 
-    other = Wav2Vec2ForCTC(T.tiny_config(vocab_size=7, pad_token_id=6))
+    other = Wav2Vec2ForCTC(models.tiny_config(vocab_size=7, pad_token_id=6))
     other.save_pretrained(tmp_path / "other")
     cfg = Config(model=str(tmp_path / "other"), layerdrop=0.0, gradient_checkpointing=False).resolved()
-    model = T.build_model(cfg, processor, log=lambda *a: None)
+    model = models.build_model(cfg, processor, log=lambda *a: None)
     assert model.lm_head.out_features == len(processor.tokenizer) != 7
     assert model.config.pad_token_id == processor.tokenizer.pad_token_id
     assert model.config.attention_dropout == 0.1 and model.config.layerdrop == 0.0
     torch.testing.assert_close(model.wav2vec2.encoder.layers[0].attention.q_proj.weight,
                                other.wav2vec2.encoder.layers[0].attention.q_proj.weight)
-    T.check_model(model, processor, log=lambda *a: None)
+    guards.check_model(model, processor, log=lambda *a: None)
 
 
 def test_layerdrop_is_switched_off_under_ddp(processor):
     messages = []
     cfg = Config(model="tiny", layerdrop=0.1).resolved()
-    assert T.model_overrides(cfg, processor, world_size=1, log=messages.append)["layerdrop"] == 0.1
-    assert T.model_overrides(cfg, processor, world_size=2, log=messages.append)["layerdrop"] == 0.0
+    assert models.model_overrides(cfg, processor, world_size=1, log=messages.append)["layerdrop"] == 0.1
+    assert models.model_overrides(cfg, processor, world_size=2, log=messages.append)["layerdrop"] == 0.0
     assert messages and "DistributedDataParallel" in messages[0]
 
 
@@ -146,59 +149,76 @@ def test_layerdrop_is_switched_off_under_ddp(processor):
 # --------------------------------------------------------------------------------------------------
 def test_guard_vocabulary_mismatch(processor):
     tok = processor.tokenizer
-    with pytest.raises(T.GuardError, match="vocab_size"):
-        T.check_vocabulary(tiny_model(processor, vocab_size=len(tok) + 3), processor)
-    with pytest.raises(T.GuardError, match="pad_token_id"):
-        T.check_vocabulary(tiny_model(processor, pad_token_id=0), processor)
-    T.check_vocabulary(tiny_model(processor), processor)
+    with pytest.raises(guards.GuardError, match="vocab_size"):
+        guards.check_vocabulary(tiny_model(processor, vocab_size=len(tok) + 3), processor)
+    with pytest.raises(guards.GuardError, match="pad_token_id"):
+        guards.check_vocabulary(tiny_model(processor, pad_token_id=0), processor)
+    guards.check_vocabulary(tiny_model(processor), processor)
 
 
 def test_guard_loss_reduction(processor):
-    with pytest.raises(T.GuardError, match="mean"):
-        T.check_loss_reduction(tiny_model(processor, ctc_loss_reduction="sum"))
-    T.check_loss_reduction(tiny_model(processor))
+    with pytest.raises(guards.GuardError, match="mean"):
+        guards.check_loss_reduction(tiny_model(processor, ctc_loss_reduction="sum"))
+    guards.check_loss_reduction(tiny_model(processor))
 
 
-def test_guard_attention_mask_follows_feature_encoder_norm(processor):
+def test_guard_attention_mask_is_switched_on_for_layer_norm_encoders(processor):
     import copy
 
     proc = copy.deepcopy(processor)
-    group = tiny_model(proc, feat_extract_norm="group", do_stable_layer_norm=False)
-    proc.feature_extractor.return_attention_mask = True
-    with pytest.raises(T.GuardError, match="return_attention_mask=False"):
-        T.check_attention_mask(group, proc, fix=False)
-    messages = []
-    assert T.check_attention_mask(group, proc, fix=True, log=messages.append)
-    assert proc.feature_extractor.return_attention_mask is False and "group" in messages[0]
     layer = tiny_model(proc)
-    assert T.check_attention_mask(layer, proc, fix=True, log=messages.append)
-    assert proc.feature_extractor.return_attention_mask is True
-    assert not T.check_attention_mask(layer, proc, fix=False)
+    proc.feature_extractor.return_attention_mask = False
+    with pytest.raises(guards.GuardError, match="return_attention_mask=False"):
+        guards.check_attention_mask(layer, proc, fix=False)
+    messages = []
+    assert guards.check_attention_mask(layer, proc, fix=True, log=messages.append)
+    assert proc.feature_extractor.return_attention_mask is True and "'layer'" in messages[0]
+    assert not guards.check_attention_mask(layer, proc, fix=False)
+    # A group-norm encoder keeps what its checkpoint's preprocessor_config.json says, either way.
+    group = tiny_model(proc, feat_extract_norm="group", do_stable_layer_norm=False)
+    for setting in (True, False):
+        proc.feature_extractor.return_attention_mask = setting
+        assert not guards.check_attention_mask(group, proc, fix=False)
+
+
+def test_guard_input_kind_and_same_model(processor, tmp_path):
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertProcessor
+
+    w2v_bert_processor = Wav2Vec2BertProcessor(feature_extractor=SeamlessM4TFeatureExtractor(),
+                                               tokenizer=processor.tokenizer)
+    with pytest.raises(guards.GuardError, match="'input_features' but the model reads 'input_values'"):
+        guards.check_input_kind(tiny_model(processor), w2v_bert_processor)
+    guards.check_input_kind(tiny_model(processor), processor)
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"model": "tiny"}))
+    guards.check_same_model("tiny", report)
+    with pytest.raises(guards.GuardError, match="Run 03_vocab again with MODEL='facebook/w2v-bert-2.0'"):
+        guards.check_same_model("facebook/w2v-bert-2.0", report)
 
 
 def test_precision_on_this_machine():
     if torch.cuda.is_available():
         pytest.skip("CPU-only expectations")
-    assert T.choose_precision("auto") == {"fp16": False, "bf16": False}
-    with pytest.raises(T.GuardError, match="CUDA"):
-        T.choose_precision("fp16")
+    assert trainer.choose_precision("auto") == {"fp16": False, "bf16": False}
+    with pytest.raises(guards.GuardError, match="CUDA"):
+        trainer.choose_precision("fp16")
     with pytest.raises(ValueError, match="PRECISION"):
-        T.choose_precision("int8")
+        trainer.choose_precision("int8")
 
 
 def test_training_arguments_use_transformers_5_names(tmp_path):
-    args = T.training_arguments(Config(model="tiny").resolved(), tmp_path)
+    args = trainer.training_arguments(Config(model="tiny").resolved(), tmp_path)
     assert args.eval_strategy == "steps" and args.save_strategy == "steps"
     assert args.train_sampling_strategy == "group_by_length" and args.length_column_name == "input_length"
     assert args.warmup_steps == 0.08, "WARMUP_STEPS=-1 means 8 % of the steps"
     assert args.learning_rate == 5e-3 and args.per_device_train_batch_size == 8
     assert args.gradient_accumulation_steps == 1 and args.num_train_epochs == 30
     assert args.logging_nan_inf_filter is False and args.remove_unused_columns is False
-    seed = T.training_arguments(Config().resolved(), tmp_path)
+    seed = trainer.training_arguments(Config().resolved(), tmp_path)
     assert (seed.learning_rate, seed.warmup_steps, seed.num_train_epochs, seed.eval_steps, seed.save_steps,
             seed.save_total_limit, seed.gradient_accumulation_steps) == (3e-4, 500, 30, 400, 400, 2, 2)
     assert seed.gradient_checkpointing
-    random_order = T.training_arguments(Config(model="tiny", group_by_length=False).resolved(), tmp_path)
+    random_order = trainer.training_arguments(Config(model="tiny", group_by_length=False).resolved(), tmp_path)
     assert random_order.train_sampling_strategy == "random"
 
 
@@ -215,7 +235,7 @@ def _rows(rows):
 def test_feasibility_drops_and_counts(processor):
     model = tiny_model(processor)  # 1 s = 49 frames; mask_time_length 10
     frames_1s = 49
-    data = _rows([
+    rows = _rows([
         (16000, [1, 2, 3], ""),                          # fine
         (16000, [1] * frames_1s, ""),                    # 49 labels but 48 blanks needed between repeats
         (16000, [1, 2] * 24, ""),                        # 48 distinct neighbours: fits in 49 frames
@@ -225,35 +245,53 @@ def test_feasibility_drops_and_counts(processor):
         (0, [], "undecodable: RuntimeError: x"),
         (16000, [], "empty transcript"),
     ])
-    kept, counts, examples = T.feasibility(data, model, max_duration_s=20.0)
+    kept, counts, examples = data.feasibility(rows, model, processor.feature_extractor, max_duration_s=20.0)
     assert list(kept["input_length"]) == [16000, 16000]
     assert counts == {"too_few_frames_for_labels": 2, "shorter_than_time_mask": 1, "too_long": 1,
                       "undecodable": 1, "empty_transcript": 1}
     assert examples["too_few_frames_for_labels"][0]["frames"] == frames_1s
     no_mask = tiny_model(processor, mask_time_prob=0.0)
-    kept, counts, _ = T.feasibility(data, no_mask, max_duration_s=0)
+    kept, counts, _ = data.feasibility(rows, no_mask, processor.feature_extractor, max_duration_s=0)
     assert "shorter_than_time_mask" not in counts and "too_long" not in counts
 
 
 # --------------------------------------------------------------------------------------------------
 # collator and metrics
 # --------------------------------------------------------------------------------------------------
-def test_collator_pads_inputs_and_masks_label_padding(processor):
+def test_collator_makes_model_inputs_from_samples_and_masks_label_padding(processor):
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(0.1, 0.2, 5 * 320).astype(np.float32), rng.normal(-0.2, 0.3, 8 * 320).astype(np.float32)]
     features = [
-        {"input_values": np.ones(5, dtype=np.float32), "labels": [3, 4], "input_length": 5, "id": "a"},
-        {"input_values": np.full(8, 2.0, dtype=np.float32), "labels": [5, 6, 7, 8], "input_length": 8, "id": "b"},
+        {"samples": to_int16(clips[0]), "labels": [3, 4], "input_length": len(clips[0]), "id": "a"},
+        {"samples": to_int16(clips[1]), "labels": [5, 6, 7, 8], "input_length": len(clips[1]), "id": "b"},
     ]
-    batch = T.DataCollatorCTCWithPadding(processor)(features)
-    assert batch["input_values"].shape == (2, 8)
-    assert batch["input_values"][0, 5:].eq(0).all(), "audio padded with zeros"
-    assert batch["attention_mask"].tolist() == [[1] * 5 + [0] * 3, [1] * 8]
+    batch = data.DataCollatorCTCWithPadding(processor)(features)
+    assert batch["input_values"].shape == (2, 8 * 320)
+    assert batch["input_values"][0, 5 * 320:].eq(0).all(), "audio padded with zeros"
+    first = batch["input_values"][0, : 5 * 320]
+    assert abs(float(first.mean())) < 1e-3 and abs(float(first.std()) - 1) < 1e-2, "normalized on its own samples"
+    assert batch["attention_mask"].tolist() == [[1] * 5 * 320 + [0] * 3 * 320, [1] * 8 * 320]
     assert batch["labels"].tolist() == [[3, 4, -100, -100], [5, 6, 7, 8]]
-    assert set(batch) == {"input_values", "attention_mask", "labels"}
+    assert batch[data.INPUT_LENGTHS_KEY].tolist() == [5 * 320, 8 * 320]
+    assert set(batch) == {"input_values", "attention_mask", "labels", data.INPUT_LENGTHS_KEY}
     import copy
 
     no_mask = copy.deepcopy(processor)
     no_mask.feature_extractor.return_attention_mask = False
-    assert "attention_mask" not in T.DataCollatorCTCWithPadding(no_mask)(features)
+    unmasked = data.DataCollatorCTCWithPadding(no_mask)(features)
+    assert "attention_mask" not in unmasked
+    # Without a mask, each clip is still normalized over its own samples only (not over the padding).
+    torch.testing.assert_close(unmasked["input_values"][0, : 5 * 320], first)
+
+
+def test_collator_makes_w2v_bert_features(processor):
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertProcessor
+
+    w2v_bert = Wav2Vec2BertProcessor(feature_extractor=SeamlessM4TFeatureExtractor(), tokenizer=processor.tokenizer)
+    features = [{"samples": to_int16(np.random.default_rng(n).normal(0, 0.1, n)), "labels": [3]} for n in (16000, 8000)]
+    batch = data.DataCollatorCTCWithPadding(w2v_bert)(features)
+    assert batch["input_features"].shape == (2, 49, 160), "80 mel bins, two frames stacked: 160 values per 20 ms"
+    assert batch["attention_mask"].sum(-1).tolist() == [49, 24]
 
 
 def test_metrics_keep_doubled_letters(processor):
@@ -262,31 +300,49 @@ def test_metrics_keep_doubled_letters(processor):
     ids = {c: tok.convert_tokens_to_ids(c) for c in "ale"}
     word = [ids["a"], ids["l"], ids["l"], ids["e"]]  # "alle"
     labels = np.array([word + [-100], word + [-100]])
-    assert T.decode_labels(tok, labels) == ["alle", "alle"], "labels: no merging of the doubled l"
+    assert ctc.decode_labels(tok, labels) == ["alle", "alle"], "labels: no merging of the doubled l"
     good = [ids["a"], ids["l"], pad, ids["l"], ids["e"], ids["e"], -100]  # blank between the two l
     merged = [ids["a"], ids["l"], ids["l"], ids["e"], pad, -100, -100]  # CTC merges ll -> l
-    assert T.decode_predictions(tok, np.array([good, merged])) == ["alle", "ale"]
+    assert ctc.greedy_decode(tok, np.array([good, merged])) == ["alle", "ale"]
 
     class Prediction:
         predictions = np.array([good, merged])
         label_ids = labels
 
-    metrics = T.make_compute_metrics(processor)(Prediction)
+    metrics = trainer.make_compute_metrics(processor)(Prediction)
     assert metrics["cer"] == pytest.approx(1 / 8)
     assert metrics["wer"] == pytest.approx(1 / 2)
     assert metrics["empty_share"] == 0.0
 
 
 def test_empty_prediction_share():
-    m = T.error_rates(["bir iki", "üç", "dört", ""], ["bir iki", "", "", "ignored"])
-    assert m["empty_share"] == pytest.approx(2 / 3), "the empty reference is skipped"
-    assert m["wer"] == pytest.approx(2 / 4)
+    m = ctc.error_rates(["bir iki", "üç", "dört", ""], ["bir iki", "", "", "inserted"])
+    assert m["empty_share"] == pytest.approx(2 / 4)
+    assert m["wer"] == pytest.approx(3 / 4), "two deletions and one insertion over four reference words"
+    assert np.isnan(ctc.error_rates([""], ["a"])["wer"])
 
 
-def test_preprocess_logits_keeps_argmax():
-    logits = torch.tensor([[[0.1, 2.0, 0.3], [5.0, 0.0, 0.0]]])
-    assert T.preprocess_logits_for_metrics(logits, None).tolist() == [[1, 0]]
-    assert T.preprocess_logits_for_metrics((logits, "hidden"), None).tolist() == [[1, 0]]
+def test_evaluation_decodes_only_each_clips_own_frames(run_cfg):
+    """In-training WER/CER must not depend on how clips are batched: frames beyond a clip's own are -100."""
+    training = step.Training(run_cfg, log=lambda *a: None)
+    training.check_outputs()
+    training.load()
+    training.build_model()
+    training.check()
+    training.prepare()
+    trainer_ = training.make_trainer()
+    trainer_.model.eval()  # as in Trainer.evaluate (no dropout, no masking)
+    eval_set = training.prepared["eval"]
+    rows = [eval_set[i] for i in range(4)]
+    batch = data.DataCollatorCTCWithPadding(training.processor)(rows)
+    _, ids, _ = trainer_.prediction_step(trainer_.model, dict(batch), prediction_loss_only=False)
+    frames = training.model._get_feat_extract_output_lengths(batch[data.INPUT_LENGTHS_KEY])
+    for row, n in zip(ids, frames):
+        assert (row[:n] >= 0).all() and (row[n:] == ctc.IGNORED_ID).all()
+    alone = [trainer_.prediction_step(trainer_.model, dict(data.DataCollatorCTCWithPadding(training.processor)([r])),
+                                      prediction_loss_only=False)[1][0] for r in rows]
+    together = ctc.greedy_decode(training.processor.tokenizer, ids)
+    assert together == [ctc.greedy_decode(training.processor.tokenizer, [a])[0] for a in alone]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,11 +351,11 @@ def test_preprocess_logits_keeps_argmax():
 def test_length_bucket_sampler(tmp_path):
     rng = np.random.default_rng(0)
     lengths = rng.integers(16000, 160000, 1000).tolist()  # 1-10 s
-    sampler = T.LengthBucketSampler(lengths, batch_size=16, seed=3)
+    sampler = data.LengthBucketSampler(lengths, batch_size=16, seed=3)
     first = list(sampler)
     assert sorted(first) == list(range(1000)) and len(sampler) == 1000
     assert first[:16].count(int(np.argmax(lengths))) == 1, "the longest clip is in the first batch"
-    assert list(T.LengthBucketSampler(lengths, 16, seed=3)) == first, "same seed and epoch: same order (DDP, resume)"
+    assert list(data.LengthBucketSampler(lengths, 16, seed=3)) == first, "same seed and epoch: same order (DDP, resume)"
     sampler.set_epoch(1)
     second = list(sampler)
     assert second != first and sorted(second) == list(range(1000))
@@ -320,13 +376,13 @@ def test_length_bucket_sampler(tmp_path):
 
 
 def test_trainer_uses_length_buckets_from_the_column(run_cfg):
-    training = T.Training(run_cfg, log=lambda *a: None)
+    training = step.Training(run_cfg, log=lambda *a: None)
     training.load()
     training.build_model()
     training.prepare()
     trainer = training.make_trainer()
     sampler = trainer._get_train_sampler()
-    assert isinstance(sampler, T.LengthBucketSampler) and sampler.batch_size == run_cfg.batch_size
+    assert isinstance(sampler, data.LengthBucketSampler) and sampler.batch_size == run_cfg.batch_size
     assert sampler.lengths.tolist() == list(training.prepared["train"]["input_length"])
 
 
@@ -343,19 +399,19 @@ def _checkpoint(train_dir: Path, step: int, complete: bool = True, weights: str 
 
 
 def test_resume_point_ignores_partial_checkpoints(tmp_path):
-    assert T.find_resume_checkpoint(tmp_path / "missing", "auto") is None
+    assert checkpoints.find_resume_checkpoint(tmp_path / "missing", "auto") is None
     _checkpoint(tmp_path, 200)
     _checkpoint(tmp_path, 1000, weights="pytorch_model.bin")
     partial = _checkpoint(tmp_path, 1200, complete=False)  # killed while saving
     (tmp_path / "checkpoint-1400").mkdir()  # killed before anything was written
     (tmp_path / "checkpoint-notanumber").mkdir()
-    assert T.find_resume_checkpoint(tmp_path, "auto").name == "checkpoint-1000", "numeric order, not text order"
-    assert T.find_resume_checkpoint(tmp_path, "never") is None
-    assert T.find_resume_checkpoint(tmp_path, str(tmp_path / "checkpoint-200")).name == "checkpoint-200"
-    assert T.find_resume_checkpoint(tmp_path, "checkpoint-200").name == "checkpoint-200"
+    assert checkpoints.find_resume_checkpoint(tmp_path, "auto").name == "checkpoint-1000", "numeric order, not text order"
+    assert checkpoints.find_resume_checkpoint(tmp_path, "never") is None
+    assert checkpoints.find_resume_checkpoint(tmp_path, str(tmp_path / "checkpoint-200")).name == "checkpoint-200"
+    assert checkpoints.find_resume_checkpoint(tmp_path, "checkpoint-200").name == "checkpoint-200"
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
-        T.find_resume_checkpoint(tmp_path, str(partial))
-    assert not T.is_complete_checkpoint(partial)
+        checkpoints.find_resume_checkpoint(tmp_path, str(partial))
+    assert not checkpoints.is_complete_checkpoint(partial)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -364,41 +420,41 @@ def test_resume_point_ignores_partial_checkpoints(tmp_path):
 def test_training_writes_a_model_that_loads_alone(run_cfg):
     from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
-    report = T.run_train(run_cfg, log=lambda *a: None)
+    report = step.run_train(run_cfg, log=lambda *a: None)
     train_dir = run_cfg.step_dir("04_train")
     assert report["global_step"] == 4 and report["stopped_by"] == "completed"
     assert report["rows_kept"]["train"] > 0 and report["parameters"]["total"] > 0
     assert {"wer", "cer", "empty_share", "loss"} <= set(report["eval"])
-    assert len(T.eval_history(report)) >= 2, "evaluated at steps 2 and 4"
+    assert len(curves.eval_history(report)) >= 2, "evaluated at steps 2 and 4"
     assert (train_dir / "curves.png").stat().st_size > 10_000
     saved = json.loads((train_dir / "report.json").read_text())
     assert saved["global_step"] == 4 and saved["history"]
     # the final model and every checkpoint load alone (weights + processor in one folder)
-    for folder in [run_cfg.model_dir] + [p for _, p in T.list_checkpoints(train_dir)]:
+    for folder in [run_cfg.model_dir] + [p for _, p in checkpoints.list_checkpoints(train_dir)]:
         model = Wav2Vec2ForCTC.from_pretrained(str(folder))
         proc = Wav2Vec2Processor.from_pretrained(str(folder))
         assert model.config.vocab_size == len(proc.tokenizer)
         inputs = proc(np.zeros(16000, dtype=np.float32), sampling_rate=16000, return_tensors="pt")
         assert model(**inputs).logits.shape[-1] == len(proc.tokenizer)
-    assert len(T.list_checkpoints(train_dir)) == 2, "save_total_limit=2"
+    assert len(checkpoints.list_checkpoints(train_dir)) == 2, "save_total_limit=2"
     # a finished model is never replaced silently
-    with pytest.raises(T.ModelExistsError, match="OVERWRITE_MODEL"):
-        T.run_train(run_cfg, log=lambda *a: None)
+    with pytest.raises(checkpoints.ModelExistsError, match="OVERWRITE_MODEL"):
+        step.run_train(run_cfg, log=lambda *a: None)
     mtime = (run_cfg.model_dir / "config.json").stat().st_mtime_ns
-    T.run_train(run_cfg.updated(overwrite_model=True, resume="never"), log=lambda *a: None)
+    step.run_train(run_cfg.updated(overwrite_model=True, resume="never"), log=lambda *a: None)
     assert (run_cfg.model_dir / "config.json").stat().st_mtime_ns != mtime
     assert not (train_dir / "model.tmp").exists()
 
 
 def test_time_limit_still_saves_and_evaluates(run_cfg):
-    report = T.run_train(run_cfg.updated(max_steps=500, max_train_minutes=0.001), log=lambda *a: None)
+    report = step.run_train(run_cfg.updated(max_steps=500, max_train_minutes=0.001), log=lambda *a: None)
     assert report["stopped_by"] == "time_limit" and report["global_step"] < 500
     assert (run_cfg.model_dir / "model.safetensors").exists()
     assert "cer" in report["eval"]
 
 
 def test_non_finite_loss_stops_with_a_clear_message(run_cfg, monkeypatch):
-    original = T.build_model
+    original = models.build_model
 
     def poisoned(*args, **kwargs):
         model = original(*args, **kwargs)
@@ -406,26 +462,26 @@ def test_non_finite_loss_stops_with_a_clear_message(run_cfg, monkeypatch):
             model.lm_head.bias.fill_(float("nan"))
         return model
 
-    monkeypatch.setattr(T, "build_model", poisoned)
-    with pytest.raises(T.NonFiniteLossError, match="loss became nan at step 1"):
-        T.run_train(run_cfg.updated(save_steps=1), log=lambda *a: None)
+    monkeypatch.setattr(step, "build_model", poisoned)
+    with pytest.raises(trainer.NonFiniteLossError, match="loss became nan at step 1"):
+        step.run_train(run_cfg.updated(save_steps=1), log=lambda *a: None)
     train_dir = run_cfg.step_dir("04_train")
-    assert not T.list_checkpoints(train_dir), "broken weights are not checkpointed"
+    assert not checkpoints.list_checkpoints(train_dir), "broken weights are not checkpointed"
     assert not run_cfg.model_dir.exists()
     report = json.loads((train_dir / "report.json").read_text())
     assert report["stopped_by"] == "non_finite_loss" and "LEARNING_RATE" in report["failure"]
 
 
 def test_sanity_check_fails_when_nothing_can_be_learned(run_cfg):
-    training = T.Training(run_cfg, log=lambda *a: None)
+    training = step.Training(run_cfg, log=lambda *a: None)
     training.load()
     training.build_model()
     training.prepare()
     before = {k: v.clone() for k, v in training.model.state_dict().items()}
-    with pytest.raises(T.GuardError, match="SANITY_CHECK failed"):
-        T.sanity_check(training.model, training.processor, training.prepared["train"], learning_rate=0.0,
+    with pytest.raises(guards.GuardError, match="SANITY_CHECK failed"):
+        guards.sanity_check(training.model, training.processor, training.prepared["train"], learning_rate=0.0,
                        max_steps=3, log=lambda *a: None)
-    result = T.sanity_check(training.model, training.processor, training.prepared["train"], learning_rate=0.0,
+    result = guards.sanity_check(training.model, training.processor, training.prepared["train"], learning_rate=0.0,
                             max_steps=3, log=lambda *a: None, raise_on_failure=False)
     assert not result["passed"] and result["cer_after"] >= 0.5 and result["steps"] == 3
     after = training.model.state_dict()
@@ -433,7 +489,7 @@ def test_sanity_check_fails_when_nothing_can_be_learned(run_cfg):
 
 
 def test_sanity_check_passes_for_a_setup_that_learns(run_cfg):
-    report = T.run_train(run_cfg.updated(sanity_check=True, max_steps=2, eval_steps=2, save_steps=2),
+    report = step.run_train(run_cfg.updated(sanity_check=True, max_steps=2, eval_steps=2, save_steps=2),
                          log=lambda *a: None)
     check = report["sanity_check"]
     assert check["passed"] and check["cer_after"] < 0.5 < check["cer_before"] and check["steps"] <= 300
@@ -443,15 +499,15 @@ def test_sanity_check_passes_for_a_setup_that_learns(run_cfg):
 def test_missing_inputs_are_named(tmp_path):
     cfg = Config(run_dir=str(tmp_path / "empty"), model="tiny").resolved()
     with pytest.raises(FileNotFoundError, match="02_normalize"):
-        T.Training(cfg, log=lambda *a: None).load()
+        step.Training(cfg, log=lambda *a: None).load()
 
 
 def test_train_main_reads_the_run_folder(run_cfg, capsys):
-    assert T.train_main(["--run-dir", str(tmp := run_cfg.run_path), "-p", "MAX_STEPS=2", "-p", "EVAL_STEPS=2",
+    assert entry.train_main(["--run-dir", str(tmp := run_cfg.run_path), "-p", "MAX_STEPS=2", "-p", "EVAL_STEPS=2",
                          "-p", "SAVE_STEPS=2", "-p", "BATCH_SIZE=4", "-p", "GRADIENT_ACCUMULATION_STEPS=1",
                          "-p", "MODEL=tiny", "-p", "NUM_PROC=1"]) == 0
     assert "Done: step 2" in capsys.readouterr().out
     assert json.loads((tmp / "run.json").read_text())["steps"]["04_train"]["max_steps"] == 2
-    assert T.train_main(["--run-dir", str(tmp), "-p", "MODEL=tiny"]) == 1  # model exists, no overwrite
+    assert entry.train_main(["--run-dir", str(tmp), "-p", "MODEL=tiny"]) == 1  # model exists, no overwrite
     assert "OVERWRITE_MODEL" in capsys.readouterr().err
-    assert T.train_main(["--run-dir", str(tmp.parent / "nothing")]) == 2
+    assert entry.train_main(["--run-dir", str(tmp.parent / "nothing")]) == 2

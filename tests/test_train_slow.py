@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from xlsr_helpers import train as T
+from xlsr_helpers.train import checkpoints
+from xlsr_helpers.train import curves
+from xlsr_helpers.train import step
 from xlsr_helpers.config import Config
 
 pytestmark = pytest.mark.slow
@@ -54,9 +56,9 @@ def test_tiny_model_learns_the_demo_corpus_within_five_minutes(tmp_path):
     cfg = make_run(tmp_path / "run", size="demo").updated(model="tiny", max_train_minutes=LEARN_MINUTES,
                                                           save_steps=100000)
     started = time.perf_counter()
-    report = T.run_train(cfg.resolved())
+    report = step.run_train(cfg.resolved())
     wall = time.perf_counter() - started
-    curve = T.eval_history(report)
+    curve = curves.eval_history(report)
     print("\nlearning curve (eval split, held-out speakers and sentences):")
     for e in curve:
         print(f"  step {e['step']:>4}  CER {e['cer']:.3f}  WER {e['wer']:.3f}  empty {e['empty_share']:.0%}")
@@ -106,7 +108,7 @@ def test_kill_after_first_checkpoint_then_resume(tiny_run, tmp_path):
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and process.poll() is None:
-            if any(T.is_complete_checkpoint(p) for _, p in T.list_checkpoints(train_dir)):
+            if any(checkpoints.is_complete_checkpoint(p) for _, p in checkpoints.list_checkpoints(train_dir)):
                 break
             time.sleep(0.2)
         assert process.poll() is None, f"training ended before it could be killed: {process.stderr.read()[-3000:]}"
@@ -115,12 +117,12 @@ def test_kill_after_first_checkpoint_then_resume(tiny_run, tmp_path):
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
-    saved = [step for step, path in T.list_checkpoints(train_dir) if T.is_complete_checkpoint(path)]
+    saved = [step for step, path in checkpoints.list_checkpoints(train_dir) if checkpoints.is_complete_checkpoint(path)]
     assert saved and max(saved) < 12, "killed mid-training"
     assert not (train_dir / "model").exists()
 
     cfg = Config.load(run).updated(run_dir=str(run))
-    report = T.run_train(cfg.resolved(), log=lambda *a: None)
+    report = step.run_train(cfg.resolved(), log=lambda *a: None)
     assert report["start_step"] == max(saved) >= 3, "global step continues from the last complete checkpoint"
     assert Path(report["resumed_from"]).name == f"checkpoint-{max(saved)}"
     assert report["global_step"] == 12 and report["stopped_by"] == "completed"

@@ -11,7 +11,6 @@ import pytest
 from xlsr_helpers.config import Config
 from xlsr_helpers.vocab import (
     Tokens,
-    attention_mask_for,
     build_vocab,
     make_processor,
     make_tokenizer,
@@ -74,7 +73,7 @@ def test_vertical_bar_is_never_a_character_of_the_text(tmp_path):
     assert Normalizer("hi", mode="seed_regex")("a | b") == "a ¦ b"
     vocab = build_vocab(train)
     assert vocab.tokens.word_delimiter_token == "|" and vocab.vocab["|"] == 0 and "¦" in vocab.vocab
-    processor = make_processor(vocab, "tiny")
+    processor = make_processor(vocab)
     processor.save_pretrained(str(tmp_path / "p"))
     reloaded = Wav2Vec2Processor.from_pretrained(str(tmp_path / "p")).tokenizer
     assert reloaded.word_delimiter_token == "|"
@@ -92,7 +91,7 @@ def test_special_token_strings_in_the_text_never_collide_also_after_reload(tmp_p
     assert set(vocab.remapped) == {"[UNK]", "[PAD]", "<s>", "</s>"}
     result = round_trip(make_tokenizer(vocab), train)
     assert result["ok"], result["examples"]
-    make_processor(vocab, "tiny").save_pretrained(str(tmp_path / "p"))
+    make_processor(vocab).save_pretrained(str(tmp_path / "p"))
     reloaded = Wav2Vec2Processor.from_pretrained(str(tmp_path / "p")).tokenizer
     assert (reloaded.unk_token, reloaded.pad_token) == ("<unk>", "<pad>")
     assert reloaded.pad_token_id == vocab.vocab["<pad>"]
@@ -133,30 +132,31 @@ def test_unseen_characters_are_counted_per_split():
 # --------------------------------------------------------------------------------------------------
 # feature extractor
 # --------------------------------------------------------------------------------------------------
-def test_attention_mask_follows_the_feature_encoder(tmp_path):
-    assert attention_mask_for("tiny")[0] is True
-    assert attention_mask_for("facebook/wav2vec2-large-xlsr-53")[0] is True
-    assert attention_mask_for("facebook/wav2vec2-xls-r-300m")[0] is True
-    assert attention_mask_for("facebook/wav2vec2-large-960h-lv60-self")[0] is True
-    assert attention_mask_for("facebook/wav2vec2-base-960h")[0] is False
-    local = tmp_path / "model"
-    local.mkdir()
-    (local / "config.json").write_text(json.dumps({"feat_extract_norm": "group"}))
-    flag, why = attention_mask_for(str(local))
-    assert flag is False and "config.json" in why
-    flag, why = attention_mask_for("someone/unknown-model")
-    assert flag is True and "default" in why
+def test_make_processor_pairs_the_extractor_with_the_class_autoprocessor_reloads(tmp_path):
+    from transformers import AutoProcessor, SeamlessM4TFeatureExtractor
 
-    from transformers import Wav2Vec2Config
-
-    assert attention_mask_for(Wav2Vec2Config(feat_extract_norm="group"))[0] is False
+    default = make_processor(build_vocab(["ab"]))
+    assert type(default).__name__ == "Wav2Vec2Processor"
+    extractor = default.feature_extractor
+    assert extractor.sampling_rate == 16000 and extractor.do_normalize and extractor.return_attention_mask
+    w2v_bert = make_processor(build_vocab(["ab"]), SeamlessM4TFeatureExtractor())
+    w2v_bert.save_pretrained(str(tmp_path / "bert"))
+    reloaded = AutoProcessor.from_pretrained(str(tmp_path / "bert"))
+    assert type(reloaded).__name__ == "Wav2Vec2BertProcessor"
+    assert reloaded.feature_extractor.model_input_names[0] == "input_features"
 
 
-def test_make_processor_settings():
-    processor = make_processor(build_vocab(["ab"]), "facebook/wav2vec2-base-960h")
-    extractor = processor.feature_extractor
-    assert extractor.sampling_rate == 16000 and extractor.do_normalize and not extractor.return_attention_mask
-    assert make_processor(build_vocab(["ab"]), "tiny").feature_extractor.return_attention_mask
+def test_mms_vocabulary_is_nested_under_the_adapter_language(tmp_path):
+    from transformers import AutoProcessor
+
+    vocab = build_vocab(["çay su"])
+    processor = make_processor(vocab, target_lang="tur")
+    processor.save_pretrained(str(tmp_path / "p"))
+    saved = json.loads((tmp_path / "p" / "vocab.json").read_text(encoding="utf-8"))
+    assert list(saved) == ["tur"] and saved["tur"] == vocab.vocab
+    reloaded = AutoProcessor.from_pretrained(str(tmp_path / "p"))
+    assert reloaded.tokenizer.target_lang == "tur" and len(reloaded.tokenizer) == len(processor.tokenizer)
+    assert round_trip(reloaded.tokenizer, ["çay su"])["ok"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -171,12 +171,12 @@ def _save_step2(run_dir: Path, splits: dict[str, list[str]]) -> None:
 
 
 def test_run_vocab_saves_a_processor_that_reloads_and_round_trips(tmp_path):
-    from transformers import Wav2Vec2Processor
+    from transformers import AutoProcessor
 
     run_dir = tmp_path / "run"
     _save_step2(run_dir, {"train": ["merhaba dünya", "ılık su [UNK] bir"], "eval": ["çay"], "test": ["çay ve qx"]})
     result = run_vocab(Config(run_dir=str(run_dir), model="tiny"))
-    processor = Wav2Vec2Processor.from_pretrained(str(run_dir / "03_vocab" / "processor"))
+    processor = AutoProcessor.from_pretrained(str(run_dir / "03_vocab" / "processor"))
     assert processor.tokenizer.word_delimiter_token == "|" and processor.tokenizer.unk_token == "<unk>"
     assert processor.feature_extractor.return_attention_mask is True
     saved_vocab = json.loads((run_dir / "03_vocab" / "processor" / "vocab.json").read_text(encoding="utf-8"))
@@ -189,8 +189,35 @@ def test_run_vocab_saves_a_processor_that_reloads_and_round_trips(tmp_path):
     assert unseen == {"ç": (1, 1), "v": (0, 1), "q": (0, 1), "x": (0, 1)}  # "e" is in "merhaba"
     assert report["vocab_size"] == len(saved_vocab) and report["tokenizer_len"] == len(processor.tokenizer)
     assert report["pad_token_id"] == saved_vocab["[PAD]"] == len(saved_vocab) - 1
+    assert report["model"] == "tiny" and report["family"] == "tiny"
     table = vocab_table(report)
     assert table.loc[0, "token"] == "|" and "delimiter" in table.loc[0, "name"]
+
+
+@pytest.mark.parametrize("kind, extractor, mask, processor_class, target", [
+    ("xlsr53_pretrained", "Wav2Vec2FeatureExtractor", True, "Wav2Vec2Processor", None),
+    ("hubert_base", "Wav2Vec2FeatureExtractor", False, "Wav2Vec2Processor", None),
+    ("w2v_bert", "SeamlessM4TFeatureExtractor", True, "Wav2Vec2BertProcessor", None),
+    ("mms_all", "Wav2Vec2FeatureExtractor", True, "Wav2Vec2Processor", "tur"),
+])
+def test_run_vocab_builds_the_processor_around_the_checkpoints_own_extractor(tmp_path, kind, extractor, mask,
+                                                                             processor_class, target):
+    import checkpoints
+    from transformers import AutoProcessor
+
+    folder = checkpoints.build(kind, tmp_path / "ckpt")
+    run_dir = tmp_path / "run"
+    _save_step2(run_dir, {"train": ["merhaba dünya"], "eval": ["dünya"], "test": ["merhaba"]})
+    report = run_vocab(Config(run_dir=str(run_dir), model=str(folder), language="tr")).report
+    saved_by_checkpoint = json.loads((folder / "preprocessor_config.json").read_text())
+    processor = AutoProcessor.from_pretrained(str(run_dir / "03_vocab" / "processor"))
+    assert type(processor).__name__ == processor_class == report["processor_class"]
+    assert type(processor.feature_extractor).__name__ == extractor == report["feature_extractor"]["class"]
+    assert processor.feature_extractor.return_attention_mask is mask == saved_by_checkpoint["return_attention_mask"]
+    assert "its own preprocessor_config.json" in report["feature_extractor"]["from"]
+    assert report["model"] == str(folder) and report["target_lang"] == target
+    assert report["family"] == {"xlsr53_pretrained": "wav2vec2", "hubert_base": "hubert", "w2v_bert": "w2v-bert",
+                                "mms_all": "mms-adapter"}[kind]
 
 
 def test_run_vocab_needs_step_02(tmp_path):

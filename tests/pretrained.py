@@ -1,0 +1,276 @@
+"""A small *pretrained* encoder made on this machine, for the learning proof (no machine here reaches the Hub).
+
+The ``tiny`` architecture (``models.tiny_config`` + ``models.tiny_filterbank_``: a fixed filterbank feature
+encoder with XLSR's frame arithmetic, a 128 x 3 pre-LN transformer) is trained with CTC on the synthetic speech
+of *other* languages than the target, through the product itself (steps 01-04, ``MODEL="tiny"``, its CPU
+recipe, a fixed number of updates). Its encoder is then saved in two real on-disk layouts, and a control:
+
+    <root>/<name>/pretrained/   the layout of facebook/wav2vec2-large-xlsr-53: Wav2Vec2ForPreTraining
+                                (architectures ["Wav2Vec2ForPreTraining"]), keys wav2vec2.* / quantizer.* /
+                                project_*, no lm_head (the CTC head is discarded; the quantizer is random),
+                                pytorch_model.bin with weight norm as weight_g / weight_v,
+                                preprocessor_config.json. Family "wav2vec2" (the seed's recipe).
+    <root>/<name>/scratch/      the same architecture, layout and files with a *random* transformer; only the
+                                fixed filterbank (which is not learned) is copied, so that the one difference
+                                from pretrained/ is the pre-training of everything above it.
+    <root>/<name>/mms_like/     the layout of facebook/mms-1b-all: Wav2Vec2ForCTC with attention adapters
+                                (adapter_attn_dim=16) in every layer, model.safetensors, one nested vocab.json,
+                                tokenizer_config.json with target_lang, and adapter.<lang>.safetensors of the
+                                pre-training language (its CTC head and an identity adapter). Family
+                                "mms-adapter": fine-tuning trains new adapters and a new head on the frozen encoder.
+    <root>/<name>/pretraining.json   how it was made: languages, updates, the held-out curve, wall time.
+
+    from pretrained import build_pretrained_encoder, fine_tune
+    encoder = build_pretrained_encoder(tmp_root)   # built once, then reused (a .complete marker)
+    report = fine_tune(encoder / "pretrained", base_run, tmp / "arm", steps=300)
+
+Building costs what a real run of the same size costs; the figures are in the docstrings of the constants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from checkpoints import COMPLETE, SPECIAL_TOKENS, _legacy_state_dict, _save_weights, _wav2vec2_feature_extractor
+from checkpoints import _write_config, _write_json
+
+from xlsr_helpers.config import Config
+from xlsr_helpers.models import TINY_ARCHITECTURE, mms_language_code, tiny_filterbank_
+
+# Pre-training: the tiny model's own CPU recipe (models.TINY_TRAINING: batches of 8, lr 5e-3, 8 % warm-up) on
+# the demo corpus of the pre-training language(s), for a fixed number of updates.
+PRETRAIN_LANGUAGES = ("de",)
+PRETRAIN_SIZE = "demo"
+PRETRAIN_STEPS = 1000
+ADAPTER_ATTN_DIM = 16  # facebook/mms-1b-all's value
+KINDS = ("pretrained", "scratch", "mms_like")
+SEED = 0
+
+
+def _log(*args) -> None:
+    print(*args, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# run folders through the product's own steps
+# --------------------------------------------------------------------------------------------------
+def prepare_run(run_dir: Path, language: str, model: str = "tiny", size: str = "demo", data_source: str = "synthetic",
+                **params) -> Config:
+    """Steps 01-03 into ``run_dir`` (03 builds the processor around MODEL's feature extractor)."""
+    from xlsr_helpers.load import run_load
+    from xlsr_helpers.normalize import run_normalize
+    from xlsr_helpers.vocab import run_vocab
+
+    cfg = Config(language=language, run_dir=str(run_dir), data_source=data_source, synthetic_size=size,
+                 model=model, num_proc=1).updated(**params)
+    cfg.save("01_load")
+    cfg = cfg.resolved()
+    run_load(cfg)
+    run_normalize(cfg)
+    run_vocab(cfg)
+    return cfg
+
+
+def copy_run_for(base_run: Path, run_dir: Path, model: str) -> Config:
+    """A new run folder with 01-02 (and the prepared audio) of ``base_run``, and step 03 again for ``model``."""
+    from xlsr_helpers.vocab import run_vocab
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True)
+    for name in ("01_load", "02_normalize", "run.json"):
+        source = Path(base_run) / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, run_dir / name)
+    prepared = Path(base_run) / "04_train" / "prepared"
+    if prepared.exists():  # keyed by the tokenizer: rebuilt by step 04 if step 03 makes another one
+        shutil.copytree(prepared, run_dir / "04_train" / "prepared")
+    cfg = Config.load(run_dir).updated(run_dir=str(run_dir), model=str(model))
+    cfg.save("03_vocab")
+    run_vocab(cfg.resolved())
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------------
+# the layouts
+# --------------------------------------------------------------------------------------------------
+def _base_config(**extra):
+    """The tiny architecture in the config of a pretrained-only XLSR checkpoint (values as write_xlsr53_pretrained)."""
+    from transformers import Wav2Vec2Config
+
+    values = dict(
+        TINY_ARCHITECTURE, hidden_act="gelu",
+        num_codevector_groups=2, num_codevectors_per_group=320, codevector_dim=32, proj_codevector_dim=32,
+        attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.1, activation_dropout=0.0,
+        final_dropout=0.0, layerdrop=0.1, mask_time_prob=0.075, mask_time_length=10,
+        vocab_size=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, ctc_loss_reduction="sum",
+    )
+    values.update(extra)
+    return Wav2Vec2Config(**values)
+
+
+def write_pretraining_layout(folder: Path, encoder_state: dict | None, seed: int = SEED) -> Path:
+    """Wav2Vec2ForPreTraining with ``encoder_state`` (a ``wav2vec2.*`` state dict without the prefix) as its
+    encoder, or a random transformer on the fixed filterbank when None; quantizer and projections random."""
+    import torch
+    from transformers import Wav2Vec2ForPreTraining
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = _base_config()
+    torch.manual_seed(seed)
+    model = Wav2Vec2ForPreTraining(config)
+    if encoder_state is None:
+        tiny_filterbank_(model)  # the same fixed front-end as the pretrained encoder: only the transformer differs
+    else:
+        model.wav2vec2.load_state_dict(encoder_state, strict=True)
+    model.eval()
+    _write_config(folder, config, "Wav2Vec2ForPreTraining", transformers_version="4.7.0.dev0")
+    _write_json(folder / "preprocessor_config.json",
+                _wav2vec2_feature_extractor(do_normalize=True, return_attention_mask=True))
+    _save_weights(folder, _legacy_state_dict(model), "pytorch_model.bin")
+    return folder
+
+
+def write_mms_like_layout(folder: Path, trained, vocab: dict[str, int], tokens: dict[str, str], language: str,
+                          seed: int = SEED) -> Path:
+    """Wav2Vec2ForCTC with attention adapters around ``trained``'s encoder, as facebook/mms-1b-all is laid out:
+    the main weights carry the pre-training language's adapter and head, adapter.<lang>.safetensors holds them
+    again, vocab.json is nested {lang: vocab}. The adapter is an identity (its output layer is zero), so that
+    loading with target_lang=<lang> gives back exactly the pre-trained CTC model."""
+    import torch
+    from transformers import Wav2Vec2ForCTC
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    code = mms_language_code(language)
+    config = _base_config(adapter_attn_dim=ADAPTER_ATTN_DIM, vocab_size=len(vocab),
+                          pad_token_id=vocab[tokens["pad_token"]], bos_token_id=None, eos_token_id=None,
+                          attention_dropout=0.05, hidden_dropout=0.05, feat_proj_dropout=0.05,
+                          activation_dropout=0.05, final_dropout=0.05, layerdrop=0.0, mask_time_prob=0.05,
+                          ctc_loss_reduction="mean")
+    torch.manual_seed(seed)
+    model = Wav2Vec2ForCTC(config)
+    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    assert not unexpected and all(".adapter_layer." in name for name in missing), (missing, unexpected)
+    with torch.no_grad():
+        for name, parameter in model._get_adapters().items():
+            if ".linear_2." in name:
+                parameter.zero_()
+    model.eval()
+    adapter = {name: p.detach().clone().contiguous() for name, p in model._get_adapters().items()}
+    _save_weights(folder, adapter, f"adapter.{code}.safetensors")
+    _write_config(folder, config, "Wav2Vec2ForCTC", transformers_version="4.31.0.dev0")
+    _write_json(folder / "preprocessor_config.json",
+                _wav2vec2_feature_extractor(do_normalize=True, return_attention_mask=True))
+    _save_weights(folder, _legacy_state_dict(model), "model.safetensors")
+    _write_json(folder / "vocab.json", {code: vocab})
+    specials = {k: tokens[k] for k in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    _write_json(folder / "special_tokens_map.json", specials)
+    _write_json(folder / "tokenizer_config.json", {
+        **specials, "do_lower_case": False, "replace_word_delimiter_char": " ", "target_lang": code,
+        "tokenizer_class": "Wav2Vec2CTCTokenizer", "word_delimiter_token": tokens["word_delimiter_token"],
+    })
+    return folder
+
+
+# --------------------------------------------------------------------------------------------------
+# building once
+# --------------------------------------------------------------------------------------------------
+def encoder_name(languages=PRETRAIN_LANGUAGES, size: str = PRETRAIN_SIZE, steps: int = PRETRAIN_STEPS,
+                 seed: int = SEED) -> str:
+    return f"encoder-{'+'.join(languages)}-{size}-{steps}updates-seed{seed}"
+
+
+def build_pretrained_encoder(root, languages=PRETRAIN_LANGUAGES, size: str = PRETRAIN_SIZE,
+                             steps: int = PRETRAIN_STEPS, seed: int = SEED, log: Callable = _log) -> Path:
+    """``root/<name>`` with pretrained/, scratch/, mms_like/ and pretraining.json; reused when complete.
+
+    Written into a temporary sibling and renamed, so that parallel test workers never see half a folder."""
+    from transformers import AutoProcessor, Wav2Vec2ForCTC
+
+    from xlsr_helpers.synthetic import corpus_dir, make_corpus
+    from xlsr_helpers.train.step import eval_history, run_train
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / encoder_name(languages, size, steps, seed)
+    if (folder / COMPLETE).exists():
+        return folder
+    tmp = root / f".{folder.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    started = time.perf_counter()
+    # More than one language: the first is LANGUAGE (its synthetic corpus), the others join as Common Voice
+    # folders (DATA_SOURCE=synthetic+common_voice:<dir>), as a user would combine sources.
+    sources = ["synthetic"]
+    for language in languages[1:]:
+        make_corpus(language, size)
+        sources.append(f"common_voice:{corpus_dir(language, size)}")
+    run = tmp / "run"
+    cfg = prepare_run(run, languages[0], model="tiny", size=size, data_source="+".join(sources), seed=seed)
+    prepared_s = time.perf_counter() - started
+    report = run_train(cfg.updated(max_steps=steps, eval_steps=max(1, steps // 5), save_steps=steps,
+                                   logging_steps=max(1, steps // 20)).resolved())
+    model_dir = run / "04_train" / "model"
+    trained = Wav2Vec2ForCTC.from_pretrained(str(model_dir))
+    processor = AutoProcessor.from_pretrained(str(model_dir))
+    encoder = {k: v for k, v in trained.wav2vec2.state_dict().items()}
+    write_pretraining_layout(tmp / "pretrained", encoder, seed)
+    write_pretraining_layout(tmp / "scratch", None, seed)
+    vocab_report = json.loads((run / "03_vocab" / "report.json").read_text())
+    write_mms_like_layout(tmp / "mms_like", trained, processor.tokenizer.get_vocab(), vocab_report["tokens"],
+                          languages[0], seed)
+    curve = eval_history(report)
+    _write_json(tmp / "pretraining.json", {
+        "languages": list(languages), "size": size, "updates": report["global_step"], "seed": seed,
+        "recipe": {k: report.get(k) for k in ("learning_rate", "batch_size", "gradient_accumulation_steps")},
+        "train_rows": report.get("rows_kept", {}).get("train"), "curve": curve, "final_eval": report["eval"],
+        "train_seconds": report["train_seconds"], "steps_01_03_seconds": round(prepared_s, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    })
+    shutil.rmtree(run)  # prepared audio and checkpoints: only the layouts and the record are kept
+    (tmp / COMPLETE).touch()
+    shutil.rmtree(folder, ignore_errors=True)  # a half-written folder from an interrupted run
+    try:
+        tmp.rename(folder)
+    except OSError:  # another worker finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / COMPLETE).exists():
+            raise
+    log(f"pretrained encoder built in {time.perf_counter() - started:.0f} s: {folder}")
+    return folder
+
+
+# --------------------------------------------------------------------------------------------------
+# fine-tuning through MODEL=<folder>
+# --------------------------------------------------------------------------------------------------
+# The families' recipes scaled for 2 CPU cores (models.RECIPES holds the GPU values; these override them):
+CPU_RECIPES = {
+    # seed recipe: batch 16 x accumulation 2, lr 3e-4, 500 warm-up steps, gradient checkpointing
+    "wav2vec2": dict(batch_size=8, gradient_accumulation_steps=1, learning_rate=1e-3, warmup_steps=-1,
+                     gradient_checkpointing=False),
+    # MMS adapter write-up: batch 32, lr 1e-3, 100 warm-up steps, gradient checkpointing
+    "mms-adapter": dict(batch_size=8, gradient_accumulation_steps=1, learning_rate=1e-3, warmup_steps=-1,
+                        gradient_checkpointing=False),
+}
+
+
+def fine_tune(model_folder, base_run, run_dir, steps: int, eval_steps: int, **overrides) -> dict:
+    """Steps 03-04 of ``base_run``'s data (copied to ``run_dir``) with MODEL=``model_folder`` and its family's CPU
+    recipe; returns step 04's report with ``wall_seconds`` (step 03 + 04) added."""
+    from xlsr_helpers.models import recipe_for
+    from xlsr_helpers.train.step import run_train
+
+    started = time.perf_counter()
+    cfg = copy_run_for(base_run, run_dir, str(model_folder))
+    family = recipe_for(cfg).family
+    params = dict(CPU_RECIPES[family], max_steps=steps, eval_steps=eval_steps, logging_steps=eval_steps,
+                  save_steps=steps, num_proc=1)
+    params.update(overrides)
+    report = run_train(cfg.updated(**params).resolved())
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return report

@@ -1,0 +1,133 @@
+"""models.py: one recipe per family, the family read from the checkpoint, the model built through the Auto
+classes with the checkpoint's encoder intact and exactly the recipe's parameters trainable.
+
+The checkpoints are the small random-weight ones of tests/checkpoints.py, in the real Hub repositories'
+on-disk layouts (pretrained-only XLSR-53 with its quantizer, HuBERT/WavLM/data2vec base, w2v-BERT 2.0, an
+MMS-1b-all-like model with adapters, a fine-tuned HuBERT CTC model of another language).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import checkpoints as C
+from xlsr_helpers import models
+from xlsr_helpers.config import Config
+from xlsr_helpers.vocab import build_vocab, make_processor
+
+FAMILY = {"xlsr53_pretrained": "wav2vec2", "hubert_base": "hubert", "wavlm_base": "wavlm", "w2v_bert": "w2v-bert",
+          "mms_all": "mms-adapter", "hubert_ctc_finetuned": "hubert", "data2vec_audio": "data2vec-audio"}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("checkpoints")
+
+
+def test_every_recipe_sets_every_recipe_field():
+    for recipe in models.RECIPES.values():
+        assert set(recipe.training) == set(models.RECIPE_FIELDS), recipe.family
+        assert recipe.freeze in ("feature_encoder", "base_model", "nothing")
+    assert models.RECIPES["w2v-bert"].model_config == {"add_adapter": True}
+    assert models.RECIPES["mms-adapter"].training["learning_rate"] == 1e-3
+
+
+@pytest.mark.parametrize("kind", C.KINDS)
+def test_family_is_read_from_the_checkpoints_config(root, kind):
+    folder = C.build(kind, root)
+    family, how = models.detect_family(str(folder))
+    assert family == FAMILY[kind] and "config.json" in how
+    # The checkpoint's own config wins over a misleading folder name.
+    assert models.detect_family(str(folder), override="wav2vec2")[0] == "wav2vec2"
+
+
+def test_well_known_names_when_no_config_can_be_read():
+    assert models.detect_family("facebook/mms-1b-all")[0] == "mms-adapter"
+    assert models.detect_family("facebook/mms-300m")[0] == "wav2vec2"
+    assert models.detect_family("facebook/w2v-bert-2.0")[0] == "w2v-bert"
+    assert models.detect_family("microsoft/wavlm-large")[0] == "wavlm"
+    assert models.detect_family("facebook/hubert-large-ll60k")[0] == "hubert"
+    family, how = models.detect_family("someone/a-model")
+    assert family == "wav2vec2" and "assumed" in how
+    assert models.detect_family("tiny")[0] == "tiny"
+    with pytest.raises(models.FamilyError, match="MODEL_FAMILY='bert'"):
+        models.detect_family("tiny", override="bert")
+
+
+def test_a_model_type_without_a_ctc_recipe_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "whisper"}))
+    with pytest.raises(models.FamilyError, match="MODEL_FAMILY"):
+        models.detect_family(str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(models.FamilyError, match="without config.json"):
+        models.detect_family(str(tmp_path / "empty"))
+
+
+def test_mms_language_codes():
+    assert models.mms_language_code("tr") == "tur"
+    assert models.mms_language_code("zh-CN") == "cmn-script_simplified"
+    assert models.mms_language_code("sv-SE") == "swe"
+    assert models.mms_language_code("xx-YY") == "xx-YY", "unknown: the locale itself names the new adapter"
+    cfg = Config(model="facebook/mms-1b-all", language="de")
+    assert models.target_lang(cfg) == "deu" and models.target_lang(cfg.updated(target_lang="gsw")) == "gsw"
+    assert models.target_lang(Config(model="tiny")) is None
+
+
+def test_recipe_table_says_where_each_value_comes_from():
+    rows = {r["parameter"]: r for r in models.recipe_table(Config(model="facebook/w2v-bert-2.0", learning_rate=1e-4))}
+    assert rows["LEARNING_RATE"]["value"] == 1e-4 and rows["LEARNING_RATE"]["from"] == "set by the run"
+    assert rows["MASK_TIME_PROB"]["value"] == 0.0 and rows["MASK_TIME_PROB"]["from"] == "recipe"
+    assert rows["add_adapter"]["value"] is True and "w2v-BERT" in rows["family"]["value"]
+
+
+def _processor(folder, target_lang=None):
+    from transformers import AutoFeatureExtractor
+
+    return make_processor(build_vocab(["merhaba dünya", "çay"]), AutoFeatureExtractor.from_pretrained(str(folder)),
+                          target_lang=target_lang)
+
+
+def _feature_encoder_parameters(model) -> int:
+    base = getattr(model, model.base_model_prefix)
+    encoder = getattr(base, "feature_extractor", None)
+    return sum(p.numel() for p in encoder.parameters()) if encoder is not None else 0
+
+
+@pytest.mark.parametrize("kind", C.KINDS)
+def test_build_model_keeps_the_encoder_and_trains_what_the_recipe_says(root, kind):
+    info = C.INFO[kind]
+    folder = C.build(kind, root)
+    cfg = Config(model=str(folder), language="tr").resolved()
+    processor = _processor(folder, models.target_lang(cfg))
+    model = models.build_model(cfg, processor, log=lambda *a: None)
+    assert type(model).__name__ == info.ctc_class, "the checkpoint's own architecture, not Wav2Vec2ForCTC"
+    assert model.main_input_name == info.main_input
+    assert model.lm_head.out_features == len(processor.tokenizer) == model.config.vocab_size
+    assert model.config.pad_token_id == processor.tokenizer.pad_token_id
+    loaded = C.encoder_tensors(model, kind)
+    saved = C.encoder_tensors(C.saved_state_dict(folder, kind), kind)
+    if not model.config.mask_time_prob:  # no masking (w2v-BERT's recipe): the model has no mask embedding
+        saved.pop("masked_spec_embed", None)
+    assert set(saved) <= set(loaded) and len(saved) > 10
+    new = set(loaded) - set(saved)  # w2v-BERT's recipe adds an adapter (add_adapter=True) on top of the encoder
+    assert all(name.startswith("adapter.") for name in new) and bool(new) == (kind == "w2v_bert"), sorted(new)[:5]
+    for name, tensor in saved.items():
+        torch.testing.assert_close(loaded[name], tensor, msg=f"{kind}: {name} is not the checkpoint's")
+    counts = models.count_parameters(model)
+    recipe = models.RECIPES[FAMILY[kind]]
+    if recipe.freeze == "feature_encoder":
+        assert _feature_encoder_parameters(model) > 0
+        assert counts["trainable"] == counts["total"] - _feature_encoder_parameters(model)
+    elif recipe.freeze == "base_model":
+        adapters = sum(p.numel() for p in model._get_adapters().values())
+        assert counts["trainable"] == adapters < counts["total"] / 5, "only adapter layers and the head"
+        assert all(name in model._get_adapters() for name, p in model.named_parameters() if p.requires_grad)
+    else:
+        assert counts["trainable"] == counts["total"]
+    for name, value in recipe.model_config.items():
+        assert getattr(model.config, name) == value
+    assert model.config.hidden_dropout == recipe.training["hidden_dropout"]
+    assert model.config.mask_time_prob == recipe.training["mask_time_prob"]
