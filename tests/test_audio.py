@@ -234,9 +234,12 @@ def test_w2v_bert_frames_match_its_feature_extractor_and_adapter():
     extractor = SeamlessM4TFeatureExtractor()
     rng = np.random.default_rng(0)
     lengths = [400, 559, 560, 720, 1000, 3999, 16000, 16001, 48123]
-    made = [extractor(rng.normal(0, 0.1, n).astype(np.float32), sampling_rate=16000)["input_features"][0].shape[0]
-            for n in lengths]
+    clips = [rng.normal(0, 0.1, n).astype(np.float32) for n in lengths]
+    batch = extractor(clips, sampling_rate=16000, padding=True, return_attention_mask=True)
+    made = batch["attention_mask"].sum(-1)  # valid frames, as the model counts them
     np.testing.assert_array_equal(audio.feature_frames(extractor, lengths), made)
+    assert made[3] == 1 and np.asarray(extractor(clips[3], sampling_rate=16000)["input_features"]).shape[1] == 2, \
+        "a half-filled last frame is in the array but not in the mask"
     model = Wav2Vec2BertForCTC(Wav2Vec2BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                                   intermediate_size=16, output_hidden_size=16, add_adapter=True,
                                                   vocab_size=8))

@@ -282,8 +282,10 @@ def feature_frames(extractor, input_lengths) -> np.ndarray:
     """Input frames the feature extractor makes of clips of ``input_lengths`` samples.
 
     wav2vec2-style extractors pass samples through (one per sample). SeamlessM4T's (w2v-BERT 2.0) makes a
-    25 ms / 10 ms filterbank (400-sample windows, 160-sample hop, no centering) and stacks ``stride`` frames,
-    padding the last group: ceil(frames / stride). tests/test_audio.py checks this against the extractor.
+    25 ms / 10 ms filterbank (400-sample windows, 160-sample hop, no centering) and stacks ``stride`` frames;
+    a last, half-filled group is padding by its attention mask: floor(frames / stride) valid frames (counting
+    it made decoding read one frame of padding, whose text changed with the batch). tests/test_audio.py
+    checks this against the extractor's attention mask.
     """
     lengths = np.asarray(input_lengths, dtype=np.int64)
     if extractor is None or extractor.model_input_names[0] == "input_values":
@@ -291,7 +293,7 @@ def feature_frames(extractor, input_lengths) -> np.ndarray:
     if type(extractor).__name__ == "SeamlessM4TFeatureExtractor":
         frames = np.where(lengths >= 400, 1 + (lengths - 400) // 160, 0)
         stride = int(getattr(extractor, "stride", 1))
-        return -(-frames // stride)
+        return frames // stride
     raise ValueError(f"Unknown feature extractor {type(extractor).__name__}: its frame arithmetic is not known here.")
 
 
