@@ -47,8 +47,10 @@ def clip_seconds(n: int, mean_s: float, max_s: float, seed: int = 0) -> np.ndarr
 
 
 def make_dataset(processor, n: int, mean_s: float, max_s: float, chars_per_s: float = 14.0, seed: int = 0):
-    """Prepared-split layout (input_values, labels, input_length): noise audio, random letters."""
+    """Prepared-split layout (samples, labels, input_length): noise audio, random letters."""
     from datasets import Dataset, Features, List, Value
+
+    from xlsr_helpers.audio import SAMPLES_COLUMN, to_int16
 
     rng = np.random.default_rng(seed)
     letters = [processor.tokenizer.convert_tokens_to_ids(c) for c in TURKISH]
@@ -58,12 +60,12 @@ def make_dataset(processor, n: int, mean_s: float, max_s: float, chars_per_s: fl
     def rows():
         for s in seconds:
             samples = int(s * 16000)
-            audio = rng.standard_normal(samples).astype(np.float32)
+            audio = to_int16(0.1 * rng.standard_normal(samples))
             labels = [int(rng.choice(letters)) if rng.random() > 0.17 else delimiter
                       for _ in range(max(1, int(s * chars_per_s)))]
-            yield {"input_values": audio, "labels": labels, "input_length": samples}
+            yield {SAMPLES_COLUMN: audio, "labels": labels, "input_length": samples}
 
-    features = Features({"input_values": List(Value("float32")), "labels": List(Value("int32")),
+    features = Features({SAMPLES_COLUMN: List(Value("int16")), "labels": List(Value("int32")),
                          "input_length": Value("int32")})
     return Dataset.from_generator(rows, features=features).with_format("numpy"), seconds
 
@@ -86,8 +88,9 @@ def main() -> int:
     from transformers import TrainerCallback, Wav2Vec2Config, Wav2Vec2ForCTC
 
     from xlsr_helpers.config import Config
-    from xlsr_helpers.train import (DataCollatorCTCWithPadding, count_parameters, make_trainer_class,
-                                    model_overrides, training_arguments)
+    from xlsr_helpers.models import count_parameters, model_overrides
+    from xlsr_helpers.train.data import DataCollatorCTCWithPadding
+    from xlsr_helpers.train.trainer import make_trainer_class, training_arguments
     from xlsr_helpers.vocab import build_vocab, make_processor
 
     cuda = torch.cuda.is_available()
@@ -103,7 +106,7 @@ def main() -> int:
                  precision=args.precision, max_steps=args.steps, gradient_checkpointing=not args.no_checkpointing,
                  num_proc=1).resolved()
     vocab = build_vocab([" ".join(TURKISH[i:i + 5] for i in range(0, len(TURKISH), 5))])
-    processor = make_processor(vocab, "facebook/wav2vec2-large-xlsr-53")
+    processor = make_processor(vocab)  # XLSR-53's feature extractor: 16 kHz samples, attention mask
     overrides = model_overrides(cfg, processor, world_size=1)
     torch.manual_seed(0)
     model = Wav2Vec2ForCTC(Wav2Vec2Config(**XLSR53, **overrides))

@@ -45,7 +45,7 @@ def orders(lengths: list[int], batch_size: int, grad_acc: int, seed: int) -> dic
     from torch.utils.data import RandomSampler
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from xlsr_helpers.train import LengthBucketSampler
+    from xlsr_helpers.train.data import LengthBucketSampler
 
     torch.manual_seed(seed)
     ours = LengthBucketSampler(lengths, batch_size, seed=0)

@@ -103,7 +103,7 @@ def run_ours(clips, procs: int, work: Path) -> float:
     cache = work / f"ours_{procs}"
     clear_prepared(cache)
     started = time.perf_counter()
-    prepared = prepare_dataset(dataset, processor, cache, num_proc=procs, progress=False, log=lambda *_: None)
+    prepared = prepare_dataset(dataset, processor.tokenizer, cache, num_proc=procs, progress=False, log=lambda *_: None)
     elapsed = time.perf_counter() - started
     assert len(prepared["train"]) == len(clips)
     return elapsed
@@ -201,7 +201,7 @@ def rss_child(n: int, procs: int, clips_dir: Path, work: Path) -> None:
     base = make_clips(clips_dir, min(n, 400))
     clips = [base[i % len(base)] for i in range(n)]
     processor = make_processor(work)
-    prepare_dataset(DatasetDict(train=make_dataset(clips)), processor, work / f"rss_{n}", num_proc=procs,
+    prepare_dataset(DatasetDict(train=make_dataset(clips)), processor.tokenizer, work / f"rss_{n}", num_proc=procs,
                     progress=False, log=lambda *_: None)
 
 

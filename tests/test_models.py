@@ -131,3 +131,20 @@ def test_build_model_keeps_the_encoder_and_trains_what_the_recipe_says(root, kin
         assert getattr(model.config, name) == value
     assert model.config.hidden_dropout == recipe.training["hidden_dropout"]
     assert model.config.mask_time_prob == recipe.training["mask_time_prob"]
+
+
+def test_mms_adapters_get_gradients_with_gradient_checkpointing(root):
+    """The recipe trains with gradient checkpointing on a GPU; with the base model frozen, the adapters inside
+    checkpointed layers must still get gradients (reentrant checkpointing would silently give them none)."""
+    folder = C.build("mms_all", root)
+    cfg = Config(model=str(folder), language="tr").resolved()
+    processor = _processor(folder, models.target_lang(cfg))
+    model = models.build_model(cfg, processor, log=lambda *a: None)
+    model.gradient_checkpointing_enable()
+    model.train()
+    labels = torch.tensor([[3, 4, 5, 3]])
+    model(input_values=torch.randn(1, 16000), labels=labels).loss.backward()
+    adapters = model._get_adapters()
+    layer_adapter = next(name for name in adapters if "adapter_layer" in name)
+    assert adapters[layer_adapter].grad is not None and adapters[layer_adapter].grad.abs().sum() > 0
+    assert all(p.grad is None for name, p in model.named_parameters() if name not in adapters)

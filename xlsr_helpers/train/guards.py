@@ -31,7 +31,8 @@ def check_same_model(model: str, vocab_report_path: str | Path) -> None:
     would feed it inputs of the wrong kind (raw audio to w2v-BERT) or the wrong normalization."""
     path = Path(vocab_report_path)
     built_for = json.loads(path.read_text()).get("model") if path.exists() else None
-    if built_for is not None and built_for != model:
+    same = lambda a, b: a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())  # noqa: E731
+    if built_for is not None and not same(built_for, model):
         raise GuardError(
             f"03_vocab built the processor for MODEL={built_for!r}, but this step trains MODEL={model!r}. "
             f"Run 03_vocab again with MODEL={model!r} (e.g. `xlsr run --steps 3-4 -p MODEL={model}`), "
