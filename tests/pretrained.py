@@ -274,3 +274,26 @@ def fine_tune(model_folder, base_run, run_dir, steps: int, eval_steps: int, **ov
     report = run_train(cfg.updated(**params).resolved())
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+ARMS = ("pretrained", "scratch", "adapters")  # the fine-tuning arms: MODEL=pretrained/, scratch/, mms_like/
+ARM_FOLDERS = {"pretrained": "pretrained", "scratch": "scratch", "adapters": "mms_like"}
+
+
+def curves_table(reports: dict[str, dict]) -> str:
+    """The held-out CER curves of the arms side by side (a row per evaluated step), then each arm's cost."""
+    from xlsr_helpers.train.step import eval_history
+
+    curves = {name: {e["step"]: e["cer"] for e in eval_history(r)} for name, r in reports.items()}
+    steps = sorted({s for c in curves.values() for s in c})
+    lines = [f"{'step':>6} " + " ".join(f"{name + ' CER':>16}" for name in reports)]
+    for step in steps:
+        cells = [f"{curves[n][step]:>16.3f}" if step in curves[n] else f"{'':>16}" for n in reports]
+        lines.append(f"{step:>6} " + " ".join(cells))
+    lines.append("")
+    for name, r in reports.items():
+        p = r.get("parameters", {})
+        lines.append(f"{name:<12} family {r.get('family')!s:<12} lr {r.get('learning_rate')!s:<7} "
+                     f"trainable {p.get('trainable', 0):>7,} of {p.get('total', 0):>7,}  train {r.get('train_seconds', 0):>6.0f} s  "
+                     f"wall (03+04) {r.get('wall_seconds', 0):>6.0f} s")
+    return "\n".join(lines)

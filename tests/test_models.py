@@ -148,3 +148,17 @@ def test_mms_adapters_get_gradients_with_gradient_checkpointing(root):
     layer_adapter = next(name for name in adapters if "adapter_layer" in name)
     assert adapters[layer_adapter].grad is not None and adapters[layer_adapter].grad.abs().sum() > 0
     assert all(p.grad is None for name, p in model.named_parameters() if name not in adapters)
+
+
+@pytest.mark.parametrize("kind, extractor, mask", [("hubert_base", "Wav2Vec2FeatureExtractor", False),
+                                                   ("xlsr53_pretrained", "Wav2Vec2FeatureExtractor", True),
+                                                   ("w2v_bert", "SeamlessM4TFeatureExtractor", True)])
+def test_family_default_extractor_when_the_checkpoint_has_none(root, tmp_path, kind, extractor, mask):
+    import shutil
+
+    folder = tmp_path / kind
+    shutil.copytree(C.build(kind, root), folder)
+    (folder / "preprocessor_config.json").unlink()
+    made, how = models.feature_extractor_for(Config(model=str(folder)))
+    assert type(made).__name__ == extractor and bool(made.return_attention_mask) is mask
+    assert "default" in how and made.sampling_rate == 16000

@@ -133,7 +133,7 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
     if not hasattr(processor, "tokenizer") or not hasattr(processor, "feature_extractor"):
         raise EvaluationError(
             f"{path_or_id} has no complete processor (feature extractor + tokenizer); found "
-            f"{type(processor).__name__}. Save the Wav2Vec2Processor beside the model."
+            f"{type(processor).__name__}. Save the processor (processor.save_pretrained) beside the model."
         )
     model = AutoModelForCTC.from_pretrained(str(path_or_id))
     model.to(device=device, dtype=dtype).eval()
