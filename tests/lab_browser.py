@@ -292,6 +292,11 @@ class Lab:
                   "c => (c.querySelector('.jp-InputArea-editor')?.innerText || '').includes(arguments[0]))")
         return wait_for(lambda: self.js(script, needle), 30, f"the cell with {needle!r}")
 
+    def widget(self, cell, selector: str = ".widget-vbox", timeout: float = 60):
+        """The first widget view matching ``selector`` in the outputs of ``cell``, once rendered."""
+        return wait_for(lambda: self.js("return arguments[0].querySelector('.jp-OutputArea ' + arguments[1])",
+                                        cell, selector), timeout, f"a rendered {selector} widget")
+
     def python_errors(self) -> list[str]:
         """Texts of the outputs that show a Python error (a traceback)."""
         return self.js("return [...document.querySelectorAll('.jp-OutputArea-output')]"
@@ -317,7 +322,7 @@ class Lab:
                 src: (a.currentSrc || a.src || (a.querySelector('source') || {}).src || '').slice(0, 80)}));
         """, root)
 
-    def wait_playable(self, root=None, count: int = 1, timeout: float = 30) -> list[dict]:
+    def wait_playable(self, root=None, count: int = 1, timeout: float = 60) -> list[dict]:
         """Until ``root`` holds at least ``count`` audio players, each with its metadata loaded and a
         duration > 0 (a stripped or empty player never gets there)."""
         def playable():

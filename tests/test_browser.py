@@ -149,8 +149,7 @@ def test_executed_copies_open_trusted_with_playing_audio_and_rendered_widgets(la
         # 3 plain players (IPython.display.Audio, stripped when untrusted) + the clip browser's player
         states = lab.wait_playable(count=4)
         assert all(s["duration"] > 0.3 for s in states), states
-        browser = lab.js("return arguments[0].querySelector('.jp-OutputArea .widget-vbox')", lab.cell("clip_browser("))
-        assert browser, "the clip browser did not render from the saved widget state"
+        browser = lab.widget(lab.cell("clip_browser("))  # rendered from the saved widget state
         assert lab.js("return arguments[0].querySelectorAll('.jupyter-button, .widget-dropdown, audio').length", browser) == 3
         assert "common_voice_tr_" in " ".join(widget_texts(lab, browser))
         assert_clean_page(lab)
@@ -177,7 +176,7 @@ def test_01_clip_browser_shows_a_clip_then_another_that_plays(lab, server):
         run_in_browser(lab, path, "run01")
         cell = lab.cell("clip_browser(")
         lab.wait_playable(cell, count=4)  # 3 plain players and the browser's, before any click
-        browser = lab.js("return arguments[0].querySelector('.jp-OutputArea .widget-vbox')", cell)
+        browser = lab.widget(cell)
         first = widget_texts(lab, browser)
         assert len(first) == 1 and "common_voice_tr_" in first[0], f"no first clip shown: {first}"
         first_src = lab.audio_states(browser)[0]["src"]
@@ -201,9 +200,10 @@ def test_02_character_toggles_rewrite_the_parameter_values(lab, server, headless
         cell = lab.cell("char_inventory(")
 
         def values():
-            text = lab.js("return arguments[0].querySelector('.jp-OutputArea pre').innerText", cell)
+            text = lab.js("return arguments[0].querySelector('.jp-OutputArea .widget-html pre').innerText", cell)
             return dict(re.findall(r"^(CHARS_TO_IGNORE|KEEP_CHARS) = (.*)$", text, re.M))
 
+        lab.widget(cell, ".widget-html pre")
         assert values() == {"CHARS_TO_IGNORE": "''", "KEEP_CHARS": "''"}
         buttons = cell.find_elements("css selector", ".widget-toggle-button")
         remove = next(b for b in buttons if (b.get_attribute("title") or "").startswith("remove ") and len(b.text) == 1)
@@ -276,8 +276,7 @@ def test_05_slider_changes_the_transcript_and_the_audio(lab, server, model_run):
     with lab.artifacts_on_failure("05_evaluate"):
         run_in_browser(lab, path, "run05")
         cell = lab.cell("show_predictions(")
-        browser = lab.js("return arguments[0].querySelector('.jp-OutputArea .widget-vbox')", cell)
-        assert browser, "no prediction browser"
+        browser = lab.widget(cell)
         lab.wait_playable(browser)
         position, transcript = widget_texts(lab, browser)
         clips = int(re.search(r"clip 1 of (\d+)", position).group(1))
@@ -299,6 +298,7 @@ def test_05_slider_changes_the_transcript_and_the_audio(lab, server, model_run):
 
         src = lab.audio_states(browser)[0]["src"]
         handle = browser.find_element("css selector", ".noUi-handle")
+        lab.js("arguments[0].scrollIntoView({block: 'center'})", handle)
         ActionChains(lab.driver).click_and_hold(handle).move_by_offset(int(widths["track"] * 0.5), 0).release().perform()
         texts = wait_for(moved_from(transcript, src), 30, "the slider to show another clip")
         k = int(re.search(r"clip (\d+) of", texts[0]).group(1))
