@@ -182,8 +182,9 @@ class Lab:
         return self.driver.execute_script(script, *args)
 
     def open(self, path: str, workspace: str, timeout: float = 120) -> None:
-        """Open the notebook at ``path`` (relative to the server's root) in a fresh workspace, and wait
-        until it is shown with its kernel idle."""
+        """Open the notebook at ``path`` (relative to the server's root) in a fresh tab and workspace, and
+        wait until it is shown with its kernel idle."""
+        self._fresh_tab()
         self.path = path
         self.drain_console()
         self.console = []  # console_errors() reads this page's
@@ -193,22 +194,50 @@ class Lab:
                  timeout, f"{path} to show its cells")
         wait_for(lambda: self.kernel_state() == "idle", timeout, f"the kernel of {path} to start")
 
-    def close(self) -> None:
-        """Shut the notebook's kernel down (each holds torch in memory), and close its tab: leaving the
-        page by loading another would make JupyterLab ask about unsaved changes (which headless Chromium
-        blocks, with a console error); the tests never save what they ran."""
-        cookie = self.driver.get_cookie("_xsrf")
-        for session in self.server.sessions(self.path):
-            if cookie:
-                with contextlib.suppress(OSError):
-                    self.server.delete(f"/api/sessions/{session['id']}", cookie["value"])
-        # A fresh tab for the next page; this one closes without asking (as WebDriver closes windows).
+    def _fresh_tab(self) -> None:
+        """Close the current tab, with a new one open: leaving a page by loading another would make
+        JupyterLab ask about unsaved changes (headless Chromium blocks that question, with a console
+        error). WebDriver closes a window without asking; the tests never save what they ran."""
+        if self.driver.current_url in ("about:blank", "data:,"):
+            return
         old = self.driver.current_window_handle
         self.driver.switch_to.new_window("tab")
         new = self.driver.current_window_handle
         self.driver.switch_to.window(old)
         self.driver.close()
         self.driver.switch_to.window(new)
+
+    def close(self, timeout: float = 60) -> None:
+        """Shut the notebook's kernel down (each holds torch in memory), through the REST API with the
+        browser's `_xsrf` cookie, and wait until its session is gone."""
+        cookie = self.driver.get_cookie("_xsrf")
+        assert cookie, "JupyterLab set no _xsrf cookie"
+        for session in self.server.sessions(self.path):
+            self.server.delete(f"/api/sessions/{session['id']}", cookie["value"])
+        wait_for(lambda: not self.server.sessions(self.path), timeout, f"the kernel of {self.path} to shut down")
+
+    @contextlib.contextmanager
+    def notebook(self, path: str, workspace: str, artifacts: str):
+        """Open a notebook; on a failure inside, save a screenshot (and the page text) and name them in
+        the error; in any case shut its kernel down at the end."""
+        with self.notebook_failures(artifacts):
+            self.open(path, workspace)
+            yield
+
+    @contextlib.contextmanager
+    def notebook_failures(self, artifacts: str):
+        """For notebooks opened inside: on a failure, save a screenshot (and the page text) and name them
+        in the error; in any case shut the kernel of the notebook open last down at the end."""
+        try:
+            yield
+        except BaseException as error:
+            saved = self.screenshot(artifacts)
+            with contextlib.suppress(Exception):
+                self.close()
+            if saved and isinstance(error, (AssertionError, TimeoutError)):
+                raise type(error)(f"{error}\nartifacts: {', '.join(map(str, saved))}") from error
+            raise
+        self.close()
 
     def kernel_state(self) -> str | None:
         sessions = self.server.sessions(self.path)
@@ -235,17 +264,6 @@ class Lab:
             log.write_text(self.server.log_tail(400), encoding="utf-8")
             saved.append(log)
         return saved
-
-    @contextlib.contextmanager
-    def artifacts_on_failure(self, name: str):
-        """On a failure inside, save a screenshot (and the page text) and name them in the error."""
-        try:
-            yield
-        except BaseException as error:
-            saved = self.screenshot(name)
-            if saved and isinstance(error, (AssertionError, TimeoutError)):
-                raise type(error)(f"{error}\nartifacts: {', '.join(map(str, saved))}") from error
-            raise
 
     # ---------------------------------------------------------------------------------------- running
     def run_all(self) -> None:

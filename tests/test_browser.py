@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -114,12 +115,9 @@ def notebook_copy(server: JupyterLab, step: str, **parameters) -> str:
     return str(target.relative_to(server.root))
 
 
-def run_in_browser(lab: Lab, path: str, workspace: str, on_poll=None, after_open=None) -> None:
-    lab.open(path, workspace)
-    if after_open:
-        after_open()
+def run_all(lab: Lab) -> None:
     lab.run_all()
-    lab.wait_until_done(RUN_TIMEOUT_S, on_poll=on_poll)
+    lab.wait_until_done(RUN_TIMEOUT_S)
 
 
 def assert_clean_page(lab: Lab) -> None:
@@ -137,34 +135,57 @@ def widget_texts(lab: Lab, root) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # the executed copies of a headless run: opened, not run
 # ------------------------------------------------------------------------------------------------
+def open_executed(lab: Lab, step: str, widget_cell: str, attempts: int = 2):
+    """Open an executed copy of the headless run (without running it) until the widget in the output of
+    ``widget_cell`` is rendered from the saved state.
+
+    JupyterLab's widget manager (jupyterlab_widgets 3) has a race when it opens a notebook with saved
+    widget state: if the kernel connects while it loads that state, it can declare itself restored
+    before the saved models exist, and shows "Error displaying widget: model not found" until the
+    notebook is opened again (jupyterlab/jupyterlab#15361; seen here once in ~10 openings, on a machine
+    at load 10). That is reopened once, with a warning; a notebook without saved state, or an untrusted
+    one, never renders and still fails.
+    """
+    for attempt in range(1, attempts + 1):
+        lab.open(f"runs/headless/notebooks/{step}.ipynb", f"executed-{step}-{attempt}")
+        cell = lab.cell(widget_cell)
+        state = wait_for(lambda: lab.js("""const [cell] = arguments;
+            if (document.body.innerText.includes('Error displaying widget')) return 'error';
+            return cell.querySelector('.jp-OutputArea .widget-vbox') ? 'rendered' : null;""", cell),
+            60, f"the widgets of the executed {step} to render (or fail)")
+        if state == "rendered" or attempt == attempts:
+            return cell
+        warnings.warn(f"executed {step}: 'Error displaying widget' on opening (jupyterlab/jupyterlab#15361); "
+                      "opened again", stacklevel=2)
+        lab.close()
+    return cell
+
+
 def test_executed_copies_open_trusted_with_playing_audio_and_rendered_widgets(lab, headless_run):
     from nbformat.sign import NotebookNotary
 
     executed = headless_run / "notebooks"
+    notary = NotebookNotary(data_dir=lab.server.env["JUPYTER_DATA_DIR"])  # the learner's Jupyter = the server's
     for step in ("01_load", "02_normalize"):
         notebook = nbformat.read(str(executed / f"{step}.ipynb"), as_version=4)
         assert notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    with lab.artifacts_on_failure("executed-01_load"):
-        lab.open("runs/headless/notebooks/01_load.ipynb", "executed01")
+        assert notary.check_signature(notebook), f"the executed {step} is not signed"
+    with lab.notebook_failures("executed-01_load"):
+        cell = open_executed(lab, "01_load", "clip_browser(")
         # 3 plain players (IPython.display.Audio, stripped when untrusted) + the clip browser's player
         states = lab.wait_playable(count=4)
         assert all(s["duration"] > 0.3 for s in states), states
-        browser = lab.widget(lab.cell("clip_browser("))  # rendered from the saved widget state
+        browser = lab.widget(cell)  # rendered from the saved widget state
         assert lab.js("return arguments[0].querySelectorAll('.jupyter-button, .widget-dropdown, audio').length", browser) == 3
         assert "common_voice_tr_" in " ".join(widget_texts(lab, browser))
         assert_clean_page(lab)
         assert all(any(ch.isdigit() for ch in p) for p in lab.prompts()), "opened as executed, not run again"
-        lab.close()
-    with lab.artifacts_on_failure("executed-02_normalize"):
-        lab.open("runs/headless/notebooks/02_normalize.ipynb", "executed02")
-        toggles = wait_for(lambda: lab.js("return arguments[0].querySelectorAll('.widget-toggle-button').length",
-                                          lab.cell("char_inventory(")), 60, "the character toggles to render")
+    with lab.notebook_failures("executed-02_normalize"):
+        cell = open_executed(lab, "02_normalize", "char_inventory(")
+        toggles = lab.js("return arguments[0].querySelectorAll('.widget-toggle-button').length", cell)
         assert toggles > 10
         assert "CHARS_TO_IGNORE = ''" in lab.text()
         assert_clean_page(lab)
-        lab.close()
-    assert NotebookNotary(data_dir=lab.server.env["JUPYTER_DATA_DIR"]).check_signature(
-        nbformat.read(str(executed / "01_load.ipynb"), as_version=4))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,8 +193,8 @@ def test_executed_copies_open_trusted_with_playing_audio_and_rendered_widgets(la
 # ------------------------------------------------------------------------------------------------
 def test_01_clip_browser_shows_a_clip_then_another_that_plays(lab, server):
     path = notebook_copy(server, "01_load", RUN_DIR=str(server.root / "runs" / "browser-01"), SYNTHETIC_SIZE="tiny")
-    with lab.artifacts_on_failure("01_load"):
-        run_in_browser(lab, path, "run01")
+    with lab.notebook(path, "run01", artifacts="01_load"):
+        run_all(lab)
         cell = lab.cell("clip_browser(")
         lab.wait_playable(cell, count=4)  # 3 plain players and the browser's, before any click
         browser = lab.widget(cell)
@@ -189,14 +210,13 @@ def test_01_clip_browser_shows_a_clip_then_another_that_plays(lab, server):
         assert state["src"] != first_src, "the player did not get the new clip"
         lab.play(browser.find_element("css selector", "audio"))
         assert_clean_page(lab)
-        lab.close()
 
 
 def test_02_character_toggles_rewrite_the_parameter_values(lab, server, headless_run):
     run = run_copy(headless_run, "browser-02")
     path = notebook_copy(server, "02_normalize", RUN_DIR=str(run))
-    with lab.artifacts_on_failure("02_normalize"):
-        run_in_browser(lab, path, "run02")
+    with lab.notebook(path, "run02", artifacts="02_normalize"):
+        run_all(lab)
         cell = lab.cell("char_inventory(")
 
         def values():
@@ -218,7 +238,6 @@ def test_02_character_toggles_rewrite_the_parameter_values(lab, server, headless
         wait_for(lambda: values()["CHARS_TO_IGNORE"] == "''", 30, "CHARS_TO_IGNORE back to ''")
         assert "active" in keep.get_attribute("class") and "active" not in remove.get_attribute("class")
         assert_clean_page(lab)
-        lab.close()
 
 
 # Records every distinct image in the output of the training cell, and whether the cell was running then.
@@ -248,12 +267,9 @@ def test_04_training_curves_are_redrawn_while_training_runs(lab, server, headles
     run = run_copy(headless_run, "browser-04")
     path = notebook_copy(server, "04_train", RUN_DIR=str(run), MODEL="tiny", MAX_STEPS=16, EVAL_STEPS=4,
                          SAVE_STEPS=16, LOGGING_STEPS=4, BATCH_SIZE=4, GRADIENT_ACCUMULATION_STEPS=1, NUM_PROC=1)
-
-    def watch_curves():
+    with lab.notebook(path, "run04", artifacts="04_train"):
         assert lab.js(WATCH_CURVES), "no training cell to watch"
-
-    with lab.artifacts_on_failure("04_train"):
-        run_in_browser(lab, path, "run04", after_open=watch_curves)
+        run_all(lab)
         curves = lab.js("return window.__curves")
         print("curves drawn (key, prompt):", curves)
         text = lab.js("return arguments[0].querySelector('.jp-OutputArea').innerText", lab.cell("training.train()"))
@@ -266,15 +282,14 @@ def test_04_training_curves_are_redrawn_while_training_runs(lab, server, headles
         assert lab.js("return arguments[0].querySelectorAll('.jp-OutputArea-output img').length", final) == 1
         assert (run / "04_train" / "model" / "model.safetensors").exists()
         assert_clean_page(lab)
-        lab.close()
 
 
 def test_05_slider_changes_the_transcript_and_the_audio(lab, server, model_run):
     from selenium.webdriver.common.action_chains import ActionChains
 
     path = notebook_copy(server, "05_evaluate", RUN_DIR=str(model_run), EVAL_BATCH_SIZE=4)
-    with lab.artifacts_on_failure("05_evaluate"):
-        run_in_browser(lab, path, "run05")
+    with lab.notebook(path, "run05", artifacts="05_evaluate"):
+        run_all(lab)
         cell = lab.cell("show_predictions(")
         browser = lab.widget(cell)
         lab.wait_playable(browser)
@@ -312,4 +327,3 @@ def test_05_slider_changes_the_transcript_and_the_audio(lab, server, model_run):
         lab.wait_playable(browser)
         lab.play(browser.find_element("css selector", "audio"))
         assert_clean_page(lab)
-        lab.close()
