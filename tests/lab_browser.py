@@ -50,7 +50,8 @@ def find_chromium() -> tuple[str, str] | str:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll ``condition`` until it returns something truthy (returned); else fail after ``timeout`` s."""
+    """Poll ``condition`` until it returns something truthy (returned); else fail after ``timeout`` s.
+    An AssertionError of ``condition`` fails at once (a cell failed: no use waiting)."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
@@ -58,6 +59,8 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
             value = condition()
             if value:
                 return value
+        except AssertionError:
+            raise
         except Exception as error:  # noqa: BLE001 - a page in flux: stale elements, a script error
             last_error = error
         if time.monotonic() > deadline:
