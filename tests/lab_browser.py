@@ -44,8 +44,8 @@ def find_chromium() -> tuple[str, str] | str:
     if chromium and driver:
         return chromium, driver
     missing = [name for name, path in (("chromium", chromium), ("chromium-driver", driver)) if not path]
-    return (f"{' and '.join(missing)} not installed, and .ci/setup could not install it (it does with apt-get "
-            f"when run as root, with BROWSER=1 as `make test` and `make test-browser` set it): "
+    return (f"{' and '.join(missing)} missing (.ci/setup installs {'them' if len(missing) > 1 else 'it'} with "
+            f"apt-get when run as root with BROWSER=1, as `make test` and `make test-browser` do); install with: "
             f"sudo apt-get install -y chromium chromium-driver")
 
 
