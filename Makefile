@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-unit test-notebooks test-slow clean
+.PHONY: setup demo test test-unit test-notebooks test-slow test-browser clean
 
 setup:
 	@bash .ci/setup
@@ -12,18 +12,22 @@ setup:
 demo: setup  ## run all six notebooks on the built-in synthetic corpus with the tiny model (CPU)
 	$(VENV)/bin/xlsr demo --language $(LANGUAGE)
 
-test:  ## every test tier: unit, notebooks, slow (set-up includes the optional LM decoder)
-	@LM=1 bash .ci/setup
+test:  ## every test tier: unit, notebooks, slow, browser (set-up adds the optional LM decoder and Chromium)
+	@LM=1 BROWSER=1 bash .ci/setup
 	$(PY) -m pytest -ra --durations=15
 
 test-unit: setup
-	$(PY) -m pytest -ra -m "not notebooks and not slow"
+	$(PY) -m pytest -ra -m "not notebooks and not slow and not browser"
 
 test-notebooks: setup
 	$(PY) -m pytest -ra -m notebooks
 
 test-slow: setup
 	$(PY) -m pytest -ra -m slow
+
+test-browser:  ## the notebooks in JupyterLab in headless Chromium, widgets operated (set-up adds Chromium)
+	@BROWSER=1 bash .ci/setup
+	$(PY) -m pytest -ra -m browser
 
 clean:
 	rm -rf runs

@@ -6,6 +6,7 @@ import nbformat
 import papermill
 import pytest
 
+from xlsr_helpers.colab import COLAB_BADGE_IMAGE, colab_badge, install_command
 from xlsr_helpers.config import STEPS, Config
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -56,3 +57,55 @@ def test_parameters_are_config_fields(path):
         assert name.isupper(), name
         assert info["help"], f"{name} needs a comment saying what it is (allowed values)"
     assert "RUN_DIR" in declared
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def colab_problems(notebook) -> list[str]:
+    """What would stop Colab (or GitHub's viewer) from opening a notebook: an invalid nbformat document,
+    or ``metadata.widgets`` without the widget ``state`` (Colab refuses such a file)."""
+    problems = []
+    try:
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as error:
+        problems.append(f"not valid nbformat: {error.message}")
+    widgets = notebook.metadata.get("widgets")
+    if widgets is not None:
+        state = widgets.get(WIDGET_STATE) if isinstance(widgets, dict) else None
+        if not isinstance(state, dict) or not isinstance(state.get("state"), dict):
+            problems.append(f"metadata.widgets has no {WIDGET_STATE} with a 'state'")
+    return problems
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_opens_in_colab(path):
+    """Valid nbformat, no widget metadata without state, the install cell first, and the badge and the
+    install command of the one repository that xlsr_helpers.colab names."""
+    if not path.exists():
+        pytest.fail(f"{path.name} does not exist")
+    notebook = nbformat.read(str(path), as_version=4)
+    assert notebook.nbformat == 4
+    assert colab_problems(notebook) == []
+    first, install = notebook.cells[0], notebook.cells[1]
+    badges = [line for line in first.source.splitlines() if COLAB_BADGE_IMAGE in line or "colab.research" in line]
+    assert badges == [colab_badge(path.name)], (
+        f"cell 1 needs exactly the badge of xlsr_helpers.colab.colab_badge({path.name!r}); found {badges}")
+    code_cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    assert code_cells[0] == 1, "the install cell is the first code cell"
+    lines = [line.strip() for line in install.source.splitlines()]
+    assert 'if "google.colab" in sys.modules:' in " ".join(lines), "the install cell does something only on Colab"
+    pip_lines = [line for line in lines if "pip install" in line]
+    assert pip_lines == [install_command()], f"the install cell installs {install_command()}; found {pip_lines}"
+
+
+def test_colab_check_finds_what_colab_refuses():
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x = 1")]
+    assert colab_problems(notebook) == []
+    notebook.metadata["widgets"] = {WIDGET_STATE: {"version_major": 2, "version_minor": 0}}
+    assert colab_problems(notebook) == [f"metadata.widgets has no {WIDGET_STATE} with a 'state'"]
+    notebook.metadata["widgets"][WIDGET_STATE]["state"] = {}
+    assert colab_problems(notebook) == []
+    notebook.cells[0]["outputs"] = "not a list"
+    assert colab_problems(notebook)[0].startswith("not valid nbformat")

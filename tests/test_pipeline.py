@@ -46,3 +46,34 @@ def test_parameter_no_notebook_declares_is_reported(tmp_path):
     with pytest.warns(UserWarning, match=r"declares \['MAX_STEPS'\]"):
         run_pipeline({"RUN_DIR": str(tmp_path / "run"), "MAX_STEPS": 5}, steps="1", notebooks_dir=notebooks,
                      progress=False)
+
+
+def test_executed_copies_are_trusted_and_keep_their_widget_state(tmp_path, monkeypatch):
+    """A learner opens <RUN_DIR>/notebooks/*.ipynb: trusted (else Jupyter strips the audio players and shows
+    the widgets as text) and with the widgets' state saved (so they render without running the notebook)."""
+    from nbformat.sign import NotebookNotary
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))  # the notary's secret and database
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_load.ipynb",
+              "import ipywidgets\nfrom IPython.display import display\n"
+              "display(ipywidgets.VBox([ipywidgets.IntSlider(value=3, max=9), ipywidgets.HTML('<b>clip</b>')]))")
+    _notebook(notebooks / "02_normalize.ipynb", "raise ValueError('sentence column is missing')")
+    run_dir = tmp_path / "run"
+    with pytest.raises(StepFailed):
+        run_pipeline({"RUN_DIR": str(run_dir)}, steps="1-2", notebooks_dir=notebooks, progress=False)
+
+    notary = NotebookNotary()
+    for name in ("01_load.ipynb", "02_normalize.ipynb"):  # the failed step's copy too
+        executed = nbformat.read(str(run_dir / "notebooks" / name), as_version=4)
+        assert notary.check_signature(executed), f"{name} is not signed"
+    executed = nbformat.read(str(run_dir / "notebooks" / "01_load.ipynb"), as_version=4)
+    state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    models = {model["model_name"]: model["state"] for model in state.values()}
+    assert models["IntSliderModel"]["value"] == 3 and "VBoxModel" in models and "HTMLModel" in models
+    nbformat.validate(executed)
+    # Opening it in another user's Jupyter (another secret) would not trust it: the signature is this user's.
+    (tmp_path / "other-user").mkdir()
+    other = NotebookNotary(data_dir=str(tmp_path / "other-user"))
+    assert not other.check_signature(executed)

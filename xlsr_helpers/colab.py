@@ -8,6 +8,28 @@ from pathlib import Path
 
 DRIVE_MOUNT = Path("/content/drive")
 
+# Where the curriculum is published: each notebook's Open-in-Colab badge and its install cell point here
+# (tests/test_notebook_contract.py checks the notebooks against these, so a fork changes them in one place).
+REPOSITORY = "xlsr-curriculum/xlsr-curriculum"  # GitHub owner/name
+BRANCH = "main"
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+INSTALL_REQUIREMENT = f"xlsr-helpers @ git+https://github.com/{REPOSITORY}"  # what the install cell installs
+
+
+def colab_url(notebook: str) -> str:
+    """The address that opens ``notebooks/<notebook>`` of the repository in Colab."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/notebooks/{notebook}"
+
+
+def colab_badge(notebook: str) -> str:
+    """The Markdown of the Open-in-Colab badge of a notebook (its first cell)."""
+    return f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(notebook)})"
+
+
+def install_command() -> str:
+    """The install cell's command (run only on Colab; elsewhere `make setup` installs the package)."""
+    return f'%pip install -q "{INSTALL_REQUIREMENT}"'
+
 
 def in_colab() -> bool:
     """True inside a Google Colab runtime."""

@@ -1,4 +1,10 @@
-"""Run the six notebooks headless, in order, with papermill (behind ``xlsr run`` and the tests)."""
+"""Run the six notebooks headless, in order, with papermill (behind ``xlsr run`` and the tests).
+
+The executed copies in ``<RUN_DIR>/notebooks/`` are for learners to open: they keep the state of their
+widgets (so the clip browser, the character toggles and the prediction browser render without running the
+notebook again) and they are signed as trusted in this user's Jupyter, so that Jupyter shows their audio
+players and widgets (an untrusted notebook's players are stripped and its widgets show as text).
+"""
 
 from __future__ import annotations
 
@@ -71,6 +77,30 @@ def check_parameter_names(parameters: dict[str, Any]) -> None:
         raise ValueError(f"Unknown parameter(s) {unknown}. Known: {', '.join(Config.parameter_names())}")
 
 
+def sign_notebook(path: Path) -> bool:
+    """Mark a notebook that this runner executed as trusted, as ``jupyter trust`` does.
+
+    nbformat's notary keeps the signature in the Jupyter data folder of this user (``jupyter --data-dir``,
+    or ``JUPYTER_DATA_DIR``): a Jupyter of the same user then trusts the file. Never fatal: the notebook
+    stays readable unsigned (Jupyter then shows its widgets as text and no audio players), so a failure
+    is a warning. Returns whether it was signed.
+    """
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    if not path.exists():
+        return False
+    try:
+        notary = NotebookNotary()
+        Path(notary.data_dir).mkdir(parents=True, exist_ok=True)  # the notary writes its secret there, not the folder
+        notary.sign(nbformat.read(str(path), as_version=4))
+    except Exception as error:  # noqa: BLE001 - a read-only home, a locked database, ...
+        warnings.warn(f"Could not mark {path} as trusted ({type(error).__name__}: {error}); "
+                      f"`jupyter trust {path}` does it.", stacklevel=2)
+        return False
+    return True
+
+
 def run_pipeline(
     parameters: dict[str, Any],
     steps: str | Iterable[str] | None = None,
@@ -114,11 +144,14 @@ def run_pipeline(
         target = out_dir / source.name
         started = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(source), str(target), parameters=given, kernel_name="python3",
-                cwd=str(notebooks_dir), execution_timeout=cell_timeout_s, progress_bar=False,
-                log_output=False, config=TraitletsConfig(KERNEL_CONFIG),
-            )
+            try:
+                papermill.execute_notebook(
+                    str(source), str(target), parameters=given, kernel_name="python3",
+                    cwd=str(notebooks_dir), execution_timeout=cell_timeout_s, progress_bar=False,
+                    log_output=False, config=TraitletsConfig(KERNEL_CONFIG), store_widget_state=True,
+                )
+            finally:
+                sign_notebook(target)  # a failed step's copy too: its traceback is what the learner opens
         except PapermillExecutionError as error:
             raise StepFailed(
                 f"Step {step} failed in cell {error.cell_index} (execution count {error.exec_count}): "

@@ -80,7 +80,7 @@ def clip_browser(dataset: Any, n: int = 3, seed: int = 0, text_column: str = "se
     """Listen to random clips with their sentence, duration and speaker.
 
     Plain part (always): a table of ``n`` random clips and an audio player for each. Interactive part
-    (ipywidgets): a split selector and a button that draws another random clip.
+    (ipywidgets): a clip with its player at once, a split selector and a button that draws another one.
     Returns the rows shown (for tests).
     """
     from IPython.display import HTML, Audio
@@ -100,37 +100,50 @@ def clip_browser(dataset: Any, n: int = 3, seed: int = 0, text_column: str = "se
     return rows
 
 
-def _interactive_browser(dataset: Any, seed: int, text_column: str) -> None:
+def _interactive_browser(dataset: Any, seed: int, text_column: str) -> Any:
+    """A split selector, the clip shown (sentence, speaker, duration, audio player) and a button for
+    another one. The first clip is shown at once; the button never draws the clip already shown.
+    Returns the widget (None without ipywidgets or clips)."""
     try:
         import ipywidgets as widgets
     except ImportError:
-        return
-    from IPython.display import HTML, Audio
+        return None
 
     splits = _splits(dataset)
     names = [name for name, ds in splits.items() if len(ds)]
     if not names:
-        return
+        return None
     rng = random.Random(seed + 1)
     choose = widgets.Dropdown(options=names, value=names[0], description="split")
-    button = widgets.Button(description="another clip", icon="random")
-    out = widgets.Output()
+    button = widgets.Button(description="another clip", icon="random", tooltip="a random clip of this split")
+    # Plain HTML and Audio widgets whose values are set directly (no Output widget: capturing output into
+    # one can stall a headless nbclient/papermill run until its cell timeout).
+    text = widgets.HTML()
+    player = widgets.Audio(format="wav", autoplay=False, controls=True)
+    shown: dict[str, Any] = {}
 
     def show(_=None):
         ds = splits[choose.value]
-        index = rng.randrange(len(ds))
+        if shown.get("split") == choose.value and len(ds) > 1:  # another clip: never the one shown
+            index = rng.randrange(len(ds) - 1)
+            if index >= shown["index"]:
+                index += 1
+        else:
+            index = rng.randrange(len(ds))
+        shown.update(split=choose.value, index=index)
         item = ds[index]
         array, rate = samples(item["audio"])
-        out.clear_output(wait=True)
-        with out:
-            _display(HTML(
-                f"<b>{html.escape(str(item.get('id', index)))}</b> · speaker {html.escape(_short(item.get('speaker', '')))}"
-                f" · {len(array) / rate:.2f} s<br>{html.escape(str(item.get(text_column, '')))}"
-            ), Audio(array, rate=rate))
+        text.value = (f"<b>{html.escape(str(item.get('id', index)))}</b> · {html.escape(choose.value)} · speaker "
+                      f"{html.escape(_short(item.get('speaker', '')))} · {len(array) / rate:.2f} s<br>"
+                      f"{html.escape(str(item.get(text_column, '')))}")
+        player.value = _wav_bytes(array, rate)
 
     button.on_click(show)
     choose.observe(show, names="value")
-    _display(widgets.VBox([widgets.HBox([choose, button]), out]))
+    show()
+    box = widgets.VBox([widgets.HBox([choose, button]), text, player])
+    _display(box)
+    return box
 
 
 def plot_clip(item: dict[str, Any], title: str | None = None):
@@ -303,8 +316,9 @@ def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: i
 
     Plain part (always): a table of ``n`` clips — the worst first (``order="worst"``) or in file order —
     with the word errors marked (red: substituted, struck: deleted, underlined: inserted). Interactive
-    part (ipywidgets): a slider over every clip, with its audio player when ``dataset`` (the test split,
-    with ``id`` and ``audio`` columns) is given. Returns the rows shown (for tests).
+    part (ipywidgets): a slider over every clip as wide as the output, previous / next buttons, and the
+    clip's audio player when ``dataset`` (the test split, with ``id`` and ``audio`` columns) is given.
+    Returns the rows shown (for tests).
     """
     from IPython.display import HTML
 
@@ -334,12 +348,25 @@ def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: i
         index_of = {clip: i for i, clip in enumerate(dataset["id"])}
     # Plain HTML and Audio widgets whose values are set directly (no Output widget: capturing output
     # into one can stall a headless nbclient/papermill run until its cell timeout).
-    slider = widgets.IntSlider(value=0, min=0, max=len(ranked) - 1, description="clip")
+    # The slider spans the output (one clip per few pixels, not per pixel, with a hundred clips), moves on
+    # release (each move decodes a clip), and previous / next step one clip.
+    slider = widgets.IntSlider(value=1, min=1, max=len(ranked), description="clip", continuous_update=False,
+                               layout=widgets.Layout(width="100%"))
+    previous = widgets.Button(description="previous", icon="chevron-left", tooltip="the previous clip")
+    following = widgets.Button(description="next", icon="chevron-right", tooltip="the next clip")
+    position = widgets.HTML()
     text = widgets.HTML()
     player = widgets.Audio(format="wav", autoplay=False, controls=True) if index_of else None
 
+    def step(delta: int):
+        slider.value = min(max(slider.value + delta, slider.min), slider.max)
+
     def show(_=None):
-        r = ranked[slider.value]
+        r = ranked[slider.value - 1]
+        previous.disabled = slider.value == slider.min
+        following.disabled = slider.value == slider.max
+        position.value = (f"clip {slider.value} of {len(ranked)}"
+                          + (" (the worst first)" if order == "worst" else ""))
         text.value = (f"<b>{html.escape(str(r['path']))}</b> · {r['errors']} errors / {r['words']} words<br>"
                       f"reference: {html.escape(str(r['reference']))}<br>"
                       f"prediction: {word_diff_html(str(r['reference']), str(r['prediction']))}")
@@ -348,8 +375,11 @@ def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: i
             player.value = _wav_bytes(array, rate)
 
     slider.observe(show, names="value")
+    previous.on_click(lambda _: step(-1))
+    following.on_click(lambda _: step(+1))
     show()
-    _display(widgets.VBox([slider, text] + ([player] if player is not None else [])))
+    _display(widgets.VBox([slider, widgets.HBox([previous, following, position]), text]
+                          + ([player] if player is not None else [])))
     return shown
 
 
