@@ -213,11 +213,6 @@ def target_lang(cfg: "Config") -> str | None:
 # --------------------------------------------------------------------------------------------------
 # feature extractor (step 03 builds the processor around it)
 # --------------------------------------------------------------------------------------------------
-def feature_encoder_norm(config) -> str | None:
-    """"layer" | "group" | None: the norm of a wav2vec2-style CNN feature encoder (None: it has none)."""
-    return getattr(config, "feat_extract_norm", None) if config is not None else None
-
-
 def family_feature_extractor(recipe: Recipe, config=None):
     """The family's feature extractor for a checkpoint without ``preprocessor_config.json``.
 
@@ -229,7 +224,7 @@ def family_feature_extractor(recipe: Recipe, config=None):
 
     if recipe.feature_extractor == "seamless_m4t":
         return SeamlessM4TFeatureExtractor(sampling_rate=SAMPLING_RATE)
-    mask = feature_encoder_norm(config) != "group"
+    mask = getattr(config, "feat_extract_norm", None) != "group"
     return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLING_RATE, padding_value=0.0,
                                     do_normalize=True, return_attention_mask=mask)
 
@@ -392,13 +387,6 @@ def recipe_table(cfg: "Config") -> list[dict[str, Any]]:
         rows.append({"parameter": name.upper(), "value": getattr(cfg_resolved, name),
                      "from": "recipe" if given is None else "set by the run"})
     return rows
-
-
-def describe_recipes() -> list[dict[str, Any]]:
-    """One row per family (README / notebook table)."""
-    return [{"family": r.family, "title": r.title, "examples": ", ".join(r.examples),
-             "trained": r.freeze, "learning_rate": r.training["learning_rate"], "source": r.source}
-            for r in RECIPES.values()]
 
 
 def adapter_weights_file(language: str) -> str:
