@@ -162,3 +162,27 @@ def test_family_default_extractor_when_the_checkpoint_has_none(root, tmp_path, k
     made, how = models.feature_extractor_for(Config(model=str(folder)))
     assert type(made).__name__ == extractor and bool(made.return_attention_mask) is mask
     assert "default" in how and made.sampling_rate == 16000
+
+
+def test_w2v_bert_text_does_not_depend_on_batch_mates(root):
+    """transformers leaves padded frames non-zero at w2v-BERT's adapter input, whose stride-2 convolution reads
+    one frame past a clip's end: the hook zeroes them, so a clip's logits are the same alone or batched."""
+    import numpy as np
+
+    from xlsr_helpers.audio import model_inputs, output_frames
+
+    folder = C.build("w2v_bert", root)
+    cfg = Config(model=str(folder), language="tr").resolved()
+    processor = _processor(folder)
+    model = models.build_model(cfg, processor, log=lambda *a: None).eval()
+    rng = np.random.default_rng(0)
+    # 29,360 samples = 182 filterbank frames = 91 stacked frames and nothing half-filled after them: alone, the
+    # adapter's convolution reads zero padding past the end; batched, it read a padded frame (0.13 apart).
+    short, long = rng.normal(0, 0.1, 29_360).astype(np.float32), rng.normal(0, 0.1, 40_171).astype(np.float32)
+    with torch.no_grad():
+        alone = model(**model_inputs(processor.feature_extractor, [short])).logits[0]
+        batched = model(**model_inputs(processor.feature_extractor, [short, long])).logits[0]
+    n = int(output_frames(model, processor.feature_extractor, [len(short)])[0])
+    torch.testing.assert_close(batched[:n], alone[:n], atol=1e-5, rtol=1e-4)
+    assert not models.keep_padding_out_of_the_adapter(models.build_model(Config(model="tiny").resolved(), processor,
+                                                                         log=lambda *a: None)), "no adapter: no hook"

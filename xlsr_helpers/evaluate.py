@@ -40,6 +40,7 @@ import numpy as np
 from .audio import model_inputs, output_frames, samples_per_frame
 from .config import SAMPLING_RATE
 from .ctc import error_rates, greedy_decode
+from .models import keep_padding_out_of_the_adapter
 
 STEP = "05_evaluate"
 PREDICTIONS_FILE = "predictions.tsv"
@@ -136,6 +137,7 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
             f"{type(processor).__name__}. Save the processor (processor.save_pretrained) beside the model."
         )
     model = AutoModelForCTC.from_pretrained(str(path_or_id))
+    keep_padding_out_of_the_adapter(model)  # w2v-BERT: a clip's text must not depend on its batch-mates
     model.to(device=device, dtype=dtype).eval()
     return model, processor
 
