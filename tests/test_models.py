@@ -164,25 +164,37 @@ def test_family_default_extractor_when_the_checkpoint_has_none(root, tmp_path, k
     assert "default" in how and made.sampling_rate == 16000
 
 
-def test_w2v_bert_text_does_not_depend_on_batch_mates(root):
-    """transformers leaves padded frames non-zero at w2v-BERT's adapter input, whose stride-2 convolution reads
-    one frame past a clip's end: the hook zeroes them, so a clip's logits are the same alone or batched."""
+@pytest.mark.parametrize("kind, leaks", [("xlsr53_pretrained", False), ("w2v_bert", True), ("hubert_base", True),
+                                         ("wavlm_base", True), ("data2vec_audio", True)])
+def test_models_whose_outputs_padding_changes_are_never_padded_in_evaluation(root, kind, leaks):
+    """group-norm CNNs, data2vec-audio (5 stacked positional convolutions, not re-masked) and w2v-BERT (its
+    adapter's strided convolution reads past a clip's end): step 05 batches only clips of one length for
+    them, so a clip's text is the same as alone (the card's code, the pipeline)."""
+    from transformers import AutoModelForCTC
+
+    model = AutoModelForCTC.from_pretrained(str(C.build(kind, root)), vocab_size=8, pad_token_id=7,
+                                            ignore_mismatched_sizes=True)
+    assert models.padding_changes_outputs(model) is leaks
+
+
+def test_w2v_bert_logits_change_with_padding_which_is_why_it_is_never_padded(root):
+    """The measurement behind PADDING_LEAKS["wav2vec2-bert"] (transformers 5.24): if this ever fails, the leak
+    is fixed upstream and w2v-BERT can be evaluated in padded batches again."""
     import numpy as np
 
     from xlsr_helpers.audio import model_inputs, output_frames
 
     folder = C.build("w2v_bert", root)
-    cfg = Config(model=str(folder), language="tr").resolved()
     processor = _processor(folder)
-    model = models.build_model(cfg, processor, log=lambda *a: None).eval()
+    model = models.build_model(Config(model=str(folder), language="tr").resolved(), processor,
+                               log=lambda *a: None).eval()
     rng = np.random.default_rng(0)
-    # 29,360 samples = 182 filterbank frames = 91 stacked frames and nothing half-filled after them: alone, the
-    # adapter's convolution reads zero padding past the end; batched, it read a padded frame (0.13 apart).
+    # 29,360 samples = 182 filterbank frames = 91 stacked frames, nothing half-filled after them: alone, the
+    # adapter's convolution reads zero padding past the end; batched, it reads the encoder's padded frame.
     short, long = rng.normal(0, 0.1, 29_360).astype(np.float32), rng.normal(0, 0.1, 40_171).astype(np.float32)
     with torch.no_grad():
         alone = model(**model_inputs(processor.feature_extractor, [short])).logits[0]
         batched = model(**model_inputs(processor.feature_extractor, [short, long])).logits[0]
     n = int(output_frames(model, processor.feature_extractor, [len(short)])[0])
-    torch.testing.assert_close(batched[:n], alone[:n], atol=1e-5, rtol=1e-4)
-    assert not models.keep_padding_out_of_the_adapter(models.build_model(Config(model="tiny").resolved(), processor,
-                                                                         log=lambda *a: None)), "no adapter: no hook"
+    assert (alone[n - 1] - batched[n - 1]).abs().max() > 1e-3
+    torch.testing.assert_close(batched[: n - 1], alone[: n - 1], atol=1e-4, rtol=1e-3)

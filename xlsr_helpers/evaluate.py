@@ -40,7 +40,7 @@ import numpy as np
 from .audio import model_inputs, output_frames, samples_per_frame
 from .config import SAMPLING_RATE
 from .ctc import error_rates, greedy_decode
-from .models import keep_padding_out_of_the_adapter
+from .models import padding_changes_outputs
 
 STEP = "05_evaluate"
 PREDICTIONS_FILE = "predictions.tsv"
@@ -137,7 +137,6 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
             f"{type(processor).__name__}. Save the processor (processor.save_pretrained) beside the model."
         )
     model = AutoModelForCTC.from_pretrained(str(path_or_id))
-    keep_padding_out_of_the_adapter(model)  # w2v-BERT: a clip's text must not depend on its batch-mates
     model.to(device=device, dtype=dtype).eval()
     return model, processor
 
@@ -334,6 +333,7 @@ class Transcriber:
             raise EvaluationError(f"batch size must be >= 1, not {self.batch_size}")
         self.decoder = _Decoder(self.processor, self.lm_decoder)
         self.masked = uses_attention_mask(self.model)
+        self.pads = not padding_changes_outputs(self.model)  # else: only clips of one length share a batch
         self.extractor = self.processor.feature_extractor
         self.align = samples_per_frame(self.model, self.extractor)
         self.device = next(self.model.parameters()).device
@@ -392,10 +392,12 @@ class Transcriber:
 
     # --- internals ----------------------------------------------------------------------------
     def _groups(self, arrays: list[np.ndarray], indices: list[int]) -> list[list[int]]:
-        """Layer-norm models: one padded batch. Group-norm models: batches of equal length (no padding)."""
+        """One padded batch where padding changes nothing (layer-norm encoders); else batches of equal length,
+        never padded (group-norm encoders, data2vec-audio, w2v-BERT: models.padding_changes_outputs), so that a
+        clip's text is what the card's code and the pipeline give for it alone."""
         if not indices:
             return []
-        if self.masked:
+        if self.pads:
             return [indices]
         by_length: dict[int, list[int]] = {}
         for i, array in zip(indices, arrays):
@@ -676,7 +678,7 @@ def evaluate(model, processor, dataset, normalizer: Callable[[str], str], *, bat
     metrics.update({
         "decoding": "beam search + n-gram LM (pyctcdecode)" if lm_decoder is not None else "greedy CTC",
         "batch_size": batch_size, "chunk_length_s": chunk_length_s,
-        "attention_mask": transcriber.masked, "device": str(transcriber.device),
+        "attention_mask": transcriber.masked, "padded_batches": transcriber.pads, "device": str(transcriber.device),
         "dtype": str(transcriber.dtype).replace("torch.", ""), "seconds": round(seconds, 3),
         "clips_per_second": round(len(dataset) / seconds, 3) if seconds > 0 else None,
         "audio_hours": round(sum(durations) / 3600, 4) if durations is not None else None,

@@ -350,33 +350,26 @@ def build_model(cfg: "Config", processor, world_size: int = 1, log: Callable = p
         if cfg.model_family and found != recipe.family:
             log(f"MODEL_FAMILY={recipe.family!r} overrides the checkpoint's own family {found!r}.")
         model = AutoModelForCTC.from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
-    keep_padding_out_of_the_adapter(model)
     freeze(model, recipe, cfg.freeze_feature_encoder)
     return model
 
 
-def keep_padding_out_of_the_adapter(model) -> bool:
-    """w2v-BERT's adapter (``add_adapter=True``) subsamples with stride-2 convolutions that also read the frame
-    after a clip's last one. In a padded batch that frame is the encoder's output at a padded position (not
-    zero: transformers masks padding inside the encoder but not at the adapter's input), so a clip's last
-    output frame, often its last letter, changed with whatever it was batched with. This zeroes the padded
-    frames at the adapter's first layer, as the convolution's own zero padding does for a clip alone: the
-    same text alone or batched, in training and in evaluation (the real model has one adapter layer).
-    Returns True when the hook was installed (models without an adapter are left alone)."""
-    base = getattr(model, model.base_model_prefix, None)
-    layers = getattr(getattr(base, "adapter", None), "layers", None)
-    if not layers:
-        return False
+# Architectures whose outputs on a clip change when it is padded, even with the attention mask: the
+# evaluation never pads them (it batches only clips of the same length). Measured on the test checkpoints.
+PADDING_LEAKS = {
+    "data2vec-audio": "its positional embedding is 5 stacked convolutions (kernel 19) that are not re-masked: "
+                      "padding reached the last ~20 letters of a clip",
+    "wav2vec2-bert": "its adapter (add_adapter=True) subsamples with stride-2 convolutions whose input is not "
+                     "masked: the frame after a clip's end (padding, or the half-filled last stack of two "
+                     "filterbank frames, which even a clip alone has) moved its last logits by up to 0.13",
+}
 
-    def zero_padded_frames(module, args, kwargs):
-        mask = kwargs.get("attention_mask")
-        if mask is None or not args or mask.dim() != 2 or mask.shape[1] != args[0].shape[1]:
-            return None
-        hidden = args[0].masked_fill(~mask.bool().unsqueeze(-1), 0.0)
-        return (hidden, *args[1:]), kwargs
 
-    layers[0].register_forward_pre_hook(zero_padded_frames, with_kwargs=True)
-    return True
+def padding_changes_outputs(model) -> bool:
+    """True when padding a clip changes its logits whatever the attention mask: group-norm CNN encoders
+    (they normalize over the padded length) and the architectures of PADDING_LEAKS."""
+    config = model.config
+    return getattr(config, "feat_extract_norm", None) == "group" or config.model_type in PADDING_LEAKS
 
 
 def freeze(model, recipe: Recipe, freeze_feature_encoder: bool = True) -> None:

@@ -291,14 +291,3 @@ def _plain(value):
 def run_train(cfg: Config, live=None, log: Callable = log_main) -> dict[str, Any]:
     """The whole step; returns the report (also written to 04_train/report.json)."""
     return Training(cfg, log=log, live=live).run()
-
-
-def eval_history(report_or_history) -> list[dict[str, float]]:
-    """(step, WER, CER, empty share) of every evaluation, for tables and tests."""
-    history = report_or_history.get("history", []) if isinstance(report_or_history, dict) else report_or_history
-    by_step = {e["step"]: {"step": e["step"], "wer": e["eval_wer"], "cer": e["eval_cer"],
-                           "empty_share": e.get("eval_empty_share")}
-               for e in history if "eval_cer" in e}  # the final evaluation repeats the last step's: keep one
-    return [by_step[step] for step in sorted(by_step)]
-
-
