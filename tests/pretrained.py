@@ -286,7 +286,12 @@ def fine_tune(model_folder, base_run, run_dir, steps: int, eval_steps: int, **ov
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     prepared, shared = Path(run_dir) / "04_train" / "prepared", Path(base_run) / "04_train" / "prepared"
     if prepared.exists() and not shared.exists():  # the next arm reuses the prepared audio
-        shutil.copytree(prepared, shared)
+        tmp = shared.with_name(f".prepared.tmp{os.getpid()}")
+        shutil.copytree(prepared, tmp)
+        try:
+            tmp.rename(shared)
+        except OSError:  # another arm was first
+            shutil.rmtree(tmp, ignore_errors=True)
     return report
 
 
