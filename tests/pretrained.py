@@ -76,6 +76,15 @@ def prepare_run(run_dir: Path, language: str, model: str = "tiny", size: str = "
     return cfg
 
 
+def notebook_config(run_dir: Path, step: str, **params) -> Config:
+    """The config a notebook of ``step`` gets from its parameters cell (``Config.from_params``, saved to run.json):
+    what earlier steps used, with the recipe fields they left open filled from *this* MODEL's family."""
+    run_dir = Path(run_dir)
+    given = {"LANGUAGE": Config.load(run_dir).language, "RUN_DIR": str(run_dir),
+             **{name.upper(): value for name, value in params.items()}}
+    return Config.from_params(given, step=step)
+
+
 def copy_run_for(base_run: Path, run_dir: Path, model: str) -> Config:
     """A new run folder with 01-02 (and the prepared audio) of ``base_run``, and step 03 again for ``model``."""
     from xlsr_helpers.vocab import run_vocab
@@ -88,9 +97,8 @@ def copy_run_for(base_run: Path, run_dir: Path, model: str) -> Config:
     prepared = Path(base_run) / "04_train" / "prepared"
     if prepared.exists():  # keyed by the tokenizer: rebuilt by step 04 if step 03 makes another one
         shutil.copytree(prepared, run_dir / "04_train" / "prepared")
-    cfg = Config.load(run_dir).updated(run_dir=str(run_dir), model=str(model))
-    cfg.save("03_vocab")
-    run_vocab(cfg.resolved())
+    cfg = notebook_config(run_dir, "03_vocab", model=str(model))
+    run_vocab(cfg)
     return cfg
 
 
@@ -273,7 +281,7 @@ PROOF_EVAL_STEPS = 50  # evaluate every N updates (the curves)
 def fine_tune(model_folder, base_run, run_dir, steps: int, eval_steps: int, **overrides) -> dict:
     """Steps 03-04 of ``base_run``'s data (copied to ``run_dir``) with MODEL=``model_folder`` and its family's CPU
     recipe; returns step 04's report with ``wall_seconds`` (step 03 + 04) added."""
-    from xlsr_helpers.models import recipe_for
+    from xlsr_helpers.models import RECIPE_FIELDS, recipe_for
     from xlsr_helpers.train.step import run_train
 
     started = time.perf_counter()
@@ -282,7 +290,9 @@ def fine_tune(model_folder, base_run, run_dir, steps: int, eval_steps: int, **ov
     params = dict(CPU_RECIPES[family], max_steps=steps, eval_steps=eval_steps, logging_steps=eval_steps,
                   save_steps=steps, num_proc=1)
     params.update(overrides)
-    report = run_train(cfg.updated(**params).resolved())
+    cfg = notebook_config(run_dir, "04_train", **params)
+    report = run_train(cfg)
+    report["recipe"] = {name: getattr(cfg, name) for name in RECIPE_FIELDS + ("freeze_feature_encoder",)}
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     prepared, shared = Path(run_dir) / "04_train" / "prepared", Path(base_run) / "04_train" / "prepared"
     if prepared.exists() and not shared.exists():  # the next arm reuses the prepared audio

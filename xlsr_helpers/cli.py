@@ -2,6 +2,8 @@
 
     xlsr demo  [--language tr]                         all six notebooks: synthetic corpus, tiny model
     xlsr run   --language tr --source synthetic --model tiny [--steps 1-3] [--run-dir DIR] [-p NAME=VALUE ...]
+    xlsr run   --language tr,de,fr ...                 one run folder per language (DIR/<language>), one table
+    xlsr evaluate --run-dir DIR [--compare MODEL ...]  step 05 again; other models scored on the same clips
     xlsr synth --language tr --size tiny [--seed 0] [--root DIR]
     xlsr train --run-dir DIR [-p NAME=VALUE ...]       step 04 without Jupyter (torchrun / accelerate launch)
 """
@@ -52,13 +54,51 @@ def _run(parameters: dict[str, Any], steps: str | None, cell_timeout: int) -> in
     return 0
 
 
+def _sweep(parameters: dict[str, Any], steps: str | None, cell_timeout: int) -> int:
+    from .sweep import languages_of, run_sweep, sweep_markdown, sweep_root, write_sweep
+
+    root = sweep_root(parameters.pop("RUN_DIR", ""))
+    outcomes = run_sweep(languages_of(parameters.pop("LANGUAGE")), parameters, steps=steps, root=root,
+                         cell_timeout_s=cell_timeout)
+    print("\n" + sweep_markdown(outcomes))
+    print("Written: " + ", ".join(str(p) for p in write_sweep(outcomes, root)))
+    return 0 if all(o.status == "ok" for o in outcomes) else 1
+
+
+def _evaluate(parameters: dict[str, Any], compare: list[str], cell_timeout: int) -> int:
+    from .config import Config, resolve_run_dir
+    from .evaluate import COMPARISON_FILE
+
+    run_dir = resolve_run_dir(parameters["RUN_DIR"], "")
+    if not (run_dir / "run.json").exists():
+        print(f"xlsr evaluate: {run_dir} is not a run folder (no run.json)", file=sys.stderr)
+        return 2
+    parameters.setdefault("LANGUAGE", Config.load(run_dir).language)  # the notebook's default would be "tr"
+    if compare:
+        parameters["COMPARE_WITH"] = ",".join(compare)
+    code = _run(parameters, "05_evaluate", cell_timeout)
+    comparison = run_dir / "05_evaluate" / COMPARISON_FILE
+    if code == 0 and comparison.exists():
+        data = json.loads(comparison.read_text())
+        key = data["metric"]
+        print(f"\nOn the same {data['n']} test clips ({key.upper()}, %):")
+        for m in sorted(data["models"], key=lambda m: m[key]):
+            print(f"  {100 * m[key]:6.2f}  {m['label']}  ({m['model']})")
+        for p in data["pairs"]:
+            d = p[key]
+            print(f"  {p['a']} - {p['b']}: {100 * d['difference']:+.2f} points "
+                  f"({100 * d['low']:+.2f} to {100 * d['high']:+.2f}): {d['verdict']}")
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xlsr", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def add_run_options(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--language", help="Common Voice locale code (LANGUAGE)")
+        sub.add_argument("--language", help="Common Voice locale code (LANGUAGE); several, comma-separated: "
+                                            "one run folder each (RUN_DIR/<language>) and one table")
         sub.add_argument("--run-dir", help="run folder (RUN_DIR); default runs/<language>")
         sub.add_argument("--steps", help="e.g. 1-3, 4, 05_evaluate, or a comma list (default: all)")
         sub.add_argument("-p", "--param", action="append", type=parse_assignment, metavar="NAME=VALUE",
@@ -79,6 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--root", help="where to build it (default: the cache)")
 
+    evaluate = commands.add_parser("evaluate", help="step 05 of a run again, optionally next to other models")
+    evaluate.add_argument("--run-dir", required=True, help="the run folder (RUN_DIR)")
+    evaluate.add_argument("-p", "--param", action="append", type=parse_assignment, metavar="NAME=VALUE",
+                          help="a parameter of notebook 05, e.g. -p EVAL_BATCH_SIZE=16")
+    evaluate.add_argument("--cell-timeout", type=int, default=3600, help="seconds per notebook cell")
+    evaluate.add_argument("--compare", action="append", default=[], metavar="MODEL",
+                          help="another model scored on the same test clips: run folder, model folder or Hub id "
+                               "(repeat the option for more)")
+
     train = commands.add_parser("train", help="train step 04 from a run folder (torchrun/accelerate)")
     train.add_argument("rest", nargs=argparse.REMAINDER, help="--run-dir DIR [-p NAME=VALUE ...]")
 
@@ -95,12 +144,16 @@ def main(argv: list[str] | None = None) -> int:
         folder = make_corpus(args.language, args.size, seed=args.seed, root=args.root)
         print(f"{folder}  ({time.perf_counter() - started:.1f} s)")
         return 0
+    parameters = _parameters(args)
+    if args.command == "evaluate":
+        return _evaluate(parameters, args.compare, args.cell_timeout)
     if args.command == "demo":
         from .pipeline import DEMO_PARAMETERS
 
-        parameters = {**DEMO_PARAMETERS, **_parameters(args)}
-        return _run(parameters, args.steps, args.cell_timeout)
-    return _run(_parameters(args), args.steps, args.cell_timeout)
+        parameters = {**DEMO_PARAMETERS, **parameters}
+    if "," in str(parameters.get("LANGUAGE", "")):
+        return _sweep(parameters, args.steps, args.cell_timeout)
+    return _run(parameters, args.steps, args.cell_timeout)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ class Config:
     eval_batch_size: int = 8
     chunk_length_s: float = 20.0  # clips longer than this are transcribed in chunks
     lm_path: str = ""  # optional KenLM n-gram (.arpa/.bin) for pyctcdecode; "" = greedy decoding
+    compare_with: str = ""  # other models scored on the same test clips: run folders, model folders, Hub ids (comma list)
 
     # --- 06_model_card ------------------------------------------------------------------------
     hub_model_id: str = ""  # "" -> <user>/wav2vec2-large-xlsr-<language> when pushing

@@ -46,6 +46,7 @@ STEP = "05_evaluate"
 PREDICTIONS_FILE = "predictions.tsv"
 METRICS_FILE = "metrics.json"
 ERRORS_FILE = "errors.json"
+COMPARISON_FILE = "comparison.json"  # other models on the same clips (xlsr_helpers.compare)
 # Files that say how raw audio and text become model inputs (one of each group must exist).
 FEATURE_EXTRACTOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
@@ -716,8 +717,10 @@ def run_evaluation(cfg, dataset=None, normalizer=None, progress: bool = True) ->
 
 
 def write_outputs(result: EvaluationResult, out_dir: Path) -> dict[str, Path]:
-    """``predictions.tsv``, ``metrics.json`` and ``errors.json`` (written atomically)."""
+    """``predictions.tsv``, ``metrics.json`` and ``errors.json`` (written atomically); a comparison written
+    with an earlier evaluation is removed (the card must not show it next to these numbers)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / COMPARISON_FILE).unlink(missing_ok=True)
     files = {"predictions": out_dir / PREDICTIONS_FILE, "metrics": out_dir / METRICS_FILE,
              "errors": out_dir / ERRORS_FILE}
     tmp = files["predictions"].with_suffix(".tsv.tmp")

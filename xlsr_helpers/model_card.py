@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEFAULT_MODEL, SAMPLING_RATE, Config
+from .evaluate import COMPARISON_FILE
 from .models import RECIPES, adapter_weights_file
+from .normalize import primary_metric
 
 STEP = "06_model_card"
 TAGS = ["audio", "automatic-speech-recognition", "speech", "xlsr-fine-tuning-week"]
@@ -55,9 +57,6 @@ LANGUAGE_NAMES = {
     "tr": "Turkish", "tt": "Tatar", "uk": "Ukrainian", "vi": "Vietnamese", "zh-CN": "Chinese (China)",
     "zh-HK": "Chinese (Hong Kong)", "zh-TW": "Chinese (Taiwan)",
 }
-
-
-NO_SPACE_LANGUAGES = {"zh", "ja", "th", "lo", "my", "km", "yue", "bo", "dz"}
 
 
 class ModelCardError(ValueError):
@@ -159,6 +158,7 @@ class RunInfo:
     vocab_report: dict = field(default_factory=dict)
     train_report: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)  # the parameters 04_train ran with (run.json)
+    comparison: dict = field(default_factory=dict)  # 05_evaluate/comparison.json: other models, same clips
 
 
 def read_run(cfg: Config) -> RunInfo:
@@ -174,7 +174,7 @@ def read_run(cfg: Config) -> RunInfo:
         normalize_report=_read_json(cfg.step_dir("02_normalize") / "report.json"),
         vocab_report=_read_json(cfg.step_dir("03_vocab") / "report.json"),
         train_report=_read_json(cfg.step_dir("04_train") / "report.json"),
-        train_config=train_config,
+        train_config=train_config, comparison=_read_json(cfg.step_dir("05_evaluate") / COMPARISON_FILE),
     )
 
 
@@ -426,10 +426,32 @@ def results_section(info: RunInfo) -> str:
              f"{m.get('decoding', 'greedy CTC')} decoding. The interval is a percentile bootstrap over utterances "
              f"({ci.get('n_resamples', 1000)} resamples, seed {ci.get('seed', 0)}): with a small test set it is wide, "
              "and two models whose intervals overlap may not differ.\n")
-    if hub_language(info.cfg.language) in NO_SPACE_LANGUAGES:
+    if primary_metric(info.cfg.language) == "cer":
         text += (f"\n{language_name(info.cfg.language)} is written without spaces between words, so a whole "
                  "sentence counts as one \"word\" for the WER: the CER is the meaningful number here.\n")
     return text
+
+
+def comparison_section(info: RunInfo) -> str:
+    """Baseline vs fine-tuned: the models of step 05's comparison on the same clips, and each pair's paired
+    bootstrap interval of the difference; "" when the run was not compared."""
+    c = info.comparison
+    if not c.get("models") or not c.get("pairs"):
+        return ""
+    level = int(round(100 * c.get("level", 0.95)))
+    key = c.get("metric", "wer")
+    models = [{"model": f"`{m['label']}`", "Test WER (%)": _pct(m["wer"]), "Test CER (%)": _pct(m["cer"]),
+               "cannot write": "".join(sorted(m.get("unwritable", {}))) or "—"}
+              for m in sorted(c["models"], key=lambda m: m[key])]
+    pairs = [{"A − B": f"`{p['a']}` − `{p['b']}`", f"{key.upper()} difference (points)": f"{100 * p[key]['difference']:+.2f}",
+              f"{level}% CI (points)": f"{100 * p[key]['low']:+.2f} – {100 * p[key]['high']:+.2f}",
+              "verdict": p[key]["verdict"]} for p in c["pairs"]]
+    sources = "; ".join(f"`{m['label']}`: {m['model']}" for m in c["models"])
+    return (f"On the same {c.get('n', '?')} test clips, references normalized by this run's normalizer, greedy decoding "
+            f"for every model ({sources}):\n\n{_table(models)}\n"
+            f"Is the difference real? A paired bootstrap over the clips ({c.get('n_resamples', 1000)} resamples, the same "
+            f"clips for both models); an interval that contains 0 means this test set cannot tell the two apart:\n\n"
+            f"{_table(pairs)}")
 
 
 def limitations_section(info: RunInfo) -> str:
@@ -503,6 +525,8 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
             intro += f" Model family: {family.title}."
     intro += " When using this model, make sure that your speech input is sampled at 16 kHz."
     files = upload_files or []
+    comparison = comparison_section(info)
+    comparison = f"## Baseline vs fine-tuned\n\n{comparison}\n" if comparison else ""
     body = f"""
 # {title}
 
@@ -549,7 +573,7 @@ needs, the run's text normalization on the references):
 ## Results
 
 {results_section(info)}
-## Limitations
+{comparison}## Limitations
 
 {limitations_section(info)}
 ## Files

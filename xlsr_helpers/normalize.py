@@ -119,6 +119,17 @@ def profile_for(language: str) -> tuple[str, Profile]:
     return "default", PROFILES["default"]
 
 
+# Languages written without spaces between words (the char_based profiles above, and scripts that space
+# phrases, not words): a whole sentence counts as one "word" for the WER, so the CER is their metric.
+NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "yue", "bo", "dz"})
+
+
+def primary_metric(language: str) -> str:
+    """"cer" for languages written without spaces between words, "wer" otherwise."""
+    base = language.replace("_", "-").split("-")[0]
+    return "cer" if profile_for(language)[1].char_based or base in NO_SPACE_LANGUAGES else "wer"
+
+
 def _is_cjk(ch: str) -> bool:
     o = ord(ch)
     return (0x3040 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF or 0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF

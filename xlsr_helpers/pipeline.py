@@ -31,7 +31,11 @@ KERNEL_CONFIG = {"KernelManager": {"transport": "ipc" if os.name == "posix" else
 
 
 class StepFailed(RuntimeError):
-    """A notebook failed; the message names the step, the cell and the error."""
+    """A notebook failed; the message names the step, the cell and the error (also as ``step``, ``error``)."""
+
+    def __init__(self, message: str, step: str = "", error: str = ""):
+        super().__init__(message)
+        self.step, self.error = step, error
 
 
 @dataclass
@@ -155,11 +159,13 @@ def run_pipeline(
         except PapermillExecutionError as error:
             raise StepFailed(
                 f"Step {step} failed in cell {error.cell_index} (execution count {error.exec_count}): "
-                f"{error.ename}: {error.evalue}\nExecuted notebook with the traceback: {target}"
+                f"{error.ename}: {error.evalue}\nExecuted notebook with the traceback: {target}",
+                step=step, error=f"{error.ename}: {error.evalue}",
             ) from None
         except Exception as error:  # timeouts, dead kernels
             raise StepFailed(f"Step {step} failed: {type(error).__name__}: {error}\n"
-                             f"Executed notebook so far: {target}") from None
+                             f"Executed notebook so far: {target}", step=step,
+                             error=f"{type(error).__name__}: {error}") from None
         result.seconds[step] = time.perf_counter() - started
         result.executed[step] = target
         result.results[step] = read_results(target)

