@@ -182,8 +182,8 @@ def test_malformed_cards_are_skipped_with_a_note_each(board):
 def test_markdown_has_the_tables_the_counts_and_the_problems(board):
     text = lb.to_markdown(board)
     assert text.startswith("# Leaderboard\n")
-    assert (f"21 model cards read: 13 results in 4 tables, 12 ranked; {len(MALFORMED)} cards skipped, "
-            f"{PROBLEMS} problems.") in text
+    assert (f"Model cards read: 21. Results: 13 in 4 tables, 12 ranked. Cards skipped: {len(MALFORMED)}. "
+            f"Problems: {PROBLEMS}.") in text
     assert f"## zh (Chinese (China)) — {CV_17}, zh-CN" in text and "Ranked by CER" in text.split("## zh")[1]
     assert "| 1 | wav2vec2-large-xlsr Turkish | tr-xlsr53 | test | LM | 18.05 | 6.10 | profile tr |  |" in text
     assert "| – | wav2vec2-xls-r-1b Turkish | tr-xls-r-1b-dev | validation | greedy | 15.00 | 4.00 |" in text

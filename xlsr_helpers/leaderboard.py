@@ -407,8 +407,8 @@ def _number(value: float | None) -> str:
 def to_markdown(board: Leaderboard) -> str:
     tables = board.tables()
     lines = ["# Leaderboard", "",
-             f"{len(board.cards)} model cards read: {len(board.entries)} results in {len(tables)} tables, "
-             f"{len(board.ranked)} ranked; {len(board.skipped)} cards skipped, {len(board.problems)} problems.", ""]
+             f"Model cards read: {len(board.cards)}. Results: {len(board.entries)} in {len(tables)} tables, "
+             f"{len(board.ranked)} ranked. Cards skipped: {len(board.skipped)}. Problems: {len(board.problems)}.", ""]
     for (language, dataset, config), rows in tables.items():
         metric = rows[0].ranked_by.upper()
         name = LANGUAGE_NAMES.get(config) or language_name(language)
