@@ -1,4 +1,5 @@
-"""The ``xlsr`` command: run the curriculum headless, build a synthetic corpus, train from a run folder.
+"""The ``xlsr`` command: run the curriculum headless, build a synthetic corpus, train from a run folder,
+rank the results of model cards.
 
     xlsr demo  [--language tr]                         all six notebooks: synthetic corpus, tiny model
     xlsr run   --language tr --source synthetic --model tiny [--steps 1-3] [--run-dir DIR] [-p NAME=VALUE ...]
@@ -6,6 +7,7 @@
     xlsr evaluate --run-dir DIR [--compare MODEL ...]  step 05 again; other models scored on the same clips
     xlsr synth --language tr --size tiny [--seed 0] [--root DIR]
     xlsr train --run-dir DIR [-p NAME=VALUE ...]       step 04 without Jupyter (torchrun / accelerate launch)
+    xlsr leaderboard PATH... [--out DIR | --markdown FILE --csv FILE]   model cards ranked per language
 """
 
 from __future__ import annotations
@@ -131,6 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train step 04 from a run folder (torchrun/accelerate)")
     train.add_argument("rest", nargs=argparse.REMAINDER, help="--run-dir DIR [-p NAME=VALUE ...]")
 
+    leaderboard = commands.add_parser("leaderboard", help="rank the results of model cards per language")
+    leaderboard.add_argument("paths", nargs="+", metavar="PATH",
+                             help="a model card, a run folder, an upload folder, or a folder of them")
+    leaderboard.add_argument("--out", help="folder for leaderboard.md and leaderboard.csv")
+    leaderboard.add_argument("--markdown", help="write the Markdown here")
+    leaderboard.add_argument("--csv", help="write the CSV here")
+
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["train"]:  # its options belong to train_main (argparse would claim --run-dir)
         from .train.__main__ import train_main
@@ -144,6 +153,17 @@ def main(argv: list[str] | None = None) -> int:
         folder = make_corpus(args.language, args.size, seed=args.seed, root=args.root)
         print(f"{folder}  ({time.perf_counter() - started:.1f} s)")
         return 0
+    if args.command == "leaderboard":
+        from .leaderboard import build_leaderboard, write_outputs
+
+        board = build_leaderboard(args.paths)
+        text, written = write_outputs(board, out=args.out, markdown=args.markdown, csv_file=args.csv)
+        print(text)
+        for path in written:
+            print(f"Written: {path}", file=sys.stderr)
+        if not board.ranked:
+            print("xlsr: no result could be ranked (see 'Skipped cards and problems')", file=sys.stderr)
+        return 0 if board.ranked else 1
     parameters = _parameters(args)
     if args.command == "evaluate":
         return _evaluate(parameters, args.compare, args.cell_timeout)
