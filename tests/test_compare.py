@@ -168,3 +168,26 @@ def test_the_card_shows_baseline_vs_fine_tuned_and_a_new_evaluation_drops_an_old
     run_evaluation(cfg, progress=False)  # evaluated again (another model, other settings): the comparison is stale
     assert not (cfg.step_dir("05_evaluate") / cmp.COMPARISON_FILE).exists()
     assert "Baseline vs fine-tuned" not in str(mc.build_card(mc.read_run(cfg), "ada/x"))
+
+
+@pytest.mark.notebooks
+def test_xlsr_evaluate_compare_runs_notebook_05_with_the_comparison(tmp_path_factory, capsys):
+    from transformers import AutoProcessor
+
+    from xlsr_helpers.cli import main
+    from xlsr_helpers.results import read_results
+
+    run = copy_run(build_tiny_run(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("cli") / "run")
+    processor = AutoProcessor.from_pretrained(str(run / "04_train" / "model"))
+    other = make_tiny_model(tmp_path_factory.mktemp("cli-other") / "base-model", processor, seed=5)
+    assert main(["evaluate", "--run-dir", str(run), "--compare", str(other), "-p", "EVAL_BATCH_SIZE=4"]) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads((run / "05_evaluate" / cmp.COMPARISON_FILE).read_text())
+    assert [m["label"] for m in saved["models"]] == ["fine-tuned (this run)", "base-model"]
+    assert "fine-tuned (this run) - base-model:" in printed and saved["pairs"][0]["wer"]["verdict"] in printed
+    recorded = read_results(run / "notebooks" / "05_evaluate.ipynb")
+    assert recorded["compared_with"] == ["fine-tuned (this run)", "base-model"]
+    assert recorded["comparison_verdicts"] == [saved["pairs"][0]["wer"]["verdict"]]
+    metrics = json.loads((run / "05_evaluate" / "metrics.json").read_text())
+    assert saved["models"][0]["wer"] == metrics["wer"], "the run's model: step 05's own numbers"
+    assert main(["evaluate", "--run-dir", str(tmp_path_factory.mktemp("empty"))]) == 2

@@ -125,3 +125,29 @@ def test_adapters_on_the_frozen_pretrained_encoder_learn(arms, encoder):
     base = [k for k in before if k.startswith("wav2vec2.") and ".adapter_layer." not in k and k in after]
     assert len(base) > 20 and all(torch.equal(before[k], after[k]) for k in base)
     assert report.get("adapter_file") == f"adapter.{report['target_lang']}.safetensors"
+
+
+def test_comparison_tells_the_fine_tuned_model_from_a_random_copy_and_not_from_itself(arms, tmp_path):
+    """Step 05's comparison (xlsr_helpers.compare) on the target's test split: the pretrained arm's model against a
+    random-weight copy (same architecture and processor) and against itself under another name."""
+    from transformers import AutoConfig, AutoModelForCTC, AutoProcessor
+
+    from xlsr_helpers import compare as cmp
+    from xlsr_helpers.config import Config
+
+    model_dir = Path(arms["pretrained"]["model_dir"])
+    run = model_dir.parents[1]
+    random_copy = tmp_path / "random-copy"
+    torch.manual_seed(0)
+    AutoModelForCTC.from_config(AutoConfig.from_pretrained(str(model_dir))).save_pretrained(str(random_copy))
+    AutoProcessor.from_pretrained(str(model_dir)).save_pretrained(str(random_copy))
+    cfg = Config.load(run).updated(run_dir=str(run)).resolved()
+    comparison = cmp.compare_models(cfg, [str(run), str(model_dir), str(random_copy)], progress=False)
+    print(comparison.models_table().to_string(), comparison.pairs_table().to_string(), sep="\n")
+    fine_tuned = f"run {run.name}"
+    pairs = {(p["a"], p["b"]): p for p in comparison.pairs}
+    for metric in ("wer", "cer"):
+        itself = pairs[(fine_tuned, "model")][metric]
+        assert itself["low"] <= 0 <= itself["high"] and itself["verdict"] == "no clear difference"
+        against_random = pairs[(fine_tuned, "random-copy")][metric]
+        assert against_random["high"] < 0 and against_random["verdict"] == f"{fine_tuned} is better"
