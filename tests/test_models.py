@@ -133,6 +133,22 @@ def test_build_model_keeps_the_encoder_and_trains_what_the_recipe_says(root, kin
     assert model.config.mask_time_prob == recipe.training["mask_time_prob"]
 
 
+@pytest.mark.parametrize("kind", ["xlsr53_pretrained", "mms_all"])
+def test_new_weights_come_from_seed_whatever_ran_before(root, kind):
+    """The head (and MMS's new adapter layers) are drawn from SEED: the same SEED gives the same model whether
+    or not something used the random generator first (e.g. preparing the audio, which a reused cache skips)."""
+    folder = C.build(kind, root)
+    cfg = Config(model=str(folder), language="tr").resolved()
+    processor = _processor(folder, models.target_lang(cfg))
+    first = models.build_model(cfg, processor, log=lambda *a: None)
+    torch.rand(1000)  # what other code may do in between
+    second = models.build_model(cfg, processor, log=lambda *a: None)
+    other_seed = models.build_model(cfg.updated(seed=cfg.seed + 1), processor, log=lambda *a: None)
+    new = [name for name in first.state_dict() if name.startswith("lm_head.") or ".adapter_layer." in name]
+    assert new and all(torch.equal(first.state_dict()[n], second.state_dict()[n]) for n in new)
+    assert not torch.equal(first.lm_head.weight, other_seed.lm_head.weight)
+
+
 def test_mms_adapters_get_gradients_with_gradient_checkpointing(root):
     """The recipe trains with gradient checkpointing on a GPU; with the base model frozen, the adapters inside
     checkpointed layers must still get gradients (reentrant checkpointing would silently give them none)."""

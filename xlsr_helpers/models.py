@@ -335,14 +335,15 @@ def build_model(cfg: "Config", processor, world_size: int = 1, log: Callable = p
     (another language's fine-tuned model) has it replaced (``ignore_mismatched_sizes``); the encoder is
     kept either way. MMS adapters: new adapter layers, the base model frozen, adapters + head trained.
     """
-    import torch
-    from transformers import AutoModelForCTC, Wav2Vec2ForCTC
+    from transformers import AutoModelForCTC, Wav2Vec2ForCTC, set_seed
 
     cfg = cfg.resolved()
     recipe = recipe_for(cfg)
     overrides = model_overrides(cfg, processor, world_size, log)
+    # The new weights (a CTC head, adapter layers, all of tiny) are drawn from SEED, whatever ran before in the
+    # process: without it, preparing the audio (or not, when it is reused) changed the head, and with it the run.
+    set_seed(cfg.seed)
     if cfg.is_tiny():
-        torch.manual_seed(cfg.seed)
         model = tiny_filterbank_(Wav2Vec2ForCTC(tiny_config(**overrides)))
     else:
         config = read_model_config(cfg.model, download=True)
