@@ -881,9 +881,9 @@ def metrics_table(metrics: dict):
     return pd.DataFrame(rows).set_index("metric")
 
 
-def decoding_differences(result: EvaluationResult, n: int = 10):
-    """Clips whose text the n-gram LM changed: reference, greedy, with the LM, word errors of each (a DataFrame;
-    empty without an LM)."""
+def decoding_differences(result: EvaluationResult):
+    """Every clip whose text the n-gram LM changed, most improved first: reference, greedy, with the LM, and the
+    word errors of each (a DataFrame; empty without an LM)."""
     import pandas as pd
 
     columns = ["path", "reference", "greedy", "with the LM", "errors greedy", "errors with the LM"]
@@ -892,8 +892,8 @@ def decoding_differences(result: EvaluationResult, n: int = 10):
          "errors greedy": g["errors"], "errors with the LM": l["errors"]}
         for g, l in zip(result.rows, result.lm_rows or []) if g["prediction"] != l["prediction"]
     ]
-    rows.sort(key=lambda r: r["errors with the LM"] - r["errors greedy"])  # most improved first
-    return pd.DataFrame(rows[:n], columns=columns)
+    rows.sort(key=lambda r: r["errors with the LM"] - r["errors greedy"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def error_tables(errors: dict) -> dict:
