@@ -478,8 +478,8 @@ def test_lm_decodes_the_same_logits_as_greedy(layer_model, clips, tmp_path):
     try:
         greedy = ev.Transcriber(model, processor, batch_size=4, progress=False).transcriptions(subset)
         greedy_forwards = len(forwards)
-        both = {bs: ev.Transcriber(model, processor, batch_size=bs, lm_decoder=decoder, progress=False).transcriptions(subset)
-                for bs in (4, 1)}
+        both = {bs: ev.Transcriber(model, processor, batch_size=bs, lm_decoder=decoder,
+                                   progress=False).transcriptions(subset) for bs in (4, 1)}
         lm_forwards = len(forwards) - greedy_forwards - 6  # batch size 1: one forward per clip
     finally:
         hook.remove()

@@ -262,7 +262,7 @@ class _Clips:
 
 
 # ------------------------------------------------------------------------------------------------
-# Decoding (greedy CTC, or beam search with an n-gram LM)
+# Decoding (greedy CTC, and beam search with an n-gram LM)
 # ------------------------------------------------------------------------------------------------
 def build_lm_decoder(processor, lm_path: str | Path | None):
     """A pyctcdecode beam-search decoder with a KenLM n-gram model; None when no LM is asked for.
@@ -686,7 +686,7 @@ class EvaluationResult:
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """One line per decoding (greedy first), and a warning when most predictions are empty."""
+        """One line per decoding (greedy first), and a warning when greedy predictions are empty."""
         lines = []
         for decoding, m in metrics_by_decoding(self.metrics).items():
             ci, suffix = m["ci"], METRIC_SUFFIX[decoding]
@@ -836,7 +836,7 @@ def write_outputs(result: EvaluationResult, out_dir: Path) -> dict[str, Path]:
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(path)
-        files["predictions" if decoding == GREEDY else "predictions_lm"] = path
+        files[path.stem] = path  # "predictions", "predictions_lm"
     for key, payload in (("metrics", result.metrics), ("errors", result.errors)):
         tmp = files[key].with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEFAULT_MODEL, SAMPLING_RATE, Config
-from .evaluate import (GREEDY, LM, LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT, METRIC_SUFFIX,
-                       metrics_by_decoding)
+from .evaluate import (GREEDY, LM, LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT, METRIC_SUFFIX, EvaluationError,
+                       audio_array, build_lm_decoder, check_model_folder, has_lm, is_hub_id, load_test_split,
+                       metrics_by_decoding, read_transcriptions)
 from .models import RECIPES, adapter_weights_file
 
 STEP = "06_model_card"
@@ -203,8 +204,6 @@ def model_source(cfg: Config) -> Path:
 
 def lm_source(info: RunInfo) -> str | None:
     """The n-gram LM that step 05 decoded with (its ``metrics.json``), to ship with the model; None without one."""
-    from .evaluate import is_hub_id
-
     if info.metrics.get(LM) is None:
         return None
     lm_path = info.metrics[LM].get("lm_path")
@@ -223,8 +222,6 @@ def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_pat
     (``alphabet.json`` + ``language_model/``); anything else in the folder (optimizer states, old files) is
     removed. Returns the file and folder names."""
     from transformers import AutoModelForCTC, AutoProcessor
-
-    from .evaluate import build_lm_decoder, check_model_folder
 
     model_dir, upload_dir = Path(model_dir), Path(upload_dir)
     if not model_dir.exists():
@@ -304,7 +301,7 @@ def usage_code(model_id: str, target_lang: str | None = None, with_lm: bool = Fa
     if with_lm:
         path_import = "from pathlib import Path\n\n"
         lm_imports = "from huggingface_hub import snapshot_download\nfrom pyctcdecode import BeamSearchDecoderCTC\n"
-        lm_loading = (f"\n# The n-gram LM of this repository ({LM_ALPHABET_FILE} + {LM_FOLDER}/, pyctcdecode's layout)\n"
+        lm_loading = (f"\n# The n-gram LM of this repository: {LM_ALPHABET_FILE} + {LM_FOLDER}/ (pyctcdecode)\n"
                       f"lm_files = MODEL_ID if Path(MODEL_ID).is_dir() else snapshot_download(\n"
                       f"    MODEL_ID, allow_patterns=[\"{LM_ALPHABET_FILE}\", \"{LM_FOLDER}/*\"])\n"
                       "decoder = BeamSearchDecoderCTC.load_from_dir(lm_files)")
@@ -523,11 +520,13 @@ def lm_limitation(info: RunInfo) -> str:
     """What the card's decodings are, true with and without a shipped n-gram LM."""
     if LM not in info.metrics:
         return ("Decoded greedily (the most likely character per frame), without a language model; beam search "
-                "with an n-gram LM (pyctcdecode + KenLM, `LM_PATH` in the curriculum's step 05) usually lowers the WER.")
+                "with an n-gram LM (pyctcdecode + KenLM, `LM_PATH` in the curriculum's step 05) usually lowers "
+                "the WER.")
     return (f"Two decodings are reported. Greedy is the model alone (`AutoProcessor`, and the ASR pipeline, which "
             f"decodes greedily). The n-gram LM of `{LM_FOLDER}/` needs pyctcdecode and KenLM (`{LM_INSTALL_HINT}`); "
             "it favours the words and word sequences of the text it was built from, so words outside that text "
-            "(names, rare words) are penalized, and on other kinds of text it helps less than on this test split.")
+            "(names, rare words) are penalized, and on speech about other things it may help less, or hurt. Its "
+            "figures are honest only if that text holds none of the test sentences, which the card cannot show.")
 
 
 def headline(metrics: dict) -> str:
@@ -600,6 +599,8 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
             intro += f" Model family: {family.title}."
     intro += " When using this model, make sure that your speech input is sampled at 16 kHz."
     files = upload_files or []
+    lm_files = (f" `{LM_ALPHABET_FILE}` and `{LM_FOLDER}/` hold the n-gram LM in pyctcdecode's layout "
+                "(`BeamSearchDecoderCTC.load_from_dir`, `Wav2Vec2ProcessorWithLM.from_pretrained`).") if with_lm else ""
     body = f"""
 # {title}
 
@@ -651,8 +652,8 @@ needs, the run's text normalization on the references):
 {limitations_section(info)}
 ## Files
 
-{', '.join(f'`{f}`' for f in files + ([CARD_FILE] if CARD_FILE not in files else []))}. `{NORMALIZER_FILE}` holds
-the text normalization of the references (`xlsr_helpers.normalize.load_normalizer(folder)`).
+{', '.join(f'`{f}/`' if f == LM_FOLDER else f'`{f}`' for f in files + [CARD_FILE] * (CARD_FILE not in files))}. `{NORMALIZER_FILE}` holds
+the text normalization of the references (`xlsr_helpers.normalize.load_normalizer(folder)`).{lm_files}
 """
     card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n{{ body }}", body=body)
     leftover = [word for word in ("TODO", "{wer_result_on_test}", "{language}") if word in str(card)]
@@ -684,8 +685,6 @@ def verify_upload(upload_dir: str | Path, audio: Any, expected: str | None = Non
     import torch
     from transformers import AutoModelForCTC, AutoProcessor, pipeline
 
-    from .evaluate import EvaluationError, audio_array, build_lm_decoder, has_lm
-
     language = adapter_language(upload_dir)
     speech = audio_array(audio)
     processor = AutoProcessor.from_pretrained(str(upload_dir))
@@ -713,7 +712,7 @@ def verify_upload(upload_dir: str | Path, audio: Any, expected: str | None = Non
             problems.append(f"n-gram LM: pyctcdecode {result['lm']!r}, 05_evaluate {expected_lm!r}")
     result["ok"] = not problems
     if problems:
-        raise ModelCardError("The upload folder does not reproduce step 05's transcription: " + "; ".join(problems) + ".")
+        raise ModelCardError(f"The upload folder does not reproduce step 05's transcription: {'; '.join(problems)}.")
     return result
 
 
@@ -781,8 +780,6 @@ class CardResult:
 
 def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
     """Step 06: upload folder, card, verification, optional push (PUSH_TO_HUB)."""
-    from .evaluate import load_test_split, read_transcriptions
-
     push = cfg.push_to_hub if push is None else push
     info = read_run(cfg)
     token = find_token() if push else None
@@ -799,10 +796,12 @@ def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
     # Verify on the first test clip against step 05's own transcriptions of it (each decoding).
     test = load_test_split(cfg)
     first = test["id"][0] if "id" in test.column_names else "0"
-    expected = {decoding: texts.get(first) for decoding, texts in read_transcriptions(cfg.step_dir("05_evaluate")).items()}
+    step05 = read_transcriptions(cfg.step_dir("05_evaluate"))
+    expected = {decoding: texts.get(first) for decoding, texts in step05.items()}
     # Step 05 in half precision (CUDA) may differ from this float32 check in a near-tie: compared, not required.
     strict = info.metrics.get("dtype", "float32") == "float32"
-    verification = verify_upload(upload_dir, test[0]["audio"], *(expected.get(d) if strict else None for d in (GREEDY, LM)))
+    verification = verify_upload(upload_dir, test[0]["audio"], *(expected.get(d) if strict else None
+                                                                 for d in (GREEDY, LM)))
     verification["clip"] = first
     verification["matches_05_evaluate"] = (verification["model_and_processor"] == expected.get(GREEDY)
                                            and verification.get("lm") == expected.get(LM))
