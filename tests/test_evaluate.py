@@ -10,9 +10,11 @@ test_model_card.py and test_notebooks_05_06.py).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +149,56 @@ def copy_run(run: Path, dest: Path) -> Path:
 
 def run_config(run: Path, **changes) -> Config:
     return Config.load(run).updated(run_dir=str(run), **changes).resolved()
+
+
+def keep_test_clips(run: Path, n: int) -> Path:
+    """Cut a run's normalized test split to its first ``n`` clips (beam search on a random model's flat logits
+    takes seconds per clip: the LM tests score a few clips, completely)."""
+    from datasets import load_from_disk
+
+    folder = run / "02_normalize" / "dataset" / "test"
+    test = load_from_disk(str(folder)).select(range(n))
+    test.save_to_disk(str(folder.with_name("test.tmp")))
+    shutil.rmtree(folder)
+    folder.with_name("test.tmp").rename(folder)
+    return run
+
+
+def train_sentences(run: Path) -> list[str]:
+    from datasets import load_from_disk
+
+    return list(load_from_disk(str(run / "02_normalize" / "dataset" / "train"))["sentence"])
+
+
+def write_arpa(sentences, path: Path, discount: float = 0.5) -> Path:
+    """A bigram KenLM model in ARPA format made from ``sentences`` (absolute discounting, back-off to
+    unigrams), as KenLM's ``lmplz`` would make one from the training text: no test sentence goes in."""
+    unigrams, bigrams = Counter(), Counter()
+    for sentence in sentences:
+        words = ["<s>", *sentence.split(), "</s>"]
+        unigrams.update(words[1:])
+        bigrams.update(zip(words, words[1:]))
+    total = sum(unigrams.values()) + 1  # + 1: the probability left for <unk>
+    p1 = {w: c / total for w, c in unigrams.items()} | {"<unk>": 1 / total}
+    seen, followers = Counter(), Counter()
+    for (u, _), c in bigrams.items():
+        seen[u] += c
+        followers[u] += 1
+    backoff = {u: discount * followers[u] / seen[u] / (1 - sum(p1[v] for (x, v) in bigrams if x == u)) for u in seen}
+    lines = ["\\data\\", f"ngram 1={len(p1) + 1}", f"ngram 2={len(bigrams)}", "", "\\1-grams:",
+             f"-99\t<s>\t{math.log10(backoff['<s>']):.6f}"]
+    for w in sorted(p1):
+        lines.append(f"{math.log10(p1[w]):.6f}\t{w}" + (f"\t{math.log10(backoff[w]):.6f}" if w in backoff else ""))
+    lines += ["", "\\2-grams:"]
+    lines += [f"{math.log10((c - discount) / seen[u]):.6f}\t{u} {v}" for (u, v), c in sorted(bigrams.items())]
+    path.write_text("\n".join(lines + ["", "\\end\\", ""]), encoding="utf-8")
+    return path
+
+
+def require_lm_decoder() -> None:
+    """Skip, with the reason, where the optional decoder is not installed (`make test` installs it)."""
+    for module in ("pyctcdecode", "kenlm"):
+        pytest.importorskip(module, reason=f"{module} is not installed: {ev.LM_INSTALL_HINT}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -414,21 +466,53 @@ ngram 2=2
 """
 
 
-def test_lm_beam_search_when_the_extra_is_installed(layer_model, clips, tmp_path):
-    for module in ("pyctcdecode", "kenlm"):  # `make test` installs them (LM=1 .ci/setup); plain pytest may not
-        pytest.importorskip(module, reason=f"{module} is not installed: {ev.LM_INSTALL_HINT}")
+def test_lm_decodes_the_same_logits_as_greedy(layer_model, clips, tmp_path):
+    require_lm_decoder()
     model, processor = layer_model
     lm = tmp_path / "bigram.arpa"
     lm.write_text(BIGRAM_ARPA, encoding="utf-8")
     decoder = ev.build_lm_decoder(processor, lm)
     subset = clips.select(range(6))
-    texts = {bs: ev.Transcriber(model, processor, batch_size=bs, lm_decoder=decoder, progress=False).transcribe(subset)
-             for bs in (1, 4)}
-    assert texts[1] == texts[4]
-    words = {w for text in texts[1] for w in text.split()}
+    forwards = []
+    hook = model.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        greedy = ev.Transcriber(model, processor, batch_size=4, progress=False).transcriptions(subset)
+        greedy_forwards = len(forwards)
+        both = {bs: ev.Transcriber(model, processor, batch_size=bs, lm_decoder=decoder,
+                                   progress=False).transcriptions(subset) for bs in (4, 1)}
+        lm_forwards = len(forwards) - greedy_forwards - 6  # batch size 1: one forward per clip
+    finally:
+        hook.remove()
+    assert list(greedy) == ["greedy"] and list(both[4]) == ["greedy", "lm"]
+    assert lm_forwards == greedy_forwards, "the LM decodes the logits of the one forward pass"
+    assert both[4]["greedy"] == greedy["greedy"] and both[1] == both[4]
+    assert both[4]["lm"] != both[4]["greedy"]
+    words = {w for text in both[4]["lm"] for w in text.split()}
     assert words and words <= {"güzel", "gün", "</s>", "<s>", "<unk>"} | set(LETTERS), words
+    assert ev.Transcriber(model, processor, lm_decoder=decoder, progress=False).transcribe(subset) == both[4]["lm"]
     with pytest.raises(FileNotFoundError):
         ev.build_lm_decoder(processor, tmp_path / "absent.arpa")
+
+
+def test_lm_folder_is_loaded_and_checked(layer_model, tmp_path):
+    require_lm_decoder()
+    _, processor = layer_model
+    lm = tmp_path / "bigram.arpa"
+    lm.write_text(BIGRAM_ARPA, encoding="utf-8")
+    folder = tmp_path / "with-lm"
+    folder.mkdir()
+    ev.build_lm_decoder(processor, lm).save_to_dir(str(folder))
+    assert ev.has_lm(folder) and not ev.has_lm(tmp_path / "absent")
+    logits = np.random.default_rng(0).standard_normal((50, len(processor.tokenizer))).astype(np.float32)
+    assert ev.build_lm_decoder(processor, folder).decode(logits) == ev.build_lm_decoder(processor, lm).decode(logits)
+    (folder / ev.LM_FOLDER / lm.name).unlink()
+    with pytest.raises(ev.EvaluationError, match="missing: the KenLM file"):
+        ev.build_lm_decoder(processor, folder)
+    other = make_processor(tmp_path / "other")
+    other.tokenizer.add_tokens(["ş2"])  # another model's vocabulary
+    with pytest.raises(ev.EvaluationError, match="not this model's vocabulary"):
+        lm.rename(folder / ev.LM_FOLDER / lm.name)
+        ev.build_lm_decoder(other, folder)
 
 
 def test_ctc_labels_for_pyctcdecode(processor):
@@ -477,9 +561,38 @@ def test_run_evaluation_writes_predictions_metrics_errors(tiny_run, tmp_path):
                            "char_confusions"}
     assert "Test WER: " + ev.format_percent(metrics["wer"]) in result.summary()
     assert metrics["empty_predictions"] == sum(1 for r in rows if not r["prediction"].strip())
+    assert "lm" not in metrics and not (out / "predictions_lm.tsv").exists()
     # the same run, other batch size: the same files' content
     again = ev.run_evaluation(cfg.updated(eval_batch_size=1), progress=False)
     assert [r["prediction"] for r in again.rows] == [r["prediction"] for r in rows]
+
+
+def test_run_evaluation_with_an_lm_reports_both_decodings(tiny_run, tmp_path):
+    require_lm_decoder()
+    run = keep_test_clips(copy_run(tiny_run, tmp_path / "run"), 3)
+    lm = write_arpa(train_sentences(run), tmp_path / "train.arpa")
+    greedy_only = ev.run_evaluation(run_config(run), progress=False)
+    result = ev.run_evaluation(run_config(run, lm_path=str(lm)), progress=False)
+    out = run / "05_evaluate"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["decoding"] == "greedy CTC" and metrics["wer"] == greedy_only.metrics["wer"]
+    assert ev.read_predictions(out / "predictions.tsv") == greedy_only.rows, "greedy is unchanged by the LM"
+    lm_rows = ev.read_predictions(out / "predictions_lm.tsv")
+    assert lm_rows == result.lm_rows and [r["prediction"] for r in lm_rows] != [r["prediction"] for r in result.rows]
+    figures = metrics["lm"]
+    assert figures["decoding"] == "beam search + n-gram LM (pyctcdecode)" and figures["lm_path"] == str(lm)
+    assert figures["wer"] == pytest.approx(sum(r["errors"] for r in lm_rows) / figures["reference_words"])
+    assert figures["n"] == metrics["n"] == 3 and "ci" in figures
+    summary = result.summary().splitlines()
+    assert summary[0].startswith("Test WER: ") and summary[1].startswith(
+        f"Test WER (n-gram LM): {ev.format_percent(figures['wer'])}")
+    assert list(ev.metrics_table(metrics).index) == ["WER", "CER", "WER (n-gram LM)", "CER (n-gram LM)"]
+    assert set(ev.read_transcriptions(out)) == {"greedy", "lm"}
+    assert len(ev.decoding_differences(result)) == sum(g["prediction"] != l["prediction"]
+                                                       for g, l in zip(result.rows, lm_rows))
+    # Run again without the LM: no LM figures or predictions of the earlier run are left behind.
+    ev.run_evaluation(run_config(run), progress=False)
+    assert "lm" not in json.loads((out / "metrics.json").read_text()) and not (out / "predictions_lm.tsv").exists()
 
 
 def test_notebook_helpers_make_tables_and_figure(tiny_run, tmp_path):

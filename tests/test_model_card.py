@@ -1,7 +1,8 @@
 """Step 06 (xlsr_helpers.model_card): the card's header and body, the upload folder, its snippets, the push.
 
 The run folder is the one of test_evaluate.build_tiny_run (real steps 01-03 on the synthetic corpus and a
-random tiny model), evaluated once by step 05 for this module.
+random tiny model), evaluated once by step 05 for this module; and once more with an n-gram LM made from its
+training sentences (``carded_lm``), whose upload ships that LM.
 """
 
 from __future__ import annotations
@@ -9,14 +10,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_evaluate import build_tiny_run, copy_run, run_config  # noqa: E402
+from test_evaluate import (build_tiny_run, copy_run, keep_test_clips, require_lm_decoder, run_config,  # noqa: E402
+                           train_sentences, write_arpa)
 
 from xlsr_helpers import evaluate as ev  # noqa: E402
 from xlsr_helpers import model_card as mc  # noqa: E402
@@ -33,6 +37,29 @@ def carded(tmp_path_factory):
     cfg = run_config(run, author_name="Ada Lovelace")
     ev.run_evaluation(cfg, progress=False)
     return cfg, mc.run_model_card(cfg)
+
+
+@pytest.fixture(scope="module")
+def carded_lm(tmp_path_factory):
+    """A run through step 06 whose step 05 decoded with a bigram LM of its training sentences (4 test clips:
+    beam search on a random model's flat logits is slow): (cfg, CardResult)."""
+    require_lm_decoder()
+    base = tmp_path_factory.mktemp("card-lm")
+    run = keep_test_clips(copy_run(build_tiny_run(tmp_path_factory.getbasetemp()), base / "run"), 4)
+    lm = write_arpa(train_sentences(run), base / "train-bigram.arpa")
+    cfg = run_config(run, lm_path=str(lm))
+    ev.run_evaluation(cfg, progress=False)
+    return cfg, mc.run_model_card(cfg)
+
+
+def _clip_file(clip: dict, folder: Path) -> Path:
+    """The clip's audio file (written out when save_to_disk embedded it), as a user has one."""
+    audio = clip["audio"]
+    if audio.get("bytes"):
+        path = folder / Path(audio["path"] or "clip.mp3").name
+        path.write_bytes(audio["bytes"])
+        return path
+    return Path(audio["path"])
 
 
 def _run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -56,6 +83,9 @@ def test_card_header_is_complete(carded):
     assert results["wer"].metric_value == round(100 * metrics["wer"], 2)
     assert results["cer"].metric_value == round(100 * metrics["cer"], 2)
     assert results["wer"].dataset_split == "test" and results["wer"].task_type == "automatic-speech-recognition"
+    assert [(r.metric_name, r.metric_args) for r in card.data.eval_results] == [
+        ("Test WER", {"decoding": "greedy"}), ("Test CER", {"decoding": "greedy"})]
+    assert "without a language model" in result.card_text.split("## Limitations")[1]
     assert "TODO" not in result.card_text and "{" + "wer_result_on_test}" not in result.card_text
 
 
@@ -99,13 +129,7 @@ def test_usage_snippet_runs_and_matches_evaluate(carded, tmp_path):
     test = ev.load_test_split(cfg).cast_column("audio", Audio(decode=False))
     clip = test[1]
     code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
-    audio = clip["audio"]
-    if audio.get("bytes"):  # save_to_disk may have embedded the clip: give the snippet a file, as a user has
-        path = tmp_path / Path(audio["path"] or "clip.mp3").name
-        path.write_bytes(audio["bytes"])
-    else:
-        path = Path(audio["path"])
-    code = code.replace('AUDIO = "clip.mp3"', f"AUDIO = {str(path)!r}")
+    code = code.replace('AUDIO = "clip.mp3"', f"AUDIO = {str(_clip_file(clip, tmp_path))!r}")
     done = _run_python(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     predictions = {r["path"]: r["prediction"] for r in ev.read_predictions(cfg.step_dir("05_evaluate") / "predictions.tsv")}
@@ -240,3 +264,133 @@ def test_card_for_a_real_checkpoint_names_its_base_model(tmp_path):
     assert "CER is the meaningful number" in str(zh) and zh.data.language == "zh"
     with pytest.raises(mc.ModelCardError, match="cer"):
         mc.build_card(mc.RunInfo(cfg=cfg, metrics={"wer": 0.1}), "x")
+
+
+# ------------------------------------------------------------------------------------------------
+# with an n-gram LM (LM_PATH in step 05): the upload ships it, the card reports and reproduces both decodings
+# ------------------------------------------------------------------------------------------------
+LM_INDEX = [("Test WER", "wer", "greedy"), ("Test CER", "cer", "greedy"),
+            ("Test WER (n-gram LM)", "wer", "n-gram-lm"), ("Test CER (n-gram LM)", "cer", "n-gram-lm")]
+
+
+def test_card_with_an_lm_lists_both_decodings(carded_lm):
+    from huggingface_hub import ModelCard
+
+    cfg, result = carded_lm
+    metrics = json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+    card = ModelCard.load(str(result.card_path))
+    entries = [(r.metric_name, r.metric_type, r.metric_args["decoding"]) for r in card.data.eval_results]
+    assert entries == LM_INDEX
+    figures = {"greedy": metrics, "n-gram-lm": metrics["lm"]}
+    for r in card.data.eval_results:
+        assert r.metric_value == round(100 * figures[r.metric_args["decoding"]][r.metric_type], 2)
+        assert (r.dataset_type, r.dataset_split, r.dataset_config) == ("synthetic-espeak-ng", "test", "tr")
+    assert metrics["lm"]["wer"] != metrics["wer"], "the two decodings differ, so a mix-up would show"
+    results = result.card_text.split("## Results")[1].split("## Limitations")[0]
+    assert f"| Test WER (n-gram LM) | n-gram-lm | {100 * metrics['lm']['wer']:.2f} |" in results
+    assert f"| Test WER | greedy | {100 * metrics['wer']:.2f} |" in results
+    limitations = result.card_text.split("## Limitations")[1].split("## Files")[0]
+    assert "without a language model" not in limitations and "language_model/" in limitations
+
+
+def test_upload_with_an_lm_is_pyctcdecodes_layout(carded_lm, monkeypatch):
+    import transformers
+    from transformers import AutoProcessor
+
+    cfg, result = carded_lm
+    upload = result.upload_dir
+    assert {"alphabet.json", "language_model"} <= set(result.files)
+    assert sorted(p.name for p in (upload / "language_model").iterdir()) == ["attrs.json", "train-bigram.arpa",
+                                                                           "unigrams.txt"]
+    assert (upload / "language_model" / "train-bigram.arpa").read_bytes() == Path(cfg.lm_path).read_bytes()
+    clip = ev.load_test_split(cfg)[0]
+    expected = ev.read_transcriptions(cfg.step_dir("05_evaluate"))["lm"][clip["id"]]
+    model = transformers.AutoModelForCTC.from_pretrained(str(upload)).eval()
+    processor = AutoProcessor.from_pretrained(str(upload))
+    logits = model(**processor.feature_extractor(ev.audio_array(clip["audio"]), sampling_rate=16000,
+                                                 return_tensors="pt")).logits.detach()
+    if hasattr(transformers, "Wav2Vec2ProcessorWithLM"):  # deprecated in transformers 5, removed in 6
+        with_lm = transformers.Wav2Vec2ProcessorWithLM.from_pretrained(str(upload))
+        assert with_lm.decode(logits[0].numpy()).text == expected
+    # Greedy needs nothing beyond transformers: the processor is the plain one, loadable without pyctcdecode.
+    monkeypatch.setitem(sys.modules, "pyctcdecode", None)
+    assert type(AutoProcessor.from_pretrained(str(upload))).__name__ == "Wav2Vec2Processor"
+
+
+def test_usage_snippet_with_an_lm_reproduces_the_cards_numbers(carded_lm, tmp_path):
+    from datasets import Audio
+    from huggingface_hub import ModelCard
+
+    cfg, result = carded_lm
+    code = mc.code_blocks(result.card_text)[0]
+    code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
+    test = ev.load_test_split(cfg).cast_column("audio", Audio(decode=False))
+    files = [str(_clip_file(clip, tmp_path)) for clip in test]
+    # The snippet as written, its transcription part run for every test clip (one process).
+    loading, per_clip = code.split("\nspeech = ")
+    code = loading + f"\nfor AUDIO in {files!r}:\n" + textwrap.indent("speech = " + per_clip, "    ")
+    done = _run_python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()[-2 * len(files):]
+    printed = {"greedy": lines[0::2], "lm": lines[1::2]}
+    step05 = ev.read_transcriptions(cfg.step_dir("05_evaluate"))
+    for decoding in ("greedy", "lm"):
+        assert printed[decoding] == [step05[decoding][i] for i in test["id"]], decoding
+    assert printed["lm"] != printed["greedy"]
+    references = [r["reference"] for r in ev.read_predictions(cfg.step_dir("05_evaluate") / "predictions.tsv")]
+    card = {(r.metric_type, r.metric_args["decoding"]): r.metric_value
+            for r in ModelCard.load(str(result.card_path)).data.eval_results}
+    for decoding, label in (("greedy", "greedy"), ("lm", "n-gram-lm")):
+        figures = ev.compute_metrics(references, printed[decoding], n_resamples=10)
+        assert (card[("wer", label)], card[("cer", label)]) == (round(100 * figures["wer"], 2),
+                                                                round(100 * figures["cer"], 2))
+
+
+def test_evaluation_snippet_with_an_lm_reproduces_both_numbers(carded_lm, tmp_path):
+    cfg, result = carded_lm
+    code = mc.code_blocks(result.card_text)[1]
+    code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
+    code = re.sub(r'RUN_DIR = "runs/tr"', f"RUN_DIR = {str(cfg.run_path)!r}", code)
+    done = _run_python(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+    assert f"Test WER: {100 * metrics['wer']:.2f}" in done.stdout
+    assert f"Test WER (n-gram LM): {100 * metrics['lm']['wer']:.2f}" in done.stdout
+    assert f"CER (n-gram LM): {100 * metrics['lm']['cer']:.2f}" in done.stdout
+
+
+def test_verification_checks_the_lm_and_names_what_is_missing(carded_lm, tmp_path):
+    cfg, result = carded_lm
+    assert result.verification["ok"] and result.verification["matches_05_evaluate"]
+    step05 = ev.read_transcriptions(cfg.step_dir("05_evaluate"))
+    clip = ev.load_test_split(cfg)[0]
+    expected, expected_lm = step05["greedy"][clip["id"]], step05["lm"][clip["id"]]
+    assert result.verification["lm"] == expected_lm != result.verification["model_and_processor"] == expected
+    with pytest.raises(mc.ModelCardError, match="n-gram LM: pyctcdecode"):
+        mc.verify_upload(result.upload_dir, clip["audio"], expected, expected_lm="not what the LM says")
+    broken = tmp_path / "upload"
+    shutil.copytree(result.upload_dir, broken)
+    (broken / "language_model" / "train-bigram.arpa").unlink()
+    with pytest.raises(mc.ModelCardError, match=r"missing: the KenLM file \(\.arpa or \.bin or \.binary\)"):
+        mc.verify_upload(broken, clip["audio"], expected, expected_lm)
+    shutil.rmtree(broken / "language_model")
+    (broken / "alphabet.json").unlink()
+    with pytest.raises(mc.ModelCardError, match="missing: alphabet.json, language_model"):
+        mc.verify_upload(broken, clip["audio"], expected, expected_lm)
+    assert mc.verify_upload(broken, clip["audio"], expected)["ok"], "without an LM, greedy alone is checked"
+
+
+def test_an_lm_in_metrics_needs_the_lm_in_the_upload(tmp_path):
+    cfg = Config(language="tr", model="tiny", data_source="synthetic", run_dir=str(tmp_path))
+    ci = {"level": 0.95, "wer": [0.2, 0.3], "cer": [0.05, 0.1], "n_resamples": 1000, "seed": 42}
+    lm = {"wer": 0.18, "cer": 0.07, "n": 10, "ci": ci, "lm_path": str(tmp_path / "gone.arpa")}
+    info = mc.RunInfo(cfg=cfg, metrics={"wer": 0.25, "cer": 0.08, "n": 10, "ci": ci, "lm": lm})
+    with pytest.raises(mc.ModelCardError, match="no language_model/"):
+        mc.build_card(info, "ada/x", ["config.json", "model.safetensors"])
+    card = mc.build_card(info, "ada/x", ["config.json", "model.safetensors", "alphabet.json", "language_model"])
+    assert [(r.metric_name, r.metric_value) for r in card.data.eval_results] == [
+        ("Test WER", 25.0), ("Test CER", 8.0), ("Test WER (n-gram LM)", 18.0), ("Test CER (n-gram LM)", 7.0)]
+    assert "with the n-gram LM of this repository WER **18.00** %" in str(card)
+    with pytest.raises(mc.ModelCardError, match="not there any more"):
+        mc.lm_source(info)
+    assert mc.lm_source(mc.RunInfo(cfg=cfg, metrics={"wer": 0.25})) is None

@@ -49,6 +49,9 @@ def _run(parameters: dict[str, Any], steps: str | None, cell_timeout: int) -> in
         values = json.loads(metrics.read_text())
         print(f"Test WER: {100 * values['wer']:.2f}   Test CER: {100 * values['cer']:.2f}   "
               f"({values.get('n', '?')} utterances)")
+        if values.get("lm"):
+            print(f"with the n-gram LM: Test WER: {100 * values['lm']['wer']:.2f}   "
+                  f"Test CER: {100 * values['lm']['cer']:.2f}")
     card = result.run_dir / "06_model_card" / "upload" / "README.md"
     if card.exists():
         print(f"Model card: {card}")

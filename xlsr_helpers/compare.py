@@ -34,7 +34,6 @@ from .evaluate import (COMPARISON_FILE, EvaluationError, EvaluationResult, evalu
                        utterance_errors)
 from .normalize import WORD_DELIMITER, primary_metric
 
-GREEDY = "greedy"  # how step 05 names greedy CTC decoding in metrics.json ("greedy CTC")
 METRICS = ("wer", "cer")
 UNITS = {"wer": ("word_errors", "words"), "cer": ("char_errors", "chars")}  # utterance_errors' arrays
 
@@ -210,20 +209,15 @@ def score_model(spec: str, dataset, normalizer: Callable[[str], str], *, batch_s
 def compare_models(cfg, specs: Sequence[str], dataset=None, normalizer=None, own: tuple | None = None,
                    progress: bool = True) -> Comparison:
     """Score ``specs`` on the run's test split with its normalizer, next to ``own`` when given (step 05's
-    ``(label, model, result, tokenizer)``; scored again when step 05 decoded with an LM: every model of a
-    comparison is decoded greedily), and compare every pair."""
+    ``(label, model, result, tokenizer)``: its rows are the greedy ones, also with an LM), and compare every
+    pair. Every model of a comparison is decoded greedily."""
     from .evaluate import load_test_split, run_normalizer
 
     dataset = load_test_split(cfg) if dataset is None else dataset
     normalizer = run_normalizer(cfg) if normalizer is None else normalizer
     options = dict(batch_size=cfg.eval_batch_size, chunk_length_s=cfg.chunk_length_s, precision=cfg.precision,
                    seed=cfg.seed, progress=progress)
-    scored = []
-    if own is not None:
-        label, model_path, result, tokenizer = own
-        if not str(result.metrics.get("decoding", GREEDY)).startswith(GREEDY):
-            result = score_model(model_path, dataset, normalizer, **options)[2]
-        scored.append((label, model_path, result, tokenizer))
+    scored = [own] if own is not None else []
     scored += [score_model(spec, dataset, normalizer, **options) for spec in specs]
     results, sources, tokenizers = {}, {}, {}
     for label, model_path, result, tokenizer in scored:

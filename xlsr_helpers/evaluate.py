@@ -19,14 +19,18 @@ What the seed got wrong, and what this module does instead:
 * References are normalized by the run's own saved normalizer (02_normalize), as in training.
 * WER and CER come from jiwer, with a 95 % bootstrap confidence interval over utterances.
 * Optional beam search with an n-gram LM (pyctcdecode + KenLM, see ``LM_INSTALL_HINT``), off by default.
+  With an LM, the same logits are decoded both ways (the model runs once): greedy stays the main figure
+  of ``metrics.json`` (what the model alone gives), the LM's figures are its ``"lm"`` section.
 
-Outputs in ``<RUN_DIR>/05_evaluate/``: ``predictions.tsv``, ``metrics.json``, ``errors.json``.
+Outputs in ``<RUN_DIR>/05_evaluate/``: ``predictions.tsv``, ``metrics.json``, ``errors.json``, and with an
+LM ``predictions_lm.tsv``.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 import warnings
 from collections import Counter
@@ -43,7 +47,12 @@ from .ctc import error_rates, greedy_decode
 from .models import padding_changes_outputs
 
 STEP = "05_evaluate"
-PREDICTIONS_FILE = "predictions.tsv"
+# The decodings step 05 reports: greedy always, beam search with an n-gram LM when LM_PATH is set. The names
+# key Transcriber.transcriptions(), metrics.json (its "lm" section) and the predictions files.
+GREEDY, LM = "greedy", "lm"
+DECODINGS = {GREEDY: "greedy CTC", LM: "beam search + n-gram LM (pyctcdecode)"}
+PREDICTIONS_FILES = {GREEDY: "predictions.tsv", LM: "predictions_lm.tsv"}
+METRIC_SUFFIX = {GREEDY: "", LM: " (n-gram LM)"}  # "Test WER" / "Test WER (n-gram LM)": summary, notebook, card
 METRICS_FILE = "metrics.json"
 ERRORS_FILE = "errors.json"
 COMPARISON_FILE = "comparison.json"  # other models on the same clips (xlsr_helpers.compare)
@@ -53,6 +62,11 @@ TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
 # pyctcdecode 0.5 declares numpy<2 but runs on numpy 2: installed with its dependencies, it would downgrade
 # numpy and break pandas (on Colab: half the preinstalled packages). So its two real dependencies first.
 LM_INSTALL_HINT = 'pip install kenlm "pygtrie>=2.1" && pip install --no-deps "pyctcdecode>=0.5"'
+# How pyctcdecode saves a decoder (BeamSearchDecoderCTC.save_to_dir), which Wav2Vec2ProcessorWithLM loads too:
+# the alphabet, and a folder with the KenLM file, attrs.json (alpha, beta, ...) and unigrams.txt.
+LM_ALPHABET_FILE = "alphabet.json"
+LM_FOLDER = "language_model"
+KENLM_SUFFIXES = (".arpa", ".bin", ".binary")
 
 
 class EvaluationError(ValueError):
@@ -249,10 +263,14 @@ class _Clips:
 
 
 # ------------------------------------------------------------------------------------------------
-# Decoding (greedy CTC, or beam search with an n-gram LM)
+# Decoding (greedy CTC, and beam search with an n-gram LM)
 # ------------------------------------------------------------------------------------------------
 def build_lm_decoder(processor, lm_path: str | Path | None):
-    """A pyctcdecode beam-search decoder with the KenLM model at ``lm_path``; None when no LM is asked for."""
+    """A pyctcdecode beam-search decoder with a KenLM n-gram model; None when no LM is asked for.
+
+    ``lm_path``: a KenLM file (.arpa or .bin), or a model folder or Hub id that ships its LM the way step 06's
+    upload does (``alphabet.json`` + ``language_model/``); that alphabet must be the tokenizer's.
+    """
     if not lm_path:
         return None
     try:
@@ -262,9 +280,49 @@ def build_lm_decoder(processor, lm_path: str | Path | None):
             f"LM_PATH is set ({lm_path}) but pyctcdecode is not installed. Install the LM extra: "
             f'{LM_INSTALL_HINT}  (or set LM_PATH = "" for greedy decoding).'
         ) from error
-    if not Path(lm_path).exists():
-        raise FileNotFoundError(f"LM_PATH {lm_path} does not exist (a KenLM .arpa or .bin file).")
-    return pyctcdecode.build_ctcdecoder(ctc_labels(processor.tokenizer), kenlm_model_path=str(lm_path))
+    labels = ctc_labels(processor.tokenizer)
+    path = Path(lm_path)
+    if is_hub_id(lm_path):
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(str(lm_path), allow_patterns=[LM_ALPHABET_FILE, f"{LM_FOLDER}/*"]))
+    if path.is_dir():
+        check_lm_folder(path)
+        decoder = pyctcdecode.BeamSearchDecoderCTC.load_from_dir(str(path))
+        if decoder._alphabet.labels != pyctcdecode.Alphabet.build_alphabet(labels).labels:
+            raise EvaluationError(f"The n-gram LM's {path / LM_ALPHABET_FILE} is not this model's vocabulary: "
+                                  "it was saved for another model.")
+        return decoder
+    if not path.exists():
+        raise FileNotFoundError(f"LM_PATH {lm_path} does not exist (a KenLM .arpa or .bin file, or a folder "
+                                f"with {LM_ALPHABET_FILE} and {LM_FOLDER}/).")
+    return pyctcdecode.build_ctcdecoder(labels, kenlm_model_path=str(path))
+
+
+def is_hub_id(value: str | Path) -> bool:
+    """True for ``owner/name`` that is no local path nor a KenLM file name: a Hub repository."""
+    path = Path(value)
+    owner_name = re.fullmatch(r"[\w.-]+/[\w.-]+", str(value)) is not None
+    return owner_name and not path.exists() and path.suffix not in KENLM_SUFFIXES
+
+
+def check_lm_folder(folder: str | Path) -> None:
+    """A folder that ships an n-gram LM must hold the decoder's alphabet and the KenLM file: say what is missing."""
+    folder = Path(folder)
+    lm_dir = folder / LM_FOLDER
+    missing = [name for name in (LM_ALPHABET_FILE, LM_FOLDER) if not (folder / name).exists()]
+    if not missing and not any(p.suffix in KENLM_SUFFIXES for p in lm_dir.iterdir()):
+        missing.append(f"the KenLM file ({' or '.join(KENLM_SUFFIXES)}) in {LM_FOLDER}/")
+    if missing:
+        raise EvaluationError(
+            f"{folder} has no complete n-gram LM; missing: {', '.join(missing)}. pyctcdecode's "
+            f"BeamSearchDecoderCTC.save_to_dir writes them (step 06 does, when step 05 used LM_PATH)."
+        )
+
+
+def has_lm(folder: str | Path) -> bool:
+    """True when a model folder offers an n-gram LM (any part of pyctcdecode's layout is there)."""
+    return any((Path(folder) / name).exists() for name in (LM_ALPHABET_FILE, LM_FOLDER))
 
 
 def ctc_labels(tokenizer) -> list[str]:
@@ -278,17 +336,23 @@ def ctc_labels(tokenizer) -> list[str]:
 
 
 class _Decoder:
-    """Turns per-clip logits (only the clip's own frames) into text."""
+    """Turns per-clip logits (only the clip's own frames) into text: greedy, and with the LM when there is one."""
 
     def __init__(self, processor, lm_decoder=None):
         self.processor = processor
         self.lm = lm_decoder
+        self.lm_seconds = 0.0
 
-    def __call__(self, frames: list) -> list[str]:
-        """``frames``: per clip a (T, V) float32 tensor of logits (greedy) or log-probabilities (LM)."""
-        if self.lm is not None:
-            return [self.lm.decode(f.log_softmax(-1).numpy()).strip() for f in frames]
-        return greedy_decode(self.processor.tokenizer, [f.argmax(-1).numpy() for f in frames])
+    def __call__(self, frames: list) -> list[dict[str, str]]:
+        """``frames``: per clip a (T, V) float32 tensor of logits. Per clip: {decoding: text}."""
+        greedy = greedy_decode(self.processor.tokenizer, [f.argmax(-1).numpy() for f in frames])
+        if self.lm is None:
+            return [{GREEDY: text} for text in greedy]
+        started = time.perf_counter()
+        # The raw logits, as the card's code and Wav2Vec2ProcessorWithLM pass them (pyctcdecode normalizes them).
+        lm = [self.lm.decode(f.numpy()) for f in frames]
+        self.lm_seconds += time.perf_counter() - started
+        return [{GREEDY: g, LM: t} for g, t in zip(greedy, lm)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,6 +397,7 @@ class Transcriber:
         if self.batch_size < 1:
             raise EvaluationError(f"batch size must be >= 1, not {self.batch_size}")
         self.decoder = _Decoder(self.processor, self.lm_decoder)
+        self.decodings = [GREEDY] if self.lm_decoder is None else [GREEDY, LM]
         self.masked = uses_attention_mask(self.model)
         self.pads = not padding_changes_outputs(self.model)  # else: only clips of one length share a batch
         self.extractor = self.processor.feature_extractor
@@ -344,7 +409,14 @@ class Transcriber:
 
     # --- public -----------------------------------------------------------------------------
     def transcribe(self, audio: Any, durations: Sequence[float] | None = None, column: str = "audio") -> list[str]:
-        """Text of every clip, in input order. ``audio``: a Dataset with an audio column, or a list."""
+        """Text of every clip, in input order: greedy, or with the LM when there is one. ``audio``: a Dataset
+        with an audio column, or a list."""
+        return self.transcriptions(audio, durations, column)[self.decodings[-1]]
+
+    def transcriptions(self, audio: Any, durations: Sequence[float] | None = None,
+                       column: str = "audio") -> dict[str, list[str]]:
+        """Text of every clip per decoding, ``{"greedy": [...], "lm": [...]}`` ("lm" only with an LM): the model
+        runs once, and each decoding reads the same logits."""
         from tqdm.auto import tqdm
 
         clips = _Clips(audio, column, durations)
@@ -352,7 +424,7 @@ class Transcriber:
         lengths = clips.lengths_s() if n else []
         order = sorted(range(n), key=lambda i: -lengths[i])  # longest first; stable, so ties keep order
         batches = [order[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
-        texts: list[str | None] = [None] * n
+        texts: list[dict | None] = [None] * n
         bar = tqdm(total=n, desc="transcribing", unit="clip", disable=not self.progress)
         pool = ThreadPoolExecutor(max_workers=1) if self.prefetch and len(batches) > 1 else None
         try:
@@ -363,18 +435,22 @@ class Transcriber:
                     pending = pool.submit(clips.arrays, batches[k + 1])
                 else:
                     pending = None
-                for index, text in zip(indices, self.transcribe_arrays(arrays)):
+                for index, text in zip(indices, self._decode_arrays(arrays)):
                     texts[index] = text
                 bar.update(len(indices))
         finally:
             bar.close()
             if pool:
                 pool.shutdown(wait=True, cancel_futures=True)
-        return [t if t is not None else "" for t in texts]
+        return {d: [t[d] if t is not None else "" for t in texts] for d in self.decodings}
 
     def transcribe_arrays(self, arrays: list[np.ndarray]) -> list[str]:
-        """Text of decoded 16 kHz clips (one batch): long ones in windows, the rest padded or grouped."""
-        texts: list[str] = [""] * len(arrays)
+        """Text of decoded 16 kHz clips (one batch), as ``transcribe``."""
+        return [texts[self.decodings[-1]] for texts in self._decode_arrays(arrays)]
+
+    def _decode_arrays(self, arrays: list[np.ndarray]) -> list[dict[str, str]]:
+        """Per clip {decoding: text} (one batch): long clips in windows, the rest padded or grouped."""
+        texts = [dict.fromkeys(self.decodings, "") for _ in arrays]
         short, long = [], []
         for i, array in enumerate(arrays):
             if len(array) < self.min_samples:
@@ -431,7 +507,7 @@ class Transcriber:
     def _chunk_len(self) -> int:
         return int(round(self.chunk_length_s * SAMPLING_RATE / self.align) * self.align)
 
-    def _transcribe_long(self, array: np.ndarray) -> str:
+    def _transcribe_long(self, array: np.ndarray) -> dict[str, str]:
         """Overlapping windows; each window's context frames are dropped and the rest concatenated."""
         import torch
 
@@ -530,6 +606,11 @@ def compute_metrics(references: Sequence[str], predictions: Sequence[str], n_res
     }
 
 
+def metrics_by_decoding(metrics: dict) -> dict[str, dict]:
+    """The figures of each decoding in a ``metrics.json``: greedy (the top level), and "lm" when there is one."""
+    return {GREEDY: metrics} | ({LM: metrics[LM]} if metrics.get(LM) else {})
+
+
 def format_percent(value: float) -> str:
     """0.2512 -> '25.12' (the seed printed WER this way)."""
     return f"{100 * value:.2f}"
@@ -600,22 +681,27 @@ def _count_chunks(ref, hyp, alignment, substitutions: Counter, deletions: Counte
 class EvaluationResult:
     metrics: dict
     errors: dict
-    rows: list[dict]  # per clip: path, reference, prediction, errors, words
+    rows: list[dict]  # per clip: path, reference, prediction, errors, words (greedy)
+    lm_rows: list[dict] | None = None  # the same with the n-gram LM's predictions; None without LM_PATH
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
 
     def summary(self) -> str:
-        ci = self.metrics["ci"]
+        """One line per decoding (greedy first), and a warning when greedy predictions are empty."""
+        lines = []
+        for decoding, m in metrics_by_decoding(self.metrics).items():
+            ci, suffix = m["ci"], METRIC_SUFFIX[decoding]
+            lines.append(
+                f"Test WER{suffix}: {format_percent(m['wer'])} "
+                f"(95% CI {format_percent(ci['wer'][0])}-{format_percent(ci['wer'][1])})  "
+                f"CER{suffix}: {format_percent(m['cer'])} "
+                f"(95% CI {format_percent(ci['cer'][0])}-{format_percent(ci['cer'][1])})  on {m['n']} clips"
+            )
         empty = self.metrics.get("empty_predictions", 0)
-        warning = (f"\n{empty} of {self.metrics['n']} predictions are empty: the model has not learned to emit "
-                   "characters yet (train longer, or check 04_train's curves)") if empty else ""
-        return (
-            f"Test WER: {format_percent(self.metrics['wer'])} "
-            f"(95% CI {format_percent(ci['wer'][0])}-{format_percent(ci['wer'][1])})  "
-            f"CER: {format_percent(self.metrics['cer'])} "
-            f"(95% CI {format_percent(ci['cer'][0])}-{format_percent(ci['cer'][1])})  "
-            f"on {self.metrics['n']} clips" + warning
-        )
+        if empty:
+            lines.append(f"{empty} of {self.metrics['n']} predictions are empty: the model has not learned to emit "
+                         "characters yet (train longer, or check 04_train's curves)")
+        return "\n".join(lines)
 
 
 def load_test_split(cfg, split: str = "test"):
@@ -660,10 +746,13 @@ def references_of(dataset, normalizer: Callable[[str], str]) -> list[str]:
 
 
 def evaluate(model, processor, dataset, normalizer: Callable[[str], str], *, batch_size: int = 8,
-             chunk_length_s: float = 20.0, lm_decoder=None, out_dir: str | Path | None = None,
-             progress: bool = True, seed: int = 0, n_resamples: int = 1000, top: int = 20,
-             extra_metrics: dict | None = None) -> EvaluationResult:
-    """Transcribe ``dataset`` (audio + sentence columns), score it, and write the three files to ``out_dir``."""
+             chunk_length_s: float = 20.0, lm_decoder=None, lm_path: str | Path | None = None,
+             out_dir: str | Path | None = None, progress: bool = True, seed: int = 0, n_resamples: int = 1000,
+             top: int = 20, extra_metrics: dict | None = None) -> EvaluationResult:
+    """Transcribe ``dataset`` (audio + sentence columns), score it, and write the files to ``out_dir``.
+
+    With ``lm_decoder`` (``build_lm_decoder(processor, lm_path)``) the same logits are also decoded with the LM:
+    its figures go to ``metrics["lm"]`` (with ``lm_path``, which step 06 ships), its texts to ``lm_rows``."""
     if len(dataset) == 0:
         raise EvaluationError("The test split is empty: nothing to evaluate.")
     references = references_of(dataset, normalizer)
@@ -671,13 +760,14 @@ def evaluate(model, processor, dataset, normalizer: Callable[[str], str], *, bat
     transcriber = Transcriber(model, processor, batch_size=batch_size, chunk_length_s=chunk_length_s,
                               lm_decoder=lm_decoder, progress=progress)
     started = time.perf_counter()
-    predictions = transcriber.transcribe(dataset)
+    texts = transcriber.transcriptions(dataset)  # one forward pass; greedy and (with an LM) beam search
     seconds = time.perf_counter() - started
+    predictions = texts[GREEDY]
 
     metrics = compute_metrics(references, predictions, n_resamples=n_resamples, seed=seed)
     durations = dataset["duration"] if "duration" in dataset.column_names else None
     metrics.update({
-        "decoding": "beam search + n-gram LM (pyctcdecode)" if lm_decoder is not None else "greedy CTC",
+        "decoding": DECODINGS[GREEDY],
         "batch_size": batch_size, "chunk_length_s": chunk_length_s,
         "attention_mask": transcriber.masked, "padded_batches": transcriber.pads, "device": str(transcriber.device),
         "dtype": str(transcriber.dtype).replace("torch.", ""), "seconds": round(seconds, 3),
@@ -688,18 +778,32 @@ def evaluate(model, processor, dataset, normalizer: Callable[[str], str], *, bat
         "empty_predictions": sum(1 for p in predictions if not p.strip()),
         **(extra_metrics or {}),
     })
+    lm_rows = None
+    if LM in texts:
+        metrics[LM] = {
+            **compute_metrics(references, texts[LM], n_resamples=n_resamples, seed=seed),
+            "decoding": DECODINGS[LM], "lm_path": str(lm_path or ""),
+            "beam_search_seconds": round(transcriber.decoder.lm_seconds, 3),
+            "empty_predictions": sum(1 for p in texts[LM] if not p.strip()),
+        }
+        lm_rows = prediction_rows(ids, references, texts[LM])
     errors = error_analysis(ids, references, predictions, top=top)
-    counts = utterance_errors(references, predictions)
-    rows = [
-        {"path": str(ids[i]), "reference": references[i], "prediction": predictions[i],
-         "errors": int(counts["word_errors"][i]), "words": int(counts["words"][i])}
-        for i in range(len(references))
-    ]
-    result = EvaluationResult(metrics=metrics, errors=errors, rows=rows)
+    result = EvaluationResult(metrics=metrics, errors=errors, rows=prediction_rows(ids, references, predictions),
+                              lm_rows=lm_rows)
     if out_dir is not None:
         result.out_dir = Path(out_dir)
         result.files = write_outputs(result, result.out_dir)
     return result
+
+
+def prediction_rows(ids: Sequence[str], references: Sequence[str], predictions: Sequence[str]) -> list[dict]:
+    """Per clip: path, reference, prediction, word errors, reference words (the columns of predictions.tsv)."""
+    counts = utterance_errors(references, predictions)
+    return [
+        {"path": str(ids[i]), "reference": references[i], "prediction": predictions[i],
+         "errors": int(counts["word_errors"][i]), "words": int(counts["words"][i])}
+        for i in range(len(references))
+    ]
 
 
 def run_evaluation(cfg, dataset=None, normalizer=None, progress: bool = True) -> EvaluationResult:
@@ -711,25 +815,31 @@ def run_evaluation(cfg, dataset=None, normalizer=None, progress: bool = True) ->
     normalizer = run_normalizer(cfg) if normalizer is None else normalizer
     return evaluate(
         model, processor, dataset, normalizer, batch_size=cfg.eval_batch_size,
-        chunk_length_s=cfg.chunk_length_s, lm_decoder=lm_decoder, out_dir=cfg.step_dir(STEP),
+        chunk_length_s=cfg.chunk_length_s, lm_decoder=lm_decoder, lm_path=cfg.lm_path, out_dir=cfg.step_dir(STEP),
         progress=progress, seed=cfg.seed, extra_metrics={"model": model_path, "split": "test"},
     )
 
 
 def write_outputs(result: EvaluationResult, out_dir: Path) -> dict[str, Path]:
-    """``predictions.tsv``, ``metrics.json`` and ``errors.json`` (written atomically); a comparison written
-    with an earlier evaluation is removed (the card must not show it next to these numbers)."""
+    """``predictions.tsv`` (+ ``predictions_lm.tsv`` with an LM), ``metrics.json``, ``errors.json`` (written
+    atomically). A ``predictions_lm.tsv`` of an earlier run with an LM is removed when this one has none, and so
+    is a comparison written with an earlier evaluation (the card must not show it next to these numbers)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / COMPARISON_FILE).unlink(missing_ok=True)
-    files = {"predictions": out_dir / PREDICTIONS_FILE, "metrics": out_dir / METRICS_FILE,
-             "errors": out_dir / ERRORS_FILE}
-    tmp = files["predictions"].with_suffix(".tsv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "reference", "prediction", "errors", "words"],
-                                delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(result.rows)
-    tmp.replace(files["predictions"])
+    files = {"metrics": out_dir / METRICS_FILE, "errors": out_dir / ERRORS_FILE}
+    for decoding, rows in ((GREEDY, result.rows), (LM, result.lm_rows)):
+        path = out_dir / PREDICTIONS_FILES[decoding]
+        if rows is None:
+            path.unlink(missing_ok=True)
+            continue
+        tmp = path.with_suffix(".tsv.tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["path", "reference", "prediction", "errors", "words"],
+                                    delimiter="\t", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(path)
+        files[path.stem] = path  # "predictions", "predictions_lm"
     for key, payload in (("metrics", result.metrics), ("errors", result.errors)):
         tmp = files[key].with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -746,24 +856,47 @@ def read_predictions(path: str | Path) -> list[dict]:
     return rows
 
 
+def read_transcriptions(out_dir: str | Path) -> dict[str, dict[str, str]]:
+    """Step 05's text of every clip per decoding it reported: ``{"greedy": {path: text}, "lm": {...}}``."""
+    out = {}
+    for decoding, name in PREDICTIONS_FILES.items():
+        if (Path(out_dir) / name).exists():
+            out[decoding] = {row["path"]: row["prediction"] for row in read_predictions(Path(out_dir) / name)}
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # Notebook helpers
 # ------------------------------------------------------------------------------------------------
 def metrics_table(metrics: dict):
-    """WER and CER with their confidence intervals, as a small DataFrame."""
+    """WER and CER with their confidence intervals (and with the n-gram LM, when step 05 had one)."""
     import pandas as pd
 
-    ci = metrics["ci"]
-    return pd.DataFrame(
-        [
-            {"metric": "WER", "value (%)": format_percent(metrics["wer"]),
-             f"{int(ci['level'] * 100)}% CI (%)": f"{format_percent(ci['wer'][0])} – {format_percent(ci['wer'][1])}",
-             "errors / reference units": f"{metrics['word_errors']} / {metrics['reference_words']} words"},
-            {"metric": "CER", "value (%)": format_percent(metrics["cer"]),
-             f"{int(ci['level'] * 100)}% CI (%)": f"{format_percent(ci['cer'][0])} – {format_percent(ci['cer'][1])}",
-             "errors / reference units": f"{metrics['char_errors']} / {metrics['reference_chars']} characters"},
-        ]
-    ).set_index("metric")
+    rows = []
+    for decoding, m in metrics_by_decoding(metrics).items():
+        ci, suffix = m["ci"], METRIC_SUFFIX[decoding]
+        interval = f"{int(ci['level'] * 100)}% CI (%)"
+        for key, units, total, unit in (("wer", "word_errors", "reference_words", "words"),
+                                        ("cer", "char_errors", "reference_chars", "characters")):
+            rows.append({"metric": key.upper() + suffix, "value (%)": format_percent(m[key]),
+                         interval: f"{format_percent(ci[key][0])} – {format_percent(ci[key][1])}",
+                         "errors / reference units": f"{m[units]} / {m[total]} {unit}"})
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def decoding_differences(result: EvaluationResult):
+    """Every clip whose text the n-gram LM changed, most improved first: reference, greedy, with the LM, and the
+    word errors of each (a DataFrame; empty without an LM)."""
+    import pandas as pd
+
+    columns = ["path", "reference", "greedy", "with the LM", "errors greedy", "errors with the LM"]
+    rows = [
+        {"path": g["path"], "reference": g["reference"], "greedy": g["prediction"], "with the LM": l["prediction"],
+         "errors greedy": g["errors"], "errors with the LM": l["errors"]}
+        for g, l in zip(result.rows, result.lm_rows or []) if g["prediction"] != l["prediction"]
+    ]
+    rows.sort(key=lambda r: r["errors with the LM"] - r["errors greedy"])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def error_tables(errors: dict) -> dict:

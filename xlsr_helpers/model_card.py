@@ -4,17 +4,20 @@ The seed asked participants to paste their WER into a README full of TODOs. Here
 comes from the run folder:
 
 * the YAML header is made by huggingface_hub's ``ModelCardData`` (language, datasets, metrics, tags,
-  license, model-index with the test WER and CER of ``05_evaluate/metrics.json``);
+  license, model-index with the test WER and CER of ``05_evaluate/metrics.json``: greedy, and when step 05
+  used an n-gram LM its figures too, as separate entries ``"Test WER (n-gram LM)"`` with ``args.decoding``);
 * the body says what the model is, how to use it (code that runs as written, 16 kHz input), how to
   reproduce the number (with the run's own text normalization), what data and hyper-parameters made it
   (``01_load/report.json``, ``02_normalize/report.json``, ``run.json``), the results with their confidence
   interval, and its limitations;
 * the upload folder ``06_model_card/upload/`` holds every file that defines the checkpoint (config,
   safetensors weights, tokenizer and feature-extractor/processor files, vocab.json), the run's
-  ``normalizer.json``, ``README.md``, and for MMS adapters the ``adapter.<lang>.safetensors`` file. It is
-  verified by loading it back with ``AutoModelForCTC`` + ``AutoProcessor`` (the model's own classes, and
-  ``target_lang`` for an adapter) and with ``pipeline("automatic-speech-recognition")`` on a test clip:
-  both must give the text that step 05 wrote for that clip;
+  ``normalizer.json``, ``README.md``, for MMS adapters the ``adapter.<lang>.safetensors`` file, and when step
+  05 decoded with an n-gram LM that LM in pyctcdecode's layout (``alphabet.json`` + ``language_model/``, which
+  ``Wav2Vec2ProcessorWithLM.from_pretrained`` loads too). It is verified by loading it back with
+  ``AutoModelForCTC`` + ``AutoProcessor`` (the model's own classes, and ``target_lang`` for an adapter) and
+  with ``pipeline("automatic-speech-recognition")`` on a test clip: both must give the greedy text that step
+  05 wrote for that clip, and the shipped LM (pyctcdecode, as the card's code) the LM text of step 05;
 * ``HfApi().upload_folder`` pushes it when asked and a token exists; the token is never printed or
   written anywhere.
 """
@@ -30,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEFAULT_MODEL, SAMPLING_RATE, Config
-from .evaluate import COMPARISON_FILE
+from .evaluate import (COMPARISON_FILE, GREEDY, LM, LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT, METRIC_SUFFIX,
+                       EvaluationError, audio_array, build_lm_decoder, check_model_folder, has_lm, is_hub_id, load_test_split,
+                       metrics_by_decoding, read_transcriptions)
 from .models import RECIPES, adapter_weights_file
 from .normalize import primary_metric
 
@@ -44,6 +49,9 @@ INSTALL = f'pip install "xlsr-helpers @ git+{REPO_URL}"'
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json")
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "tokenizer_config.json", "tokenizer.json",
                    "vocab.json", "special_tokens_map.json", "added_tokens.json")
+# model-index: every metric once per decoding, with `args: {decoding: ...}` telling the entries apart (leaderboards
+# read it); the metric names are "Test WER" and "Test WER (n-gram LM)" (evaluate.METRIC_SUFFIX).
+INDEX_DECODING = {GREEDY: "greedy", LM: "n-gram-lm"}
 LANGUAGE_NAMES = {
     "ab": "Abkhaz", "ar": "Arabic", "as": "Assamese", "br": "Breton", "ca": "Catalan", "cnh": "Hakha Chin",
     "cs": "Czech", "cv": "Chuvash", "cy": "Welsh", "de": "German", "dv": "Dhivehi", "el": "Greek",
@@ -193,13 +201,26 @@ def model_source(cfg: Config) -> Path:
     return Path(cfg.model_dir)
 
 
-def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_path: str | Path | None = None) -> list[str]:
-    """Fill ``upload_dir`` with the model and processor (re-saved: safetensors, current file names) and
-    the run's normalizer.json; anything else in the folder (optimizer states, old files) is removed.
-    Returns the file names."""
-    from transformers import AutoModelForCTC, AutoProcessor
+def lm_source(info: RunInfo) -> str | None:
+    """The n-gram LM that step 05 decoded with (its ``metrics.json``), to ship with the model; None without one."""
+    if info.metrics.get(LM) is None:
+        return None
+    lm_path = info.metrics[LM].get("lm_path")
+    if not lm_path or not (Path(lm_path).exists() or is_hub_id(lm_path)):
+        raise ModelCardError(
+            f"Step 05 decoded with the n-gram LM {lm_path!r}, which is not there any more: put it back, or run "
+            "05_evaluate again without LM_PATH (the card reports only what its upload folder can reproduce)."
+        )
+    return lm_path
 
-    from .evaluate import check_model_folder
+
+def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_path: str | Path | None = None,
+                   lm_path: str | Path | None = None) -> list[str]:
+    """Fill ``upload_dir`` with the model and processor (re-saved: safetensors, current file names), the run's
+    normalizer.json and, with ``lm_path`` (``lm_source(info)``), the n-gram LM in pyctcdecode's layout
+    (``alphabet.json`` + ``language_model/``); anything else in the folder (optimizer states, old files) is
+    removed. Returns the file and folder names."""
+    from transformers import AutoModelForCTC, AutoProcessor
 
     model_dir, upload_dir = Path(model_dir), Path(upload_dir)
     if not model_dir.exists():
@@ -216,7 +237,10 @@ def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_pat
         shutil.copy(normalizer_path, tmp / NORMALIZER_FILE)
     for adapter in model_dir.glob(adapter_weights_file("*")):  # MMS: the language adapter beside the model
         shutil.copy(adapter, tmp / adapter.name)
-    unexpected = [p.name for p in tmp.iterdir() if p.name not in MODEL_FILES + PROCESSOR_FILES + (NORMALIZER_FILE,)
+    if lm_path:  # the processor stays the plain one: AutoProcessor and the pipeline need no pyctcdecode
+        build_lm_decoder(processor, lm_path).save_to_dir(str(tmp))
+    known = MODEL_FILES + PROCESSOR_FILES + (NORMALIZER_FILE, LM_ALPHABET_FILE, LM_FOLDER)
+    unexpected = [p.name for p in tmp.iterdir() if p.name not in known
                   and not re.fullmatch(r"model-\d+-of-\d+\.safetensors", p.name)
                   and not re.fullmatch(r"adapter\.[\w-]+\.safetensors", p.name)]
     if unexpected:
@@ -238,15 +262,19 @@ def upload_files_table(upload_dir: str | Path) -> list[dict]:
         "special_tokens_map.json": "special tokens", "added_tokens.json": "added special tokens",
         NORMALIZER_FILE: "text normalization of the references (xlsr_helpers.normalize)",
         CARD_FILE: "this model card",
+        LM_ALPHABET_FILE: "n-gram LM decoding: the CTC vocabulary as pyctcdecode reads it",
+        LM_FOLDER + "/": "n-gram LM decoding: KenLM model, unigrams.txt, attrs.json (alpha, beta)",
     }
     rows = []
     for path in sorted(Path(upload_dir).iterdir()):
-        role = roles.get(path.name, "")
+        name = path.name + "/" if path.is_dir() else path.name
+        role = roles.get(name, "")
         if not role and path.name.startswith("adapter."):
             role = "language adapter + CTC head (loaded by target_lang)"
         elif not role and path.suffix == ".safetensors":
             role = "weights shard"
-        rows.append({"file": path.name, "bytes": path.stat().st_size, "role": role})
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        rows.append({"file": name, "bytes": size, "role": role})
     return rows
 
 
@@ -263,25 +291,36 @@ def adapter_language(folder: str | Path) -> str | None:
     return found[0].name[len("adapter."):-len(".safetensors")] if found else None
 
 
-def usage_code(model_id: str, target_lang: str | None = None) -> str:
+def usage_code(model_id: str, target_lang: str | None = None, with_lm: bool = False) -> str:
     """The card's usage snippet (runs as written: any audio file, resampled to 16 kHz). The Auto classes
-    load the model's own architecture and processor (wav2vec2, HuBERT, WavLM, w2v-BERT, ...)."""
+    load the model's own architecture and processor (wav2vec2, HuBERT, WavLM, w2v-BERT, ...). ``with_lm``:
+    the same logits also decoded by pyctcdecode with the n-gram LM the upload ships."""
     adapter = f", target_lang=\"{target_lang}\"" if target_lang else ""
-    return f'''import torch
-from torchcodec.decoders import AudioDecoder
+    path_import = lm_imports = lm_loading = lm_decoding = greedy_comment = ""
+    if with_lm:
+        path_import = "from pathlib import Path\n\n"
+        lm_imports = "from huggingface_hub import snapshot_download\nfrom pyctcdecode import BeamSearchDecoderCTC\n"
+        lm_loading = (f"\n# The n-gram LM of this repository: {LM_ALPHABET_FILE} + {LM_FOLDER}/ (pyctcdecode)\n"
+                      f"lm_files = MODEL_ID if Path(MODEL_ID).is_dir() else snapshot_download(\n"
+                      f"    MODEL_ID, allow_patterns=[\"{LM_ALPHABET_FILE}\", \"{LM_FOLDER}/*\"])\n"
+                      "decoder = BeamSearchDecoderCTC.load_from_dir(lm_files)")
+        greedy_comment = "  # greedy: the most likely character per frame"
+        lm_decoding = "\nprint(decoder.decode(logits[0].numpy()))  # beam search with the n-gram LM"
+    return f'''{path_import}import torch
+{lm_imports}from torchcodec.decoders import AudioDecoder
 from transformers import AutoModelForCTC, AutoProcessor
 
 MODEL_ID = "{model_id}"
 AUDIO = "clip.mp3"  # any audio file (Common Voice mp3, wav, flac ...); it is decoded at 16 kHz
 
 processor = AutoProcessor.from_pretrained(MODEL_ID)
-model = AutoModelForCTC.from_pretrained(MODEL_ID{adapter}).eval()
+model = AutoModelForCTC.from_pretrained(MODEL_ID{adapter}).eval(){lm_loading}
 
 speech = AudioDecoder(AUDIO, sample_rate=16_000).get_all_samples().data.mean(dim=0).numpy()
 inputs = processor.feature_extractor(speech, sampling_rate=16_000, return_tensors="pt")
 with torch.inference_mode():
     logits = model(**inputs).logits
-print(processor.batch_decode(logits.argmax(dim=-1))[0])'''
+print(processor.batch_decode(logits.argmax(dim=-1))[0]){greedy_comment}{lm_decoding}'''
 
 
 def data_parameters(cfg: Config) -> dict[str, Any]:
@@ -302,25 +341,31 @@ def data_parameters(cfg: Config) -> dict[str, Any]:
     return out
 
 
-def evaluation_code(cfg: Config, model_id: str) -> tuple[str, str]:
-    """(shell commands, python code) that rebuild the test split and reproduce the card's numbers."""
+def evaluation_code(cfg: Config, model_id: str, with_lm: bool = False) -> tuple[str, str]:
+    """(shell commands, python code) that rebuild the test split and reproduce the card's numbers (``with_lm``:
+    greedy and with the n-gram LM the upload ships)."""
     params = data_parameters(cfg)
     source = params.pop("DATA_SOURCE")
     flags = " ".join(f"-p {shlex.quote(f'{k}={v}')}" for k, v in params.items())
     shell = (f"{INSTALL}\n"
              f"xlsr run --language {shlex.quote(cfg.language)} --run-dir runs/{cfg.language} --steps 1-2 "
              f"--source {shlex.quote(source)} {flags}".rstrip())
+    imports, lm_line, lm_argument = "evaluate, load_model, load_test_split", "", ""
+    if with_lm:
+        imports = "build_lm_decoder, " + imports
+        lm_line = f"\nlm_decoder = build_lm_decoder(processor, MODEL_ID)  # the n-gram LM in {LM_FOLDER}/"
+        lm_argument = ",\n                  lm_decoder=lm_decoder"
     python = f'''from xlsr_helpers.config import Config
-from xlsr_helpers.evaluate import evaluate, load_model, load_test_split
+from xlsr_helpers.evaluate import {imports}
 from xlsr_helpers.normalize import load_normalizer
 
 MODEL_ID = "{model_id}"
 RUN_DIR = "runs/{cfg.language}"  # made by the command above (steps 01-02)
 
-model, processor = load_model(MODEL_ID)
+model, processor = load_model(MODEL_ID){lm_line}
 test = load_test_split(Config.load(RUN_DIR))
 normalize = load_normalizer(RUN_DIR)  # the same rules as normalizer.json in this repository
-result = evaluate(model, processor, test, normalize, batch_size={cfg.eval_batch_size}, chunk_length_s={cfg.chunk_length_s})
+result = evaluate(model, processor, test, normalize, batch_size={cfg.eval_batch_size}, chunk_length_s={cfg.chunk_length_s}{lm_argument})
 print(result.summary())'''
     return shell, python
 
@@ -407,23 +452,34 @@ def hyperparameters_section(info: RunInfo) -> str:
     return _table(rows + extra, ["parameter", "value"])
 
 
+def metric_name(key: str, decoding: str) -> str:
+    """"Test WER", "Test CER (n-gram LM)": the names of the card's results table and of its model-index."""
+    return f"Test {key.upper()}{METRIC_SUFFIX[decoding]}"
+
+
 def results_section(info: RunInfo) -> str:
     m = info.metrics
-    ci = m.get("ci", {})
-    level = int(round(100 * ci.get("level", 0.95)))
     rows = []
-    for key, unit, total in (("wer", "words", "reference_words"), ("cer", "characters", "reference_chars")):
-        low, high = ci.get(key, [float("nan"), float("nan")])
-        rows.append({"metric": f"Test {key.upper()}", "value (%)": _pct(m[key]),
-                     f"{level}% CI (%)": f"{_pct(low)} – {_pct(high)}",
-                     "reference units": f"{m.get(total, '?')} {unit}"})
+    for decoding, figures in metrics_by_decoding(m).items():
+        ci = figures.get("ci", {})
+        level = int(round(100 * ci.get("level", 0.95)))
+        for key, unit, total in (("wer", "words", "reference_words"), ("cer", "characters", "reference_chars")):
+            low, high = ci.get(key, [float("nan"), float("nan")])
+            rows.append({"metric": metric_name(key, decoding), "decoding": INDEX_DECODING[decoding],
+                         "value (%)": _pct(figures[key]), f"{level}% CI (%)": f"{_pct(low)} – {_pct(high)}",
+                         "reference units": f"{figures.get(total, '?')} {unit}"})
     text = _table(rows)
     final = info.train_report.get("eval", {})
     if "wer" in final and "cer" in final:
         text += (f"\nAt the end of training, on the eval split (04_train's own greedy evaluation): WER "
                  f"{_pct(final['wer'])} %, CER {_pct(final['cer'])} %.\n")
+    decoding = "greedy CTC decoding (the most likely character per frame)"
+    if LM in m:
+        decoding += (f"; and beam search with the n-gram LM of `{LM_FOLDER}/` (pyctcdecode + KenLM, as in the usage "
+                     "code) on the same logits")
+    ci = m.get("ci", {})
     text += (f"\nOn the {m.get('n', '?')} utterances of the test split, references normalized as in training, "
-             f"{m.get('decoding', 'greedy CTC')} decoding. The interval is a percentile bootstrap over utterances "
+             f"{decoding}. The interval is a percentile bootstrap over utterances "
              f"({ci.get('n_resamples', 1000)} resamples, seed {ci.get('seed', 0)}): with a small test set it is wide, "
              "and two models whose intervals overlap may not differ.\n")
     if primary_metric(info.cfg.language) == "cer":
@@ -474,11 +530,43 @@ def limitations_section(info: RunInfo) -> str:
         "outside it cannot be produced.",
         "Common Voice is read speech by volunteers; accents, ages and genders are unevenly represented, and "
         "spontaneous, noisy or far-field speech will give higher error rates than the test split.",
-        "Greedy CTC decoding without a language model; an n-gram LM (pyctcdecode, `LM_PATH`) usually lowers the WER.",
+        lm_limitation(info),
         "The test set is the source's test split: speaker-disjoint from training where the source is, but "
         "from the same recording conditions.",
     ]
     return "\n".join(f"- {item}" for item in items) + "\n"
+
+
+def lm_limitation(info: RunInfo) -> str:
+    """What the card's decodings are, true with and without a shipped n-gram LM."""
+    if LM not in info.metrics:
+        return ("Decoded greedily (the most likely character per frame), without a language model; beam search "
+                "with an n-gram LM (pyctcdecode + KenLM, `LM_PATH` in the curriculum's step 05) usually lowers "
+                "the WER.")
+    return (f"Two decodings are reported. Greedy is the model alone (`AutoProcessor`, and the ASR pipeline, which "
+            f"decodes greedily). The n-gram LM of `{LM_FOLDER}/` needs pyctcdecode and KenLM (`{LM_INSTALL_HINT}`); "
+            "it favours the words and word sequences of the text it was built from, so words outside that text "
+            "(names, rare words) are penalized, and on speech about other things it may help less, or hurt. Its "
+            "figures are honest only if that text holds none of the test sentences, which the card cannot show.")
+
+
+def headline(metrics: dict) -> str:
+    """The card's first numbers: greedy, and with the n-gram LM when the upload ships one."""
+    n = metrics.get("n", "?")
+    text = f"Test WER **{_pct(metrics['wer'])}** %, CER **{_pct(metrics['cer'])}** %"
+    if LM in metrics:
+        lm = metrics[LM]
+        text += (f" with greedy decoding; with the n-gram LM of this repository WER **{_pct(lm['wer'])}** %, "
+                 f"CER **{_pct(lm['cer'])}** %")
+    return text + f" ({n} test utterances; details under Results)."
+
+
+def usage_intro(with_lm: bool) -> str:
+    if not with_lm:
+        return "The model can be used directly (without a language model) as follows:"
+    return (f"The model can be used directly (greedy decoding, nothing beyond transformers), or with the n-gram "
+            f"language model in `{LM_FOLDER}/` (beam search with pyctcdecode and KenLM: "
+            f"`{LM_INSTALL_HINT}`). This code prints both transcriptions:")
 
 
 def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = None):
@@ -489,6 +577,12 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
     for key in ("wer", "cer"):
         if key not in m:
             raise ModelCardError(f"05_evaluate/metrics.json has no {key!r}: run 05_evaluate again.")
+    with_lm = LM in m
+    if with_lm and upload_files is not None and LM_FOLDER not in upload_files:
+        raise ModelCardError(
+            f"Step 05 reports figures with an n-gram LM, but the upload folder has no {LM_FOLDER}/: the card would "
+            "promise a number its files cannot reproduce. Pass lm_path=lm_source(info) to prepare_upload."
+        )
     datasets = dataset_ids(cfg)
     dataset_type, dataset_name = datasets[0]
     title = (f"Wav2Vec2 tiny {language_name(cfg.language)}" if cfg.is_tiny()
@@ -497,8 +591,9 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
         EvalResult(task_type="automatic-speech-recognition", task_name="Automatic Speech Recognition",
                    dataset_type=dataset_type, dataset_name=f"{dataset_name} {cfg.language}",
                    dataset_config=cfg.language, dataset_split="test", metric_type=key,
-                   metric_name=f"Test {key.upper()}", metric_value=round(100 * m[key], 2))
-        for key in ("wer", "cer")
+                   metric_name=metric_name(key, decoding), metric_value=round(100 * figures[key], 2),
+                   metric_args={"decoding": INDEX_DECODING[decoding]})
+        for decoding, figures in metrics_by_decoding(m).items() for key in ("wer", "cer")
     ]
     data = ModelCardData(
         language=hub_language(cfg.language), license=cfg.license, library_name="transformers",
@@ -506,7 +601,7 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
         tags=list(TAGS), model_name=title, eval_results=results,
         base_model=None if cfg.is_tiny() or Path(cfg.model).exists() else cfg.model,
     )
-    shell, evaluation = evaluation_code(cfg, model_id)
+    shell, evaluation = evaluation_code(cfg, model_id, with_lm)
     language_code = info.train_report.get("target_lang")
     author = f" by {cfg.author_name}" if cfg.author_name else ""
     datasets_text = ", ".join(n for _, n in datasets)
@@ -527,12 +622,14 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
     files = upload_files or []
     comparison = comparison_section(info)
     comparison = f"## Baseline vs fine-tuned\n\n{comparison}\n" if comparison else ""
+    lm_files = (f" `{LM_ALPHABET_FILE}` and `{LM_FOLDER}/` hold the n-gram LM in pyctcdecode's layout "
+                "(`BeamSearchDecoderCTC.load_from_dir`, `Wav2Vec2ProcessorWithLM.from_pretrained`).") if with_lm else ""
     body = f"""
 # {title}
 
 {intro}
 
-Test WER **{_pct(m['wer'])}** %, CER **{_pct(m['cer'])}** % ({m.get('n', '?')} test utterances; details under Results).
+{headline(m)}
 
 ## Intended uses
 
@@ -541,13 +638,13 @@ or in batches; a starting point for further fine-tuning or for decoding with a l
 
 ## Usage
 
-The model can be used directly (without a language model) as follows:
+{usage_intro(with_lm)}
 
 ```python
-{usage_code(model_id, language_code)}
+{usage_code(model_id, language_code, with_lm)}
 ```
 
-Or with the pipeline, which decodes and resamples the file itself:
+Or with the pipeline, which decodes (greedily) and resamples the file itself:
 `pipeline("automatic-speech-recognition", model="{model_id}")("clip.mp3")["text"]`.
 
 ## Evaluation
@@ -578,8 +675,8 @@ needs, the run's text normalization on the references):
 {limitations_section(info)}
 ## Files
 
-{', '.join(f'`{f}`' for f in files + ([CARD_FILE] if CARD_FILE not in files else []))}. `{NORMALIZER_FILE}` holds
-the text normalization of the references (`xlsr_helpers.normalize.load_normalizer(folder)`).
+{', '.join(f'`{f}/`' if f == LM_FOLDER else f'`{f}`' for f in files + [CARD_FILE] * (CARD_FILE not in files))}. `{NORMALIZER_FILE}` holds
+the text normalization of the references (`xlsr_helpers.normalize.load_normalizer(folder)`).{lm_files}
 """
     card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n{{ body }}", body=body)
     leftover = [word for word in ("TODO", "{wer_result_on_test}", "{language}") if word in str(card)]
@@ -596,36 +693,49 @@ def code_blocks(card_text: str, language: str = "python") -> list[str]:
 # ------------------------------------------------------------------------------------------------
 # Verification
 # ------------------------------------------------------------------------------------------------
-def verify_upload(upload_dir: str | Path, audio: Any, expected: str | None = None) -> dict:
-    """Reload the folder as the card's usage code does (AutoModelForCTC + AutoProcessor, ``target_lang`` for
-    an MMS adapter) and with the ASR pipeline; transcribe ``audio`` (a clip in any form
-    ``evaluate.audio_array`` reads) with both. Raises when the texts differ from each other or from
-    ``expected`` (step 05's prediction for the clip)."""
+def verify_upload(upload_dir: str | Path, audio: Any, expected: str | None = None,
+                  expected_lm: str | None = None) -> dict:
+    """Reload the folder as the card's usage code does and transcribe ``audio`` (a clip in any form
+    ``evaluate.audio_array`` reads) with every decoding the folder offers:
+
+    * greedy, always: AutoModelForCTC + AutoProcessor (``target_lang`` for an MMS adapter), and the ASR pipeline;
+      both must give ``expected`` (step 05's greedy text for the clip);
+    * with the n-gram LM, when the folder ships one or step 05 had one (``expected_lm``, step 05's LM text):
+      pyctcdecode loads ``alphabet.json`` + ``language_model/`` and decodes the same logits. An LM that is
+      missing or incomplete is an error that says which file is missing.
+
+    Raises ModelCardError when a text differs."""
     import torch
     from transformers import AutoModelForCTC, AutoProcessor, pipeline
 
-    from .evaluate import audio_array
-
     language = adapter_language(upload_dir)
-    upload_dir = str(upload_dir)
     speech = audio_array(audio)
-    processor = AutoProcessor.from_pretrained(upload_dir)
-    model = AutoModelForCTC.from_pretrained(upload_dir, **({"target_lang": language} if language else {})).eval()
+    processor = AutoProcessor.from_pretrained(str(upload_dir))
+    model = AutoModelForCTC.from_pretrained(str(upload_dir), **({"target_lang": language} if language else {})).eval()
     inputs = processor.feature_extractor(speech, sampling_rate=SAMPLING_RATE, return_tensors="pt")
     with torch.inference_mode():
         logits = model(**inputs).logits
     direct = processor.batch_decode(logits.argmax(dim=-1))[0]
-    asr = pipeline("automatic-speech-recognition", model=upload_dir, device="cpu")
+    asr = pipeline("automatic-speech-recognition", model=str(upload_dir), device="cpu")
     piped = asr({"raw": speech, "sampling_rate": SAMPLING_RATE})["text"]
     result = {"model_and_processor": direct, "pipeline": piped, "expected": expected,
-              "model_class": type(model).__name__, "target_lang": language,
-              "ok": direct == piped and (expected is None or direct == expected)}
-    if not result["ok"]:
-        raise ModelCardError(
-            "The upload folder does not reproduce step 05's transcription: "
-            f"{type(model).__name__}+{type(processor).__name__} {direct!r}, pipeline {piped!r}, "
-            f"05_evaluate {expected!r}."
-        )
+              "model_class": type(model).__name__, "target_lang": language}
+    problems = []
+    if direct != piped or (expected is not None and direct != expected):
+        problems.append(f"greedy: {type(model).__name__}+{type(processor).__name__} {direct!r}, pipeline {piped!r}, "
+                        f"05_evaluate {expected!r}")
+    if has_lm(upload_dir) or expected_lm is not None:
+        try:
+            decoder = build_lm_decoder(processor, upload_dir)
+        except EvaluationError as error:
+            raise ModelCardError(f"The upload folder's n-gram LM cannot be loaded: {error}") from error
+        result["lm"] = decoder.decode(logits[0].numpy())
+        result["expected_lm"] = expected_lm
+        if expected_lm is not None and result["lm"] != expected_lm:
+            problems.append(f"n-gram LM: pyctcdecode {result['lm']!r}, 05_evaluate {expected_lm!r}")
+    result["ok"] = not problems
+    if problems:
+        raise ModelCardError(f"The upload folder does not reproduce step 05's transcription: {'; '.join(problems)}.")
     return result
 
 
@@ -693,8 +803,6 @@ class CardResult:
 
 def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
     """Step 06: upload folder, card, verification, optional push (PUSH_TO_HUB)."""
-    from .evaluate import load_test_split, read_predictions
-
     push = cfg.push_to_hub if push is None else push
     info = read_run(cfg)
     token = find_token() if push else None
@@ -703,22 +811,23 @@ def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
 
     upload_dir = Path(cfg.upload_dir)
     normalizer = cfg.step_dir("02_normalize") / NORMALIZER_FILE
-    files = prepare_upload(model_source(cfg), upload_dir, normalizer if normalizer.exists() else None)
+    files = prepare_upload(model_source(cfg), upload_dir, normalizer if normalizer.exists() else None, lm_source(info))
     card = build_card(info, model_id, files)
     card.save(str(upload_dir / CARD_FILE))
     card_text = (upload_dir / CARD_FILE).read_text(encoding="utf-8")
 
-    # Verify on the first test clip against step 05's own transcription of it.
-    predictions = read_predictions(cfg.step_dir("05_evaluate") / "predictions.tsv")
+    # Verify on the first test clip against step 05's own transcriptions of it (each decoding).
     test = load_test_split(cfg)
-    ids = test["id"] if "id" in test.column_names else [str(i) for i in range(len(test))]
-    expected = {row["path"]: row["prediction"] for row in predictions}
-    first = ids[0]
+    first = test["id"][0] if "id" in test.column_names else "0"
+    step05 = read_transcriptions(cfg.step_dir("05_evaluate"))
+    expected = {decoding: texts.get(first) for decoding, texts in step05.items()}
     # Step 05 in half precision (CUDA) may differ from this float32 check in a near-tie: compared, not required.
     strict = info.metrics.get("dtype", "float32") == "float32"
-    verification = verify_upload(upload_dir, test[0]["audio"], expected.get(first) if strict else None)
+    verification = verify_upload(upload_dir, test[0]["audio"], *(expected.get(d) if strict else None
+                                                                 for d in (GREEDY, LM)))
     verification["clip"] = first
-    verification["matches_05_evaluate"] = verification["model_and_processor"] == expected.get(first)
+    verification["matches_05_evaluate"] = (verification["model_and_processor"] == expected.get(GREEDY)
+                                           and verification.get("lm") == expected.get(LM))
 
     pushed = {"pushed": False, "repo_id": model_id, "message": "PUSH_TO_HUB is False: nothing uploaded."}
     if push:
