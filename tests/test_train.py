@@ -446,6 +446,22 @@ def test_training_writes_a_model_that_loads_alone(run_cfg):
     assert not (train_dir / "model.tmp").exists()
 
 
+@pytest.mark.parametrize("frozen_steps, encoder_changes", [(4, False), (2, True)])
+def test_freeze_encoder_steps_trains_only_the_head_first(run_cfg, processor, frozen_steps, encoder_changes):
+    """FREEZE_ENCODER_STEPS=N: after N updates only lm_head has moved from the initial weights (drawn from SEED,
+    so build_model gives them again); after more updates than N the encoder has moved too."""
+    from safetensors.torch import load_file
+
+    initial = models.build_model(run_cfg, processor, log=lambda *a: None).state_dict()
+    report = step.run_train(run_cfg.updated(freeze_encoder_steps=frozen_steps), log=lambda *a: None)
+    assert report["global_step"] == 4
+    trained = load_file(str(run_cfg.model_dir / "model.safetensors"))
+    moved = {name for name, tensor in trained.items() if not torch.equal(tensor, initial[name])}
+    assert {"lm_head.weight", "lm_head.bias"} <= moved
+    encoder_moved = {name for name in moved if not name.startswith("lm_head.")}
+    assert bool(encoder_moved) == encoder_changes, sorted(encoder_moved)[:5]
+
+
 def test_time_limit_still_saves_and_evaluates(run_cfg):
     report = step.run_train(run_cfg.updated(max_steps=500, max_train_minutes=0.001), log=lambda *a: None)
     assert report["stopped_by"] == "time_limit" and report["global_step"] < 500

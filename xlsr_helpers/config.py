@@ -28,21 +28,6 @@ DRIVE_RUNS = Path("/content/drive/MyDrive/xlsr-runs")
 SAMPLING_RATE = 16_000  # every model of the curriculum hears 16 kHz mono audio
 SPLITS = ("train", "eval", "test")  # the run's splits: Common Voice train, dev, test
 
-# Training values that depend on the model: the seed's for real checkpoints, the measured CPU recipe
-# for `tiny` (0.6M parameters: batches of 8 without accumulation, lr 5e-3 with 8 % warm-up, 30 epochs of the
-# demo corpus = 2,250 updates, ~4 min on 2 CPU cores; held-out CER 0.2 after ~500 updates, 0.04 after 2,250;
-# 3e-4 or batches of 32 stay all-blank).
-SEED_TRAINING = dict(
-    batch_size=16, gradient_accumulation_steps=2,
-    learning_rate=3e-4, warmup_steps=500, num_train_epochs=30.0, eval_steps=400, save_steps=400,
-    logging_steps=400, layerdrop=0.1, mask_time_prob=0.05, gradient_checkpointing=True,
-)
-TINY_TRAINING = dict(
-    batch_size=8, gradient_accumulation_steps=1,
-    learning_rate=5e-3, warmup_steps=-1, num_train_epochs=30.0, eval_steps=100, save_steps=100,
-    logging_steps=20, layerdrop=0.0, mask_time_prob=0.05, gradient_checkpointing=False,
-)
-
 
 @dataclass
 class Config:
@@ -93,6 +78,7 @@ class Config:
     layerdrop: float | None = None  # None: recipe (0.1 seed, 0.0 others); forced to 0.0 under DDP
     gradient_checkpointing: bool | None = None  # None: recipe (True; False for tiny)
     freeze_feature_encoder: bool | None = None  # None: recipe (True where a CNN feature encoder exists)
+    freeze_encoder_steps: int | None = None  # None: recipe (0); N > 0: only the new CTC head learns during the first N updates
     precision: str = "auto"  # auto (fp16/bf16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
     group_by_length: bool = True  # batch clips of similar length (less padding)
     num_proc: int = 0  # processes for audio preparation (clips decode in threads); 0 = one per 4 CPU cores

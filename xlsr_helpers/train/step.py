@@ -182,7 +182,8 @@ class Training:
     def make_trainer(self):
         if self.args is None:
             self.args = training_arguments(self.cfg, self.train_dir)
-        self._callbacks = make_callbacks(self.cfg.max_train_minutes, live=self.live, log=self.log)
+        self._callbacks = make_callbacks(self.cfg.max_train_minutes, live=self.live, log=self.log,
+                                         freeze_encoder_steps=self.cfg.freeze_encoder_steps)
         Trainer = make_trainer_class()
         self.trainer = Trainer(
             model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor),

@@ -162,11 +162,33 @@ def make_trainer_class():
 # --------------------------------------------------------------------------------------------------
 # callbacks
 # --------------------------------------------------------------------------------------------------
-def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main) -> dict[str, Any]:
-    """The step's callbacks by name: non_finite, time_limit, drive, eval."""
+HEAD_PREFIX = "lm_head."  # the CTC head of every *ForCTC class
+
+
+def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main,
+                   freeze_encoder_steps: int = 0) -> dict[str, Any]:
+    """The step's callbacks by name: head_first, non_finite, time_limit, drive, eval."""
     from transformers import TrainerCallback
 
     from ..colab import flush_drive
+
+    class HeadFirstCallback(TrainerCallback):
+        """FREEZE_ENCODER_STEPS: during the first N updates only the new CTC head learns (fairseq's wav2vec 2.0
+        fine-tuning calls it freeze_finetune_updates). The gradients of every other weight are dropped just
+        before the optimizer step, so AdamW leaves those weights (and its state for them) untouched; the
+        optimizer, DDP and gradient clipping see the same parameters throughout. Measured in the learning proof
+        (tests/pretrained.py): without it, the first updates of a random head at a high learning rate wrecked
+        the small pretrained encoder, which then learned no faster than from random weights."""
+
+        def __init__(self, steps: int):
+            self.steps = max(0, int(steps or 0))
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            if model is not None and state.global_step < self.steps:
+                for name, parameter in model.named_parameters():
+                    if not name.removeprefix("module.").startswith(HEAD_PREFIX):
+                        parameter.grad = None
+            return control
 
     class NonFiniteLossCallback(TrainerCallback):
         """Stops at the first logged NaN/inf loss, without saving a checkpoint of broken weights."""
@@ -253,5 +275,5 @@ def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main
                     log(f"(live curves unavailable: {error})")
             return control
 
-    return {"non_finite": NonFiniteLossCallback(), "time_limit": TimeLimitCallback(max_train_minutes),
+    return {"head_first": HeadFirstCallback(freeze_encoder_steps), "non_finite": NonFiniteLossCallback(), "time_limit": TimeLimitCallback(max_train_minutes),
             "drive": DriveFlushCallback(), "eval": EvalReportCallback()}
