@@ -1,7 +1,7 @@
 """Slow tier: the learning proof on the product path.
 
 A small pretrained encoder is made here (tests/pretrained.py: the ``tiny`` architecture trained with CTC on the
-synthetic speech of another language, its encoder saved in the pretrained-only layout of XLSR-53 and in the adapter
+synthetic speech of five other languages, its encoder saved in the pretrained-only layout of XLSR-53 and in the adapter
 layout of MMS-1b-all), then fine-tuned on Turkish through ``MODEL=<folder>`` exactly as a Hub checkpoint would be:
 step 03 builds the processor around the folder's feature extractor, step 04 reads the family from its config.json
 and applies that family's recipe, scaled for CPU (``pretrained.CPU_RECIPES``). Three arms at the same budget of
@@ -28,11 +28,13 @@ from pretrained import (ADAPTER_ATTN_DIM, ARM_FOLDERS, ARMS, PROOF_EVAL_STEPS, P
 pytestmark = pytest.mark.slow
 
 LANGUAGE = "tr"  # the target; the encoder was pre-trained on pretrained.PRETRAIN_LANGUAGES only
-# Measured on 2 cores (encoder pre-trained 800 updates on de; 300 updates per arm; fine-tuning seeds 1, 2, 3, 42):
-# pretrained CER 0.31-0.43, scratch 0.99-1.00 (it still emits almost nothing), adapters 0.36-0.38. Set with a margin.
-PRETRAINED_MAX_CER = 0.55
+# Measured on 2 cores (encoder pre-trained 1,200 updates on de, es, fr, it, ru; 300 updates per arm; SEED=42 unless
+# said): pretrained CER 0.45 (0.42 and 0.38 with seeds 1 and 2, which draw other heads; seed 3's head collapsed to
+# all-blank, see tests/pretrained.py), scratch 1.00 (still all blank), adapters 0.40 (0.42 with seed 1). Set with a
+# margin.
+PRETRAINED_MAX_CER = 0.6
 BEATS_SCRATCH_BY = 0.3  # pretrained CER + this < scratch CER, at the same number of updates
-ADAPTERS_MAX_CER = 0.55
+ADAPTERS_MAX_CER = 0.6
 
 
 @pytest.fixture(scope="module")
