@@ -136,14 +136,20 @@ def test_usage_snippet_runs_and_matches_evaluate(carded, tmp_path):
     assert done.stdout.splitlines()[-1] == predictions[clip["id"]]
 
 
-def test_evaluation_snippet_reproduces_the_numbers(carded, tmp_path):
-    cfg, result = carded
+def _run_evaluation_snippet(cfg, result, tmp_path):
+    """The card's evaluation code (its second Python block) run against the local upload and run folder;
+    returns the finished process and step 05's metrics.json."""
     code = mc.code_blocks(result.card_text)[1]
     code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
     code = re.sub(r'RUN_DIR = "runs/tr"', f"RUN_DIR = {str(cfg.run_path)!r}", code)
     done = _run_python(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+    return done, json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+
+
+def test_evaluation_snippet_reproduces_the_numbers(carded, tmp_path):
+    cfg, result = carded
+    done, metrics = _run_evaluation_snippet(cfg, result, tmp_path)
     assert f"Test WER: {100 * metrics['wer']:.2f}" in done.stdout
     assert f"CER: {100 * metrics['cer']:.2f}" in done.stdout
     shell = mc.code_blocks(result.card_text, "bash")[0]
@@ -348,12 +354,7 @@ def test_usage_snippet_with_an_lm_reproduces_the_cards_numbers(carded_lm, tmp_pa
 
 def test_evaluation_snippet_with_an_lm_reproduces_both_numbers(carded_lm, tmp_path):
     cfg, result = carded_lm
-    code = mc.code_blocks(result.card_text)[1]
-    code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
-    code = re.sub(r'RUN_DIR = "runs/tr"', f"RUN_DIR = {str(cfg.run_path)!r}", code)
-    done = _run_python(code, tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((cfg.step_dir("05_evaluate") / "metrics.json").read_text())
+    done, metrics = _run_evaluation_snippet(cfg, result, tmp_path)
     assert f"Test WER: {100 * metrics['wer']:.2f}" in done.stdout
     assert f"Test WER (n-gram LM): {100 * metrics['lm']['wer']:.2f}" in done.stdout
     assert f"CER (n-gram LM): {100 * metrics['lm']['cer']:.2f}" in done.stdout
