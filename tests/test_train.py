@@ -1,6 +1,7 @@
 """train.py: collator, feasibility filter, guards, resume point, metrics, and short real training runs."""
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -213,11 +214,17 @@ def test_training_arguments_use_transformers_5_names(tmp_path):
     assert args.warmup_steps == 0.08, "WARMUP_STEPS=-1 means 8 % of the steps"
     assert args.learning_rate == 5e-3 and args.per_device_train_batch_size == 8
     assert args.gradient_accumulation_steps == 1 and args.num_train_epochs == 30
-    assert args.logging_nan_inf_filter is False and args.remove_unused_columns is False
+    assert args.remove_unused_columns is False
+    assert args.load_best_model_at_end and args.metric_for_best_model == "wer" and args.greater_is_better is False
+    assert args.dataloader_num_workers == 0, "no data-loader workers on a CPU"
     seed = trainer.training_arguments(Config().resolved(), tmp_path)
     assert (seed.learning_rate, seed.warmup_steps, seed.num_train_epochs, seed.eval_steps, seed.save_steps,
             seed.save_total_limit, seed.gradient_accumulation_steps) == (3e-4, 500, 30, 400, 400, 2, 2)
-    assert seed.gradient_checkpointing
+    assert Config().resolved().gradient_checkpointing == "auto" and not seed.gradient_checkpointing, \
+        "auto starts off; Training.choose_checkpointing measures"
+    assert trainer.training_arguments(Config(gradient_checkpointing=True).resolved(), tmp_path).gradient_checkpointing
+    chinese = trainer.training_arguments(Config(model="tiny", language="zh-CN").resolved(), tmp_path)
+    assert chinese.metric_for_best_model == "cer", "languages written without spaces keep the best CER"
     random_order = trainer.training_arguments(Config(model="tiny", group_by_length=False).resolved(), tmp_path)
     assert random_order.train_sampling_strategy == "random"
 
@@ -469,23 +476,106 @@ def test_time_limit_still_saves_and_evaluates(run_cfg):
     assert "cer" in report["eval"]
 
 
-def test_non_finite_loss_stops_with_a_clear_message(run_cfg, monkeypatch):
-    original = models.build_model
+def test_step_settings_the_trainer_would_refuse_are_refused_first(tmp_path):
+    with pytest.raises(guards.GuardError, match="multiple of EVAL_STEPS"):
+        trainer.training_arguments(Config(model="tiny", eval_steps=100, save_steps=250).resolved(), tmp_path)
+    with pytest.raises(guards.GuardError, match="GRADIENT_CHECKPOINTING"):
+        trainer.training_arguments(Config(model="tiny", gradient_checkpointing="sometimes").resolved(), tmp_path)
+    with pytest.raises(guards.GuardError, match="MAX_BATCH_SECONDS"):
+        trainer.training_arguments(Config(model="tiny", max_batch_seconds=10.0).resolved(), tmp_path)
 
-    def poisoned(*args, **kwargs):
-        model = original(*args, **kwargs)
-        with torch.no_grad():
-            model.lm_head.bias.fill_(float("nan"))
-        return model
 
-    monkeypatch.setattr(step, "build_model", poisoned)
-    with pytest.raises(trainer.NonFiniteLossError, match="loss became nan at step 1"):
-        step.run_train(run_cfg.updated(save_steps=1), log=lambda *a: None)
+def test_data_loader_workers_only_where_they_help(monkeypatch):
+    assert trainer.dataloader_workers(3) == 3, "a setting is kept"
+    monkeypatch.setattr(trainer, "_cuda_available", lambda: False)
+    assert trainer.dataloader_workers(None) == 0
+    monkeypatch.setattr(trainer, "_cuda_available", lambda: True)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert trainer.dataloader_workers(None) == 0, "Colab's 2 cores: the main process needs them"
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert trainer.dataloader_workers(None) == 2
+
+
+def _poison_losses(monkeypatch, batches):
+    """Make the training loss NaN for the given training batches (counted from 1)."""
+    original = trainer.make_trainer_class
+    seen = {"batches": 0}
+
+    def make():
+        base = original()
+
+        class Poisoned(base):
+            def compute_loss(self, model, inputs, *args, **kwargs):
+                if model.training:
+                    seen["batches"] += 1
+                    if seen["batches"] in batches:
+                        inputs = dict(inputs, input_values=inputs["input_values"] * float("nan"))
+                return super().compute_loss(model, inputs, *args, **kwargs)
+
+        return Poisoned
+
+    monkeypatch.setattr(step, "make_trainer_class", make)
+    return seen
+
+
+def test_one_non_finite_batch_is_skipped_and_training_goes_on(run_cfg, monkeypatch):
+    seen = _poison_losses(monkeypatch, {2})
+    report = step.run_train(run_cfg, log=lambda *a: None)
+    assert seen["batches"] == 4 and report["stopped_by"] == "completed" and report["global_step"] == 4
+    assert report["non_finite_losses"] == 1 and report["skipped_updates"] == 1
+    from safetensors.torch import load_file
+
+    weights = load_file(str(run_cfg.model_dir / "model.safetensors"))
+    assert all(torch.isfinite(w).all() for w in weights.values()), "the skipped update left no NaN behind"
+    assert all(math.isfinite(entry["loss"]) for entry in report["history"] if "loss" in entry)
+
+
+def test_persistent_non_finite_losses_stop_with_a_clear_message(run_cfg, monkeypatch):
+    _poison_losses(monkeypatch, set(range(3, 100)))
+    with pytest.raises(trainer.NonFiniteLossError, match="5 batches in a row"):
+        step.run_train(run_cfg.updated(max_steps=20, eval_steps=20, save_steps=20), log=lambda *a: None)
     train_dir = run_cfg.step_dir("04_train")
-    assert not checkpoints.list_checkpoints(train_dir), "broken weights are not checkpointed"
+    assert not checkpoints.list_checkpoints(train_dir), "no checkpoint of the failing run"
     assert not run_cfg.model_dir.exists()
     report = json.loads((train_dir / "report.json").read_text())
-    assert report["stopped_by"] == "non_finite_loss" and "LEARNING_RATE" in report["failure"]
+    assert report["stopped_by"] == "non_finite_loss" and report["global_step"] == 7
+    assert "LEARNING_RATE" in report["failure"] and "RESUME=auto" in report["failure"]
+
+
+def test_non_finite_weights_stop_at_once(processor):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    callback = trainer.make_callbacks(0.0)["non_finite"]
+    model = tiny_model(processor)
+    args = TrainingArguments(output_dir="unused", report_to="none")
+    control = TrainerControl(should_log=True)
+    callback.on_step_end(args, TrainerState(global_step=3), control, model=model)
+    assert not control.should_training_stop, "finite weights: nothing to do"
+    with torch.no_grad():
+        model.lm_head.weight[0, 0] = float("inf")
+    callback.on_step_end(args, TrainerState(global_step=4), control, model=model)
+    assert control.should_training_stop and not control.should_save
+    assert callback.reason == "non_finite_weights" and "lm_head.weight" in callback.failure
+
+
+def test_non_finite_gradients_are_dropped_before_the_update(processor):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    callback = trainer.make_callbacks(0.0)["non_finite"]
+    model = tiny_model(processor)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    model.lm_head.bias.grad[0] = float("nan")
+    args = TrainingArguments(output_dir="unused", report_to="none")
+    callback.on_pre_optimizer_step(args, TrainerState(), TrainerControl(), model=model)
+    assert all(p.grad is None for p in model.parameters()) and callback.skipped_updates == 1
+    for _ in range(trainer.SKIPPED_UPDATE_PATIENCE - 1):
+        model.lm_head.bias.grad = torch.full_like(model.lm_head.bias, float("inf"))
+        callback.on_pre_optimizer_step(args, TrainerState(), TrainerControl(), model=model)
+    control = TrainerControl()
+    callback.on_step_end(args, TrainerState(global_step=30), control, model=model)
+    assert control.should_training_stop and callback.reason == "non_finite_gradients"
+    assert "bf16" in callback.failure
 
 
 def test_sanity_check_fails_when_nothing_can_be_learned(run_cfg):

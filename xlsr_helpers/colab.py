@@ -57,3 +57,18 @@ def flush_drive() -> None:
     """Push pending writes to Google Drive (after a checkpoint), so a disconnect loses nothing."""
     if in_colab() and (DRIVE_MOUNT / "MyDrive").exists():
         os.sync()  # Drive's FUSE mount uploads what the kernel has written; sync makes it write now
+
+
+# Files that a run can rebuild (04_train/prepared: decoded 16 kHz audio, ~230 MB per hour) stay off Drive:
+# they would take a free Drive's space from the checkpoints, and training would read them at random offsets
+# through the Drive mount. On Colab they go to the runtime's local disk, which a disconnect wipes: step 04
+# then decodes them again (benchmarks/preprocess.py measures how long per hour of audio).
+LOCAL_SCRATCH = Path("/content/xlsr-scratch")
+
+
+def scratch_dir(run_dir: str | Path) -> Path:
+    """Where a run keeps rebuildable files: the run folder itself, or local disk when the run folder is on Drive."""
+    run_dir = Path(run_dir)
+    if on_drive(run_dir):
+        return LOCAL_SCRATCH / run_dir.name
+    return run_dir

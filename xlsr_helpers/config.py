@@ -76,11 +76,14 @@ class Config:
     feat_proj_dropout: float | None = None  # None: recipe (0.0)
     mask_time_prob: float | None = None  # None: recipe (0.05; 0.0 w2v-BERT)
     layerdrop: float | None = None  # None: recipe (0.1 seed, 0.0 others); forced to 0.0 under DDP
-    gradient_checkpointing: bool | None = None  # None: recipe (True; False for tiny)
+    gradient_checkpointing: bool | str | None = None  # None: recipe ("auto": on only when the longest batch does not fit the GPU without it; False for tiny)
     freeze_feature_encoder: bool | None = None  # None: recipe (True where a CNN feature encoder exists)
     freeze_encoder_steps: int | None = None  # None: recipe (0); N > 0: only the new CTC head learns during the first N updates
     precision: str = "auto"  # auto (fp16/bf16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
     group_by_length: bool = True  # batch clips of similar length (less padding)
+    max_batch_seconds: float = 0.0  # > 0: batches hold up to this many seconds of padded audio (longest clip x clips) instead of BATCH_SIZE clips
+    eval_max_samples: int = 500  # evaluations during training use a fixed, length-sorted subset of this many dev clips (0: all); the final one uses all
+    dataloader_workers: int | None = None  # None: 2 on a GPU machine with 4+ cores, else 0 (workers compete with the model for a CPU's cores)
     num_proc: int = 0  # processes for audio preparation (clips decode in threads); 0 = one per 4 CPU cores
     resume: str = "auto"  # auto (last complete checkpoint) | never | <path to checkpoint>
     overwrite_model: bool = False  # allow replacing an existing 04_train/model

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 SEED_TRAINING = dict(
     batch_size=16, gradient_accumulation_steps=2, learning_rate=3e-4, warmup_steps=500, num_train_epochs=30.0,
     eval_steps=400, save_steps=400, logging_steps=400, layerdrop=0.1, mask_time_prob=0.05,
-    gradient_checkpointing=True, attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.0,
+    gradient_checkpointing="auto", attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.0,
     freeze_feature_encoder=True, freeze_encoder_steps=0,
 )
 # The measured CPU recipe for `tiny` (0.6M parameters: batches of 8 without accumulation, lr 5e-3 with 8 %
@@ -46,7 +46,7 @@ TINY_TRAINING = dict(
 W2V_BERT_TRAINING = dict(
     batch_size=16, gradient_accumulation_steps=2, learning_rate=5e-5, warmup_steps=500, num_train_epochs=10.0,
     eval_steps=300, save_steps=600, logging_steps=300, layerdrop=0.0, mask_time_prob=0.0,
-    gradient_checkpointing=True, attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
+    gradient_checkpointing="auto", attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
     freeze_feature_encoder=False, freeze_encoder_steps=0,
 )
 # Hugging Face's MMS adapter write-up (von Platen, 2023): the 1B base model frozen, only the adapter layers
@@ -54,7 +54,7 @@ W2V_BERT_TRAINING = dict(
 MMS_ADAPTER_TRAINING = dict(
     batch_size=32, gradient_accumulation_steps=1, learning_rate=1e-3, warmup_steps=100, num_train_epochs=4.0,
     eval_steps=100, save_steps=200, logging_steps=100, layerdrop=0.0, mask_time_prob=0.05,
-    gradient_checkpointing=True, attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
+    gradient_checkpointing="auto", attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
     freeze_feature_encoder=True, freeze_encoder_steps=0,
 )
 RECIPE_FIELDS = tuple(SEED_TRAINING)  # the Config fields a recipe fills when they are None

@@ -88,6 +88,61 @@ class LengthBucketSampler:
         return iter(self.order())
 
 
+class DurationBatchSampler:
+    """MAX_BATCH_SECONDS: batches that hold at most a budget of padded audio (clips x longest clip), so that short
+    clips travel in large batches and long ones in small batches, and no batch needs more memory than the budget.
+
+    The clips, sorted by length, are packed greedily once (ESPnet's "numel" batches are built the same way, once
+    per run); each epoch shuffles the order of the batches by (seed, epoch), the batch of the longest clip first
+    (an out-of-memory error shows at step 1). Fixed batches keep the number of steps per epoch constant, which
+    the Trainer's schedule and a resume rely on. Padding is small because batch-mates are neighbours in length.
+    """
+
+    def __init__(self, lengths, max_samples: int, seed: int = 0):
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.max_samples = int(max_samples)
+        self.seed = int(seed)
+        self.epoch = 0
+        if len(self.lengths) and self.lengths.max() > self.max_samples:
+            raise ValueError(f"a clip of {self.lengths.max() / SAMPLING_RATE:.1f} s is longer than the batch budget "
+                             f"of {self.max_samples / SAMPLING_RATE:.1f} s: raise MAX_BATCH_SECONDS")
+        self.batches = self._pack()
+
+    def _pack(self) -> list[list[int]]:
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in np.argsort(-self.lengths, kind="stable"):  # longest first: a batch's first clip is its longest
+            if current and (len(current) + 1) * self.lengths[current[0]] > self.max_samples:
+                batches.append(current)
+                current = []
+            current.append(int(i))
+        if current:
+            batches.append(current)
+        return batches
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def order(self, epoch: int | None = None) -> list[list[int]]:
+        if not self.batches:
+            return []
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch)])
+        order = [int(k) for k in rng.permutation(len(self.batches))]
+        order.remove(0)  # batch 0 holds the longest clip
+        return [self.batches[k] for k in [0] + order]
+
+    def __iter__(self):
+        return iter(self.order())
+
+    def padding_share(self) -> float:
+        """Share of the batches' padded audio that is padding."""
+        padded = sum(len(b) * int(self.lengths[b[0]]) for b in self.batches)
+        return 1.0 - float(self.lengths.sum()) / padded if padded else 0.0
+
+
 FEASIBILITY_REASONS = {
     "undecodable": "the clip could not be decoded",
     "empty_transcript": "the transcript is empty",

@@ -1,9 +1,10 @@
 """Step 04, one method per stage: what the notebook calls one by one, and :func:`run_train` all at once.
 
 Reads ``02_normalize/dataset`` and ``03_vocab/processor``; writes ``04_train/``: ``prepared/`` (16 kHz
-audio as Arrow, reused on the next run), ``checkpoint-*/`` (each loadable alone: weights, config and
-processor), ``model/`` (the final model + processor; an MMS run adds its ``adapter.<lang>.safetensors``),
-``curves.png`` and ``report.json``.
+audio as Arrow, reused on the next run; on Colab it lives on the local disk, not on Drive: ``colab.scratch_dir``),
+``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the best one are
+kept), ``model/`` (the best model by WER/CER on the dev subset + processor; an MMS run adds its
+``adapter.<lang>.safetensors``), ``curves.png`` and ``report.json``.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..audio import LENGTH_COLUMN, prepare_dataset
+from ..audio import prepare_dataset
+from ..colab import scratch_dir
 from ..config import SAMPLING_RATE, Config
 from ..ctc import decode_labels
 from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
-from .checkpoints import ModelExistsError, find_resume_checkpoint, is_complete_checkpoint, list_checkpoints
+from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
+                          list_checkpoints)
 from .curves import save_curves
-from .data import DataCollatorCTCWithPadding, feasibility
+from .data import INPUT_LENGTHS_KEY, DataCollatorCTCWithPadding, feasibility
 from .distributed import log_main, rank, world_size
-from .guards import check_model, check_same_model, sanity_check, transcripts
-from .trainer import (NonFiniteLossError, choose_precision, make_callbacks, make_compute_metrics,
+from .guards import GuardError, check_model, check_same_model, sanity_check, transcripts
+from .memory import needs_checkpointing
+from .trainer import (NonFiniteLossError, choose_precision, lengths_of, make_callbacks, make_compute_metrics,
                       make_trainer_class, training_arguments)
 
 STEP = "04_train"
@@ -63,6 +67,7 @@ class Training:
     prepared: Any = None
     trainer: Any = None
     resume_from: Path | None = None
+    eval_full: Any = None  # the whole dev split, sorted by length (prepared["eval"] is the subset of EVAL_MAX_SAMPLES)
     report: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -71,6 +76,7 @@ class Training:
         self.world_size = world_size()
         self.rank = rank()
         self.train_dir = self.cfg.step_dir(STEP)
+        self.prepared_dir = scratch_dir(self.cfg.run_path) / STEP / "prepared"
         self.model_dir = self.cfg.model_dir
         self._callbacks: dict[str, Any] = {}
         self.recipe = recipe_for(self.cfg)
@@ -140,8 +146,13 @@ class Training:
         return self.model
 
     def check(self) -> list[str]:
+        """The model's guards, and the disk budget of its checkpoints where they are written."""
         notes = check_model(self.model, self.processor, fix=True, log=self.note)
         self.report["guards"] = {"passed": True, "adjusted": notes}
+        budget = disk_budget(self.model, self.train_dir, self.cfg.save_total_limit)
+        self.report["disk"] = {k: round(v, 3) for k, v in budget.items()}
+        self.log(f"checkpoints: up to {budget['checkpoints_at_once']} x {budget['checkpoint_gb']:.2f} GB + the model "
+                 f"{budget['weights_gb']:.2f} GB = {budget['needed_gb']:.1f} GB; {budget['free_gb']:.1f} GB free")
         return notes
 
     # 4 ---------------------------------------------------------------------------------------------
@@ -150,7 +161,7 @@ class Training:
         if self.args is None:
             self.args = training_arguments(self.cfg, self.train_dir)
         with self.args.main_process_first(desc="audio preparation"):
-            prepared = prepare_dataset(self.dataset, self.processor.tokenizer, self.train_dir / "prepared",
+            prepared = prepare_dataset(self.dataset, self.processor.tokenizer, self.prepared_dir,
                                        num_proc=self.cfg.num_proc, splits=("train", "eval"),
                                        progress=self.is_main, log=self.log if self.is_main else (lambda *a: None))
         dropped, examples, kept = {}, {}, {}
@@ -165,9 +176,15 @@ class Training:
                 self.note(f"{split}: dropped {sum(counts.values())} of {len(ds) + sum(counts.values())} rows ({what})")
         if kept["train"] == 0:
             raise GuardError("No training row is left after the feasibility filter; see report['dropped'].")
+        self.eval_full = sorted_by_length(prepared["eval"])
+        prepared["eval"] = eval_subset(self.eval_full, self.cfg.eval_max_samples, self.cfg.seed)
+        if len(prepared["eval"]) < len(self.eval_full):
+            self.note(f"Evaluations during training use {len(prepared['eval'])} of the {len(self.eval_full)} dev "
+                      "clips (EVAL_MAX_SAMPLES); the final one uses all.")
         self.prepared = prepared
-        lengths = prepared["train"].select_columns([LENGTH_COLUMN]).with_format(None)[:][LENGTH_COLUMN]
+        lengths = lengths_of(prepared["train"])
         self.report.update({"rows_kept": kept, "dropped": dropped, "dropped_examples": examples,
+                            "eval_rows_during_training": len(prepared["eval"]),
                             "train_hours": round(float(np.sum(lengths)) / SAMPLING_RATE / 3600, 4)})
         return prepared
 
@@ -179,9 +196,35 @@ class Training:
         return result
 
     # 6 ---------------------------------------------------------------------------------------------
+    def choose_checkpointing(self) -> bool:
+        """GRADIENT_CHECKPOINTING="auto": measured with the largest training batch (see ``memory.py``)."""
+        setting = str(self.cfg.gradient_checkpointing).lower()
+        if setting != "auto":
+            on, why = setting == "true", "set by the run or its recipe"
+        else:
+            on, why = needs_checkpointing(self.model, self.largest_batch())
+        name = "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
+        setattr(self.args, name, on)
+        self.report["gradient_checkpointing"] = {"on": on, "why": why}
+        self.log(f"gradient checkpointing {why if setting == 'auto' else ('on' if on else 'off') + ' (' + why + ')'}")
+        return on
+
+    def largest_batch(self) -> dict[str, Any]:
+        """The training batch with the most padded audio (the first one the sampler gives), collated."""
+        from .data import DurationBatchSampler
+
+        lengths = lengths_of(self.prepared["train"])
+        if self.cfg.max_batch_seconds:
+            indices = DurationBatchSampler(lengths, int(self.cfg.max_batch_seconds * SAMPLING_RATE)).batches[0]
+        else:
+            indices = [int(i) for i in np.argsort(lengths)[::-1][: self.cfg.batch_size]]
+        batch = DataCollatorCTCWithPadding(self.processor)([self.prepared["train"][i] for i in indices])
+        return {k: v for k, v in batch.items() if k != INPUT_LENGTHS_KEY}
+
     def make_trainer(self):
         if self.args is None:
             self.args = training_arguments(self.cfg, self.train_dir)
+        self.choose_checkpointing()
         self._callbacks = make_callbacks(self.cfg.max_train_minutes, live=self.live, log=self.log,
                                          freeze_encoder_steps=self.cfg.freeze_encoder_steps)
         Trainer = make_trainer_class()
@@ -189,8 +232,9 @@ class Training:
             model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor),
             train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
             processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
-            callbacks=list(self._callbacks.values()),
+            callbacks=list(self._callbacks.values()), max_batch_seconds=self.cfg.max_batch_seconds,
         )
+        self._callbacks["non_finite"].trainer = self.trainer
         return self.trainer
 
     def train(self):
@@ -205,13 +249,16 @@ class Training:
         started = time.perf_counter()
         output = self.trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
         state = self.trainer.state
-        failure = self._callbacks["non_finite"].failure
+        guard = self._callbacks["non_finite"]
+        failure = guard.failure
         stopped_at = self._callbacks["time_limit"].stopped_at
         self.report.update({
             "start_step": start_step, "global_step": state.global_step, "max_steps": state.max_steps,
             "epochs": round(state.epoch or 0.0, 3), "train_seconds": round(time.perf_counter() - started, 1),
             "train_loss": output.training_loss if output is not None else None,
-            "stopped_by": "non_finite_loss" if failure else ("time_limit" if stopped_at is not None else "completed"),
+            "stopped_by": guard.reason if failure else ("time_limit" if stopped_at is not None else "completed"),
+            "non_finite_losses": self.trainer.non_finite_losses, "skipped_updates": guard.skipped_updates,
+            "best_checkpoint": state.best_model_checkpoint, "best_metric": state.best_metric,
             "learning_rate": self.cfg.learning_rate, "batch_size": self.cfg.batch_size,
             "gradient_accumulation_steps": self.cfg.gradient_accumulation_steps,
             "precision": {k: v for k, v in choose_precision(self.cfg.precision).items() if v} or "fp32",
@@ -219,6 +266,9 @@ class Training:
         if stopped_at is not None:
             self.note(f"MAX_TRAIN_MINUTES={self.cfg.max_train_minutes}: stopped at step {stopped_at} of "
                       f"{state.max_steps}.")
+        if guard.skipped_updates or self.trainer.non_finite_losses:
+            self.note(f"{self.trainer.non_finite_losses} batch(es) had a NaN/inf loss and {guard.skipped_updates} "
+                      "update(s) were skipped for non-finite gradients; training went on (a few are normal in fp16).")
         if failure:
             self.report["failure"] = failure
             self._write_report()
@@ -227,8 +277,9 @@ class Training:
 
     # 7 ---------------------------------------------------------------------------------------------
     def finish(self) -> dict[str, Any]:
-        """Evaluate, save 04_train/model (+ processor), curves.png and report.json."""
-        metrics = self.trainer.evaluate()
+        """Evaluate the final model (the best checkpoint's weights) on the whole dev split, save 04_train/model
+        (+ processor), curves.png and report.json."""
+        metrics = self.trainer.evaluate(eval_dataset=self.eval_full if self.eval_full is not None else None)
         self.report["eval"] = {k.replace("eval_", ""): v for k, v in metrics.items()}
         tmp = self.train_dir / "model.tmp"
         if self.is_main:
@@ -281,6 +332,21 @@ class Training:
         self.make_trainer()
         self.train()
         return self.finish()
+
+
+def sorted_by_length(dataset):
+    """Longest clip first: evaluation batches then hold clips of similar length (and an out-of-memory error
+    shows in the first batch)."""
+    order = np.argsort(lengths_of(dataset), kind="stable")[::-1]
+    return dataset.select([int(i) for i in order])
+
+
+def eval_subset(dataset, max_samples: int, seed: int):
+    """A fixed random subset of ``max_samples`` rows of a sorted dataset, still sorted (0: all of it)."""
+    if not max_samples or len(dataset) <= max_samples:
+        return dataset
+    rng = np.random.default_rng(seed)
+    return dataset.select(sorted(int(i) for i in rng.choice(len(dataset), size=max_samples, replace=False)))
 
 
 def _plain(value):

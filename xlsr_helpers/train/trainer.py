@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..audio import LENGTH_COLUMN, output_frames
-from ..config import Config
+from ..config import SAMPLING_RATE, Config
 from ..ctc import IGNORED_ID, decode_labels, error_rates, greedy_decode
-from .data import INPUT_LENGTHS_KEY, LengthBucketSampler
+from ..normalize import primary_metric
+from .data import INPUT_LENGTHS_KEY, DurationBatchSampler, LengthBucketSampler
 from .distributed import log_main, world_size
 from .guards import GuardError
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training stopped because the loss became NaN or infinite."""
+    """Training stopped because losses stayed NaN/infinite, updates kept overflowing, or weights broke."""
+
+
+# A single non-finite batch is skipped (its update dropped, as fp16's GradScaler does on overflow); training
+# stops when it persists. fp16 starts with a loss scale of 2**16 and halves it on each overflow, so a dozen
+# skipped updates at the start are normal there: 25 in a row mean the scale fell below 2**-8 and is not coming back.
+NON_FINITE_LOSS_PATIENCE = 5  # consecutive training batches with a NaN/inf loss
+SKIPPED_UPDATE_PATIENCE = 25  # consecutive updates whose gradients were not finite
 
 
 # --------------------------------------------------------------------------------------------------
@@ -46,11 +55,39 @@ def choose_precision(precision: str = "auto") -> dict[str, bool]:
     return {"fp16": precision == "fp16", "bf16": precision == "bf16"}
 
 
+def dataloader_workers(setting: int | None) -> int:
+    """DATALOADER_WORKERS: the setting when given; else 2 on a CUDA machine with 4+ CPU cores (the collator's
+    per-clip normalization then overlaps the GPU's step), 0 on a CPU (workers would take cores from the model)."""
+    if setting is not None:
+        return max(0, int(setting))
+    return 2 if _cuda_available() and (os.cpu_count() or 1) >= 4 else 0
+
+
+def check_step_settings(cfg: Config) -> None:
+    """Settings the Trainer would refuse deep inside, refused here with what to change."""
+    if cfg.save_steps % cfg.eval_steps:
+        raise GuardError(
+            f"SAVE_STEPS={cfg.save_steps} is not a multiple of EVAL_STEPS={cfg.eval_steps}: the best checkpoint "
+            "(lowest WER/CER) can only be kept when every checkpoint has an evaluation. Set SAVE_STEPS to a "
+            f"multiple of EVAL_STEPS (e.g. {cfg.eval_steps * max(1, round(cfg.save_steps / cfg.eval_steps))}).")
+    if str(cfg.gradient_checkpointing).lower() not in ("true", "false", "auto"):
+        raise GuardError(f"GRADIENT_CHECKPOINTING must be True, False or \"auto\", not {cfg.gradient_checkpointing!r}.")
+    if cfg.max_batch_seconds and cfg.max_batch_seconds < cfg.max_duration_s:
+        raise GuardError(
+            f"MAX_BATCH_SECONDS={cfg.max_batch_seconds} is shorter than MAX_DURATION_S={cfg.max_duration_s}: the "
+            "longest clips could not fit in any batch. Raise MAX_BATCH_SECONDS or lower MAX_DURATION_S.")
+
+
 def training_arguments(cfg: Config, output_dir: str | Path, **extra):
-    """TrainingArguments from the config on transformers-5 names (the recipe's values by default)."""
+    """TrainingArguments from the config on transformers-5 names (the recipe's values by default).
+
+    The checkpoint with the lowest WER (CER for languages written without spaces) is kept besides the last one,
+    and the final model is that best one (``load_best_model_at_end``). GRADIENT_CHECKPOINTING="auto" starts
+    off here; :func:`xlsr_helpers.train.memory.needs_checkpointing` turns it on when the GPU requires it."""
     from transformers import TrainingArguments
 
     cfg = cfg.resolved()
+    check_step_settings(cfg)
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else 0
     kwargs: dict[str, Any] = dict(
@@ -65,12 +102,13 @@ def training_arguments(cfg: Config, output_dir: str | Path, **extra):
         eval_strategy="steps", eval_steps=cfg.eval_steps,
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         logging_strategy="steps", logging_steps=cfg.logging_steps,
-        logging_nan_inf_filter=False,  # a NaN must show, not be averaged away
+        logging_nan_inf_filter=True,  # a skipped non-finite batch is counted by NonFiniteCallback, not averaged in
+        load_best_model_at_end=True, metric_for_best_model=primary_metric(cfg.language), greater_is_better=False,
         seed=cfg.seed,
         report_to="none",
         remove_unused_columns=False,  # keep input_length for the length-grouped sampler; the collator ignores it
         length_column_name=LENGTH_COLUMN,
-        dataloader_num_workers=0,
+        dataloader_num_workers=dataloader_workers(cfg.dataloader_workers),
         dataloader_pin_memory=_cuda_available(),
         save_only_model=False,  # optimizer and scheduler too: a resume continues exactly
         **choose_precision(cfg.precision),
@@ -79,7 +117,7 @@ def training_arguments(cfg: Config, output_dir: str | Path, **extra):
         kwargs["train_sampling_strategy"] = "group_by_length" if cfg.group_by_length else "random"
     else:
         kwargs["group_by_length"] = cfg.group_by_length
-    checkpointing = bool(cfg.gradient_checkpointing)
+    checkpointing = cfg.gradient_checkpointing is True or str(cfg.gradient_checkpointing).lower() == "true"
     kwargs["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = \
         checkpointing
     if world_size() > 1:
@@ -93,7 +131,7 @@ def arguments_table(args) -> list[dict[str, Any]]:
     names = ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate", "warmup_steps",
              "num_train_epochs", "max_steps", "eval_steps", "save_steps", "logging_steps", "save_total_limit",
              "train_sampling_strategy", "group_by_length", "gradient_checkpointing", "activation_checkpointing",
-             "fp16", "bf16", "seed")
+             "dataloader_num_workers", "load_best_model_at_end", "metric_for_best_model", "fp16", "bf16", "seed")
     return [{"argument": name, "value": getattr(args, name)} for name in names if hasattr(args, name)]
 
 
@@ -112,30 +150,70 @@ def make_compute_metrics(processor) -> Callable:
     return compute_metrics
 
 
+def lengths_of(dataset) -> list[int]:
+    """The ``input_length`` column as a list, read at once (transformers 5 would read it item by item)."""
+    return dataset.select_columns([LENGTH_COLUMN]).with_format(None)[:][LENGTH_COLUMN]
+
+
 def make_trainer_class():
     from transformers import Trainer
 
     class CTCTrainer(Trainer):
-        """Trainer with length-grouped batches (:class:`LengthBucketSampler` over ``input_length``) whose
-        evaluation keeps only the argmax id of each frame (not [batch, frames, vocab] floats), with every
-        frame beyond a clip's own marked -100: in-training WER/CER do not depend on how clips were batched.
-        (The length column is read once, as a list: transformers 5 reads it item by item through a lazy Column.)
+        """Trainer with length-grouped batches (:class:`LengthBucketSampler` over ``input_length``, or
+        :class:`DurationBatchSampler` under MAX_BATCH_SECONDS) whose evaluation keeps only the argmax id of each
+        frame (not [batch, frames, vocab] floats), with every frame beyond a clip's own marked -100: in-training
+        WER/CER do not depend on how clips were batched. It counts training batches whose loss is not finite
+        (``non_finite_losses``, ``non_finite_streak``), for :class:`NonFiniteCallback`.
         """
+
+        def __init__(self, *args, max_batch_seconds: float = 0.0, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.max_batch_seconds = float(max_batch_seconds or 0.0)
+            self.non_finite_losses = 0
+            self.non_finite_streak = 0
+
+        def _sampler_seed(self) -> int:
+            return self.args.data_seed if self.args.data_seed is not None else self.args.seed
 
         def _get_train_sampler(self, train_dataset=None):
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             strategy = getattr(self.args, "train_sampling_strategy", None)
             grouped = strategy == "group_by_length" or (strategy is None and getattr(self.args, "group_by_length", False))
             if grouped and LENGTH_COLUMN in getattr(dataset, "column_names", []):
-                lengths = dataset.select_columns([LENGTH_COLUMN]).with_format(None)[:][LENGTH_COLUMN]
-                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-                return LengthBucketSampler(lengths, self.args.train_batch_size, seed=seed)
+                return LengthBucketSampler(lengths_of(dataset), self.args.train_batch_size, seed=self._sampler_seed())
             return super()._get_train_sampler(train_dataset) if train_dataset is not None else \
                 super()._get_train_sampler()
 
+        def get_train_dataloader(self):
+            """Under MAX_BATCH_SECONDS: a DataLoader over :class:`DurationBatchSampler` batches (Accelerate shards
+            them between processes and replays the epoch on a resume); else the Trainer's own."""
+            if not self.max_batch_seconds:
+                return super().get_train_dataloader()
+            from functools import partial
+
+            from torch.utils.data import DataLoader
+            from transformers.trainer_utils import seed_worker
+
+            sampler = DurationBatchSampler(lengths_of(self.train_dataset),
+                                           int(self.max_batch_seconds * SAMPLING_RATE), seed=self._sampler_seed())
+            workers = self.args.dataloader_num_workers
+            loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
+                                num_workers=workers, pin_memory=self.args.dataloader_pin_memory,
+                                worker_init_fn=partial(seed_worker, num_workers=workers, rank=self.args.process_index))
+            return self.accelerator.prepare(loader)
+
         def compute_loss(self, model, inputs, *args, **kwargs):
             inputs = {k: v for k, v in inputs.items() if k != INPUT_LENGTHS_KEY}
-            return super().compute_loss(model, inputs, *args, **kwargs)
+            result = super().compute_loss(model, inputs, *args, **kwargs)
+            if model.training:
+                loss = result[0] if isinstance(result, tuple) else result
+                # one host sync per batch: negligible next to a forward and backward pass of a speech encoder
+                if math.isfinite(float(loss.detach().float())):
+                    self.non_finite_streak = 0
+                else:
+                    self.non_finite_losses += 1
+                    self.non_finite_streak += 1
+            return result
 
         def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
             import torch
@@ -162,6 +240,20 @@ def make_trainer_class():
 # --------------------------------------------------------------------------------------------------
 # callbacks
 # --------------------------------------------------------------------------------------------------
+def agreed_max(value: float, device) -> float:
+    """The largest ``value`` over all processes (itself without torch.distributed): a decision to stop that
+    one process takes alone would leave the others waiting for it forever."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    import torch
+
+    flag = torch.tensor([float(value)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return float(flag.item())
+
+
 HEAD_PREFIX = "lm_head."  # the CTC head of every *ForCTC class
 
 
@@ -189,24 +281,69 @@ def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main
                         parameter.grad = None
             return control
 
-    class NonFiniteLossCallback(TrainerCallback):
-        """Stops at the first logged NaN/inf loss, without saving a checkpoint of broken weights."""
+    class NonFiniteCallback(TrainerCallback):
+        """A non-finite batch does not end the run; a persistent one does, and says which and what to change.
+
+        Before each optimizer step, gradients that are not finite (from a NaN/inf loss, or an fp16 overflow) are
+        dropped, so the update is skipped: AdamW leaves every weight and its state alone (fp16's GradScaler skips
+        the same update and lowers its scale). Training stops, without saving, when losses stay non-finite for
+        NON_FINITE_LOSS_PATIENCE batches in a row, when SKIPPED_UPDATE_PATIENCE updates in a row are skipped,
+        or at once when a weight is no longer finite (checked before each log, evaluation and save)."""
 
         def __init__(self):
             self.failure: str | None = None
+            self.reason: str | None = None
+            self.skipped_updates = 0
+            self.skipped_streak = 0
+            self.trainer = None  # set by Training.make_trainer: the loss counters live on the trainer
 
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(loss):
-                self.failure = (
-                    f"The training loss became {loss} at step {state.global_step}. Training stopped and this "
-                    "state was not saved. Usual causes: learning rate too high or warm-up too short (lower "
-                    "LEARNING_RATE, raise WARMUP_STEPS), fp16 overflow (PRECISION=bf16 or fp32), or a corrupt "
-                    "clip. The last complete checkpoint is kept: RESUME=auto continues from it.")
-                control.should_training_stop = True
-                control.should_save = False
-                control.should_evaluate = False
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            import torch
+
+            if model is None:
+                return control
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            finite = all(bool(torch.isfinite(g).all()) for g in grads)  # the same on every process (all-reduced)
+            if finite:
+                self.skipped_streak = 0
+            else:
+                if not args.fp16:  # fp16: the GradScaler skips this update itself and lowers its scale
+                    for parameter in model.parameters():
+                        parameter.grad = None
+                self.skipped_updates += 1
+                self.skipped_streak += 1
             return control
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            loss_streak = agreed_max(getattr(self.trainer, "non_finite_streak", 0), args.device)
+            if loss_streak >= NON_FINITE_LOSS_PATIENCE:
+                self._stop(control, "non_finite_loss",
+                           f"The training loss was NaN or infinite for {loss_streak} batches in a row (up to step "
+                           f"{state.global_step}); each was skipped, but it does not recover. Usual causes: learning rate "
+                           "too high or warm-up too short (lower LEARNING_RATE, raise WARMUP_STEPS), fp16 overflow "
+                           "(PRECISION=bf16 on a GPU that has it, else fp32), or broken clips or transcripts.")
+            elif self.skipped_streak >= SKIPPED_UPDATE_PATIENCE:
+                self._stop(control, "non_finite_gradients",
+                           f"{self.skipped_streak} updates in a row had NaN or infinite gradients (up to step "
+                           f"{state.global_step}) and were skipped. Under fp16 the loss scale has collapsed: use "
+                           "PRECISION=bf16 (GPUs from Ampere on) or fp32, or lower LEARNING_RATE.")
+            elif model is not None and (control.should_log or control.should_evaluate or control.should_save):
+                import torch
+
+                broken = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
+                if broken is not None:
+                    self._stop(control, "non_finite_weights",
+                               f"The weight {broken} became NaN or infinite at step {state.global_step}. Lower "
+                               "LEARNING_RATE or raise WARMUP_STEPS; under fp16 try PRECISION=bf16 or fp32.")
+            return control
+
+        def _stop(self, control, reason: str, message: str) -> None:
+            self.reason = reason
+            self.failure = (message + " Training stopped and this state was not saved; the last complete checkpoint "
+                            "is kept, and RESUME=auto continues from it after the change.")
+            control.should_training_stop = True
+            control.should_save = False
+            control.should_evaluate = False
 
     class TimeLimitCallback(TrainerCallback):
         """MAX_TRAIN_MINUTES: stop after that long (all processes agree on the same step)."""
@@ -222,15 +359,7 @@ def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main
         def on_step_end(self, args, state, control, **kwargs):
             if self.limit_s <= 0 or self.started is None:
                 return control
-            over = time.monotonic() - self.started >= self.limit_s
-            import torch.distributed as dist
-
-            if dist.is_available() and dist.is_initialized():
-                import torch
-
-                flag = torch.tensor([1.0 if over else 0.0], device=args.device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                over = bool(flag.item() > 0)
+            over = agreed_max(float(time.monotonic() - self.started >= self.limit_s), args.device) > 0
             if over:
                 self.stopped_at = state.global_step
                 control.should_training_stop = True
@@ -274,5 +403,5 @@ def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main
                     log(f"(live curves unavailable: {error})")
             return control
 
-    return {"head_first": HeadFirstCallback(freeze_encoder_steps), "non_finite": NonFiniteLossCallback(), "time_limit": TimeLimitCallback(max_train_minutes),
+    return {"head_first": HeadFirstCallback(freeze_encoder_steps), "non_finite": NonFiniteCallback(), "time_limit": TimeLimitCallback(max_train_minutes),
             "drive": DriveFlushCallback(), "eval": EvalReportCallback()}
