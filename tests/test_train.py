@@ -617,3 +617,133 @@ def test_train_main_reads_the_run_folder(run_cfg, capsys):
     assert entry.train_main(["--run-dir", str(tmp), "-p", "MODEL=tiny"]) == 1  # model exists, no overwrite
     assert "OVERWRITE_MODEL" in capsys.readouterr().err
     assert entry.train_main(["--run-dir", str(tmp.parent / "nothing")]) == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# issue 10: duration batches, dev subset, best checkpoint, disk budget, checkpointing auto, Drive
+# --------------------------------------------------------------------------------------------------
+def test_duration_batches_stay_within_their_budget_with_little_padding():
+    rng = np.random.default_rng(0)
+    lengths = (np.clip(rng.lognormal(np.log(5.0), 0.35, 2000), 1.0, 10.0) * 16000).astype(int)
+    budget = 60 * 16000
+    sampler = data.DurationBatchSampler(lengths, budget, seed=1)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths))), "every clip once per epoch"
+    assert all(len(b) * max(lengths[b]) <= budget for b in batches), "no batch over its budget"
+    assert int(np.argmax(lengths)) in batches[0], "the longest clip comes first"
+    assert sampler.padding_share() <= 0.05
+    sizes = [len(b) for b in batches]
+    assert max(sizes) >= 2 * min(sizes), "short clips travel in larger batches"
+    sampler.set_epoch(1)
+    again = list(sampler)
+    assert len(again) == len(batches) and again != batches and again[0] == batches[0]
+    assert list(data.DurationBatchSampler(lengths, budget, seed=1)) == batches, "the order depends on (seed, epoch)"
+    with pytest.raises(ValueError, match="MAX_BATCH_SECONDS"):
+        data.DurationBatchSampler([90 * 16000], budget)
+
+
+def test_training_with_duration_batches(run_cfg):
+    report = step.run_train(run_cfg.updated(max_batch_seconds=20.0), log=lambda *a: None)
+    assert report["stopped_by"] == "completed" and report["global_step"] == 4
+
+
+def test_dev_subset_during_training_and_all_of_it_at_the_end(run_cfg):
+    training = step.Training(run_cfg.updated(eval_max_samples=3), log=lambda *a: None)
+    training.check_outputs()
+    training.load()
+    training.build_model()
+    training.prepare()
+    training.make_trainer()
+    scored = []
+    original = training.trainer.compute_metrics
+    training.trainer.compute_metrics = lambda p: scored.append(len(p.label_ids)) or original(p)
+    training.train()
+    report = training.finish()
+    assert report["eval_rows_during_training"] == 3 and len(training.eval_full) > 3
+    assert scored == [3, 3, len(training.eval_full)], "steps 2 and 4 on the subset, the final one on all"
+    lengths = trainer.lengths_of(training.eval_full)
+    assert lengths == sorted(lengths, reverse=True), "sorted: batches of similar length"
+    subset = trainer.lengths_of(training.prepared["eval"])
+    assert subset == sorted(subset, reverse=True) and set(subset) <= set(lengths)
+    again = step.eval_subset(training.eval_full, 3, seed=run_cfg.seed)
+    assert trainer.lengths_of(again) == subset, "the same subset at every evaluation"
+
+
+def test_the_final_model_is_the_best_checkpoint(run_cfg):
+    from safetensors.torch import load_file
+
+    report = step.run_train(run_cfg.updated(max_steps=8, eval_steps=2, save_steps=2, save_total_limit=1),
+                            log=lambda *a: None)
+    evals = [e for e in report["history"] if "eval_wer" in e][:-1]  # the last one is the final evaluation
+    best = min(evals, key=lambda e: e["eval_wer"])  # the first of equals, as the Trainer keeps it
+    assert report["best_metric"] == best["eval_wer"]
+    assert report["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
+    kept = {path.name for _, path in checkpoints.list_checkpoints(run_cfg.step_dir("04_train"))}
+    assert f"checkpoint-{best['step']}" in kept, "SAVE_TOTAL_LIMIT=1 rotates the others out, never the best"
+    final = load_file(str(run_cfg.model_dir / "model.safetensors"))
+    chosen = load_file(str(Path(report["best_checkpoint"]) / "model.safetensors"))
+    assert all(torch.equal(final[name], chosen[name]) for name in final)
+
+
+def test_disk_budget_refuses_a_run_whose_checkpoints_do_not_fit(run_cfg, monkeypatch, processor):
+    import shutil as shutil_module
+    from collections import namedtuple
+
+    model = tiny_model(processor)
+    sizes = checkpoints.checkpoint_bytes(model)
+    weights = sum(p.numel() * 4 for p in model.parameters())
+    assert sizes["weights"] == weights
+    assert sizes["optimizer"] == 8 * sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert checkpoints.checkpoints_at_once(2) == 3 and checkpoints.checkpoints_at_once(1) == 3
+    assert checkpoints.checkpoints_at_once(1, keep_best=False) == 2
+    usage = namedtuple("usage", "total used free")
+    needed = 3 * sizes["checkpoint"] + sizes["weights"]
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**12, 0, needed - 1))
+    with pytest.raises(checkpoints.DiskBudgetError, match="SAVE_TOTAL_LIMIT=1"):
+        checkpoints.disk_budget(model, run_cfg.step_dir("04_train"), save_total_limit=2)
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**12, 0, needed))
+    assert checkpoints.disk_budget(model, run_cfg.step_dir("04_train"), 2)["needed_gb"] == pytest.approx(needed / 1e9)
+    training = step.Training(run_cfg, log=lambda *a: None)
+    training.load()
+    training.build_model()
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**12, 0, 1000))
+    with pytest.raises(checkpoints.DiskBudgetError, match="only 0.0 GB are free"):
+        training.check()
+
+
+def test_xlsr53_checkpoints_on_a_free_drive():
+    """The estimate for a real XLSR-53 run (315M weights, CNN frozen), from its architecture."""
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    from benchmarks.gpu_xlsr53 import XLSR53
+
+    with torch.device("meta"):
+        model = Wav2Vec2ForCTC(Wav2Vec2Config(**XLSR53, vocab_size=40))
+    model.freeze_feature_encoder()
+    sizes = checkpoints.checkpoint_bytes(model)
+    assert 1.2e9 < sizes["weights"] < 1.3e9 and 3.6e9 < sizes["checkpoint"] < 3.9e9
+
+
+def test_checkpointing_auto_is_off_on_a_cpu_and_settings_are_kept(run_cfg):
+    training = step.Training(run_cfg.updated(gradient_checkpointing="auto"), log=lambda *a: None)
+    training.load()
+    training.build_model()
+    training.prepare()
+    assert training.choose_checkpointing() is False
+    assert "cpu" in training.report["gradient_checkpointing"]["why"]
+    batch = training.largest_batch()
+    longest = max(trainer.lengths_of(training.prepared["train"]))
+    assert batch["input_values"].shape == (run_cfg.batch_size, longest)
+    forced = step.Training(run_cfg.updated(gradient_checkpointing=True), log=lambda *a: None)
+    forced.args = trainer.training_arguments(forced.cfg, forced.train_dir)
+    assert forced.choose_checkpointing() is True
+
+
+def test_prepared_audio_stays_off_google_drive(monkeypatch):
+    from xlsr_helpers import colab
+
+    on_drive = colab.DRIVE_MOUNT / "MyDrive" / "xlsr-runs" / "tr"
+    assert colab.scratch_dir(on_drive) == colab.LOCAL_SCRATCH / "tr"
+    assert colab.scratch_dir("/home/me/runs/tr") == Path("/home/me/runs/tr")
+    cfg = Config(language="tr", run_dir=str(on_drive), model="tiny")
+    assert step.Training(cfg, log=lambda *a: None).prepared_dir == colab.LOCAL_SCRATCH / "tr" / "04_train" / "prepared"
