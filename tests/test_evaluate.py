@@ -521,16 +521,28 @@ def test_ctc_labels_for_pyctcdecode(processor):
     assert labels[vocab["[PAD]"]] == "" and labels[vocab["|"]] == " " and labels[vocab["a"]] == "a"
 
 
-def test_precision_half_only_on_cuda():
+def test_precision_of_training_only_on_cuda(monkeypatch):
     import torch
 
     assert ev.pick_dtype("cpu", "auto") == torch.float32
     with pytest.warns(UserWarning):
         assert ev.pick_dtype("cpu", "fp16") == torch.float32
-    assert ev.pick_dtype("cuda", "auto") == torch.float16
-    assert ev.pick_dtype("cuda", "bf16") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert ev.pick_dtype("cuda", "auto") == torch.bfloat16, "auto: bf16 where the GPU has it, as in training"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert ev.pick_dtype("cuda", "auto") == torch.float16, "a T4: fp16, as in training"
+    assert ev.pick_dtype("cuda", "bf16") == torch.bfloat16 and ev.pick_dtype("cuda", "fp32") == torch.float32
     with pytest.raises(ev.EvaluationError):
         ev.pick_dtype("cpu", "int8")
+
+
+def test_weights_stay_float32_and_the_transcriber_computes_in_the_chosen_precision(layer_model):
+    import torch
+
+    model, processor = layer_model
+    assert all(p.dtype == torch.float32 for p in model.parameters()), "no blanket .half()"
+    transcriber = ev.Transcriber(model, processor, progress=False, precision="fp32")
+    assert transcriber.dtype == torch.float32 and transcriber.weights_dtype == torch.float32
 
 
 # ------------------------------------------------------------------------------------------------

@@ -122,7 +122,8 @@ def pick_device(device: str | None = None):
 
 
 def pick_dtype(device, precision: str = "auto"):
-    """float32 on CPU; on CUDA half precision ("auto"/"fp16"), bfloat16 ("bf16") or float32 ("fp32")."""
+    """The dtype the model computes in: float32 on CPU; on CUDA the precision of training (the same rule as step
+    04's: "auto" is bfloat16 where the GPU has it, else float16), applied by autocast over float32 weights."""
     import torch
 
     precision = (precision or "auto").lower()
@@ -132,16 +133,20 @@ def pick_dtype(device, precision: str = "auto"):
         if precision in {"fp16", "bf16"}:
             warnings.warn(f"precision={precision} is only used on CUDA; evaluating in float32 on {device}.")
         return torch.float32
-    return {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
 
 
 def load_model(path_or_id: str | Path, device: str | None = None, precision: str = "auto"):
-    """``(model, processor)`` of a CTC checkpoint, in eval mode on the chosen device and dtype."""
+    """``(model, processor)`` of a CTC checkpoint, in eval mode on the chosen device, its weights in float32
+    (the Transcriber computes in the precision of training under autocast: a blanket ``.half()`` of weights
+    trained in bf16 or fp32 can overflow where autocast keeps the sensitive operations in float32)."""
     from transformers import AutoModelForCTC, AutoProcessor
 
     check_model_folder(path_or_id)
     device = pick_device(device)
-    dtype = pick_dtype(device, precision)
+    pick_dtype(device, precision)  # refuses an unknown precision before anything is loaded
     try:
         processor = AutoProcessor.from_pretrained(str(path_or_id))
     except (OSError, ValueError, TypeError) as error:
@@ -152,7 +157,8 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
             f"{type(processor).__name__}. Save the processor (processor.save_pretrained) beside the model."
         )
     model = AutoModelForCTC.from_pretrained(str(path_or_id))
-    model.to(device=device, dtype=dtype).eval()
+    model.to(device=device).eval()
+    model.xlsr_precision = precision  # the Transcriber's default: what the caller asked for here
     return model, processor
 
 
@@ -392,8 +398,11 @@ class Transcriber:
     lm_decoder: Any = None
     progress: bool = True
     prefetch: bool = True  # decode the next batch's audio while the model runs
+    precision: str | None = None  # auto | fp32 | fp16 | bf16 (CUDA only); None: what load_model was given, else auto
 
     def __post_init__(self):
+        import torch
+
         if self.batch_size < 1:
             raise EvaluationError(f"batch size must be >= 1, not {self.batch_size}")
         self.decoder = _Decoder(self.processor, self.lm_decoder)
@@ -403,7 +412,9 @@ class Transcriber:
         self.extractor = self.processor.feature_extractor
         self.align = samples_per_frame(self.model, self.extractor)
         self.device = next(self.model.parameters()).device
-        self.dtype = next(self.model.parameters()).dtype
+        self.weights_dtype = next(self.model.parameters()).dtype
+        precision = self.precision or getattr(self.model, "xlsr_precision", "auto")
+        self.dtype = pick_dtype(self.device, precision) if self.weights_dtype == torch.float32 else self.weights_dtype
         self.min_samples = self._min_samples()
         self.stats = Counter()
 
@@ -487,11 +498,12 @@ class Transcriber:
 
         inputs = model_inputs(self.extractor, arrays, attention_mask=self.masked)
         name = self.model.main_input_name
-        values = inputs[name].to(self.device, dtype=self.dtype)
+        values = inputs[name].to(self.device, dtype=self.weights_dtype)
         kwargs = {name: values}
         if self.masked:
             kwargs["attention_mask"] = inputs["attention_mask"].to(self.device)
-        with torch.inference_mode():
+        autocast = self.dtype != self.weights_dtype and self.device.type == "cuda"
+        with torch.inference_mode(), torch.autocast("cuda", dtype=self.dtype, enabled=autocast):
             logits = self.model(**kwargs).logits.float().cpu()
         lengths = output_frames(self.model, self.extractor, [len(a) for a in arrays])
         self.stats["batches"] += 1
