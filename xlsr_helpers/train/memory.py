@@ -34,13 +34,17 @@ def set_memory_cap(fraction: float, device=None) -> None:
     torch.cuda._xlsr_memory_fraction = fraction
 
 
-def needs_checkpointing(model, batch: dict[str, Any], budget_bytes: int | None = None) -> tuple[bool, str]:
-    """(on?, why) for the model on its device, measured with ``batch`` (the largest training batch)."""
+def needs_checkpointing(model, batch: dict[str, Any], device, autocast_dtype=None,
+                        budget_bytes: int | None = None) -> tuple[bool, str]:
+    """(on?, why) for ``model`` trained on ``device`` (it is moved there, as the Trainer would), measured with
+    ``batch`` (the largest training batch) under the training's mixed precision (``autocast_dtype``: bf16, fp16,
+    or None for fp32)."""
     import torch
 
-    device = next(model.parameters()).device
+    device = torch.device(device)
     if device.type != "cuda":
         return False, f"off: training on {device.type}, where memory is not the limit"
+    model.to(device)
     budget = budget_bytes or gpu_budget_bytes(device)
     optimizer = ADAM_STATE_BYTES * sum(p.numel() for p in model.parameters() if p.requires_grad)
     was_training = model.training
@@ -49,7 +53,9 @@ def needs_checkpointing(model, batch: dict[str, Any], budget_bytes: int | None =
     torch.cuda.reset_peak_memory_stats(device)
     try:
         inputs = {k: v.to(device) for k, v in batch.items()}
-        model(**inputs).loss.backward()
+        with torch.autocast("cuda", dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            loss = model(**inputs).loss
+        loss.backward()
         peak = torch.cuda.max_memory_allocated(device)
         out_of_memory = False
     except torch.cuda.OutOfMemoryError:

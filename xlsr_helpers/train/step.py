@@ -202,7 +202,10 @@ class Training:
         if setting != "auto":
             on, why = setting == "true", "set by the run or its recipe"
         else:
-            on, why = needs_checkpointing(self.model, self.largest_batch())
+            import torch
+
+            amp = torch.bfloat16 if self.args.bf16 else torch.float16 if self.args.fp16 else None
+            on, why = needs_checkpointing(self.model, self.largest_batch(), self.args.device, amp)
         name = "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
         setattr(self.args, name, on)
         self.report["gradient_checkpointing"] = {"on": on, "why": why}

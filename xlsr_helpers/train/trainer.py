@@ -303,7 +303,8 @@ def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main
             if model is None:
                 return control
             grads = [p.grad for p in model.parameters() if p.grad is not None]
-            finite = all(bool(torch.isfinite(g).all()) for g in grads)  # the same on every process (all-reduced)
+            # one host sync for all tensors; the same answer on every process (gradients are all-reduced)
+            finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
             if finite:
                 self.skipped_streak = 0
             else:
@@ -330,8 +331,10 @@ def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main
             elif model is not None and (control.should_log or control.should_evaluate or control.should_save):
                 import torch
 
-                broken = next((name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())), None)
-                if broken is not None:
+                named = list(model.named_parameters())
+                finite = torch.stack([torch.isfinite(p).all() for _, p in named]).cpu()  # one host sync
+                if not bool(finite.all()):
+                    broken = named[int((~finite).nonzero()[0])][0]
                     self._stop(control, "non_finite_weights",
                                f"The weight {broken} became NaN or infinite at step {state.global_step}. Lower "
                                "LEARNING_RATE or raise WARMUP_STEPS; under fp16 try PRECISION=bf16 or fp32.")
