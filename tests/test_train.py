@@ -715,7 +715,7 @@ def test_xlsr53_checkpoints_on_a_free_drive():
     """The estimate for a real XLSR-53 run (315M weights, CNN frozen), from its architecture."""
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
-    from benchmarks.gpu_xlsr53 import XLSR53
+    from benchmarks.gpu_families import XLSR53
 
     with torch.device("meta"):
         model = Wav2Vec2ForCTC(Wav2Vec2Config(**XLSR53, vocab_size=40))
