@@ -1,6 +1,6 @@
 """Benchmark: training throughput of step 04's batching on a base-size model, ours vs the 2021 seed's settings.
 
-    python benchmarks/batching.py [--steps 3] [--clips 2000] [--layers 12]
+    python benchmarks/batching.py [--steps 3] [--clips 2000] [--layers 12] [--threads N]
 
 The same clips (Common Voice-like durations: log-normal around 4.5 s, 1-10 s; noise audio, random labels)
 and the same model (wav2vec2-base architecture, random weights, CNN frozen, SpecAugment on, LayerDrop off
@@ -78,7 +78,10 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=2000)
     parser.add_argument("--layers", type=int, default=12, help="transformer layers (12: wav2vec2-base)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on a busy machine, 1 thread is steadier than 2 (fewer stalls)
 
     lengths = cv_like_lengths(args.clips, seed=args.seed)
     settings, duration_sampler = batches_per_setting(lengths, args.seed)
