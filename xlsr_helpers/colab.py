@@ -59,10 +59,10 @@ def flush_drive() -> None:
         os.sync()  # Drive's FUSE mount uploads what the kernel has written; sync makes it write now
 
 
-# Files that a run can rebuild (04_train/prepared: decoded 16 kHz audio, ~230 MB per hour) stay off Drive:
+# Files that a run can rebuild (04_train/prepared: 16 kHz int16 audio, 115 MB per hour of speech) stay off Drive:
 # they would take a free Drive's space from the checkpoints, and training would read them at random offsets
 # through the Drive mount. On Colab they go to the runtime's local disk, which a disconnect wipes: step 04
-# then decodes them again (benchmarks/preprocess.py measures how long per hour of audio).
+# then decodes them again: ~10 s per hour of speech on 2 cores (benchmarks/preprocess.py, ~100 clips/s of 4 s).
 LOCAL_SCRATCH = Path("/content/xlsr-scratch")
 
 
