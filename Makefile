@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-unit test-notebooks test-slow test-browser clean
+.PHONY: setup demo test test-unit test-notebooks test-slow test-browser test-lowest clean
 
 setup:
 	@bash .ci/setup
@@ -12,9 +12,10 @@ setup:
 demo: setup  ## run all six notebooks on the built-in synthetic corpus with the tiny model (CPU)
 	$(VENV)/bin/xlsr demo --language $(LANGUAGE)
 
-test:  ## every test tier: unit, notebooks, slow, browser (set-up adds the optional LM decoder and Chromium)
+test:  ## every test tier: unit, notebooks, slow, browser (set-up adds the optional LM decoder and Chromium), then lowest
 	@LM=1 BROWSER=1 bash .ci/setup
 	$(PY) -m pytest -ra --durations=15
+	@bash .ci/lowest
 
 test-unit: setup
 	$(PY) -m pytest -ra -m "not notebooks and not slow and not browser"
@@ -28,6 +29,9 @@ test-slow: setup
 test-browser:  ## the notebooks in JupyterLab in headless Chromium, widgets operated (set-up adds Chromium)
 	@BROWSER=1 bash .ci/setup
 	$(PY) -m pytest -ra -m browser
+
+test-lowest:  ## the unit and notebook tiers on the lowest versions that pyproject.toml declares (.venv-lowest)
+	@bash .ci/lowest
 
 clean:
 	rm -rf runs

@@ -1,12 +1,17 @@
 """Every notebook obeys the contract of DESIGN.md (checked statically, without running it)."""
 
+import importlib.metadata
+import shlex
+import sys
+import types
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
-from xlsr_helpers.colab import COLAB_BADGE_IMAGE, colab_badge, install_command
+from xlsr_helpers import versions
+from xlsr_helpers.colab import COLAB_BADGE_IMAGE, INSTALL_REQUIREMENT, colab_badge, install_command, install_lines
 from xlsr_helpers.config import STEPS, Config
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -96,7 +101,55 @@ def test_notebook_opens_in_colab(path):
     lines = [line.strip() for line in install.source.splitlines()]
     assert 'if "google.colab" in sys.modules:' in " ".join(lines), "the install cell does something only on Colab"
     pip_lines = [line for line in lines if "pip install" in line]
-    assert pip_lines == [install_command()], f"the install cell installs {install_command()}; found {pip_lines}"
+    assert pip_lines[0] == install_command(), f"the install cell installs {install_command()}; found {pip_lines}"
+    branch = [line.split("  #")[0] for line in lines[2:] if line and not line.startswith("#")]
+    assert branch == install_lines(), f"the install cell's Colab branch is xlsr_helpers.colab.install_lines(); found {branch}"
+
+
+def run_install_cell(source: str, monkeypatch) -> list[str]:
+    """Run an install cell as Colab would (IPython's transformation of %pip lines, its expansion of {...} in
+    the caller's namespace), google.colab faked and pip not run: the pip command lines it gives."""
+    from IPython.core.inputtransformer2 import TransformerManager
+    from IPython.utils.text import DollarFormatter
+
+    commands: list[str] = []
+    namespace: dict = {}
+
+    class Shell:
+        def run_line_magic(self, name, line, _stack_depth=1):
+            commands.append(f"%{name} " + DollarFormatter().vformat(line, args=[], kwargs=namespace))
+
+    namespace["get_ipython"] = lambda: Shell()
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(TransformerManager().transform_cell(source), namespace)
+    return commands
+
+
+def test_install_cell_installs_the_torchcodec_of_the_installed_torch(monkeypatch):
+    """On this machine's torch, the Colab branch installs the package with the installed torch and torchaudio
+    required as they are, then the torchcodec line of the table (a CPU build, nothing else moved); the
+    installed torchcodec is in it, so the cell would keep it."""
+    from packaging.requirements import Requirement
+
+    install = nbformat.read(str(PATHS[0]), as_version=4).cells[1]
+    commands = run_install_cell(install.source, monkeypatch)
+    kept = f'"torch=={importlib.metadata.version("torch")}" "torchaudio=={importlib.metadata.version("torchaudio")}"'
+    assert len(commands) == 2 and commands[0] == f'%pip install -q "{INSTALL_REQUIREMENT}" {kept}', commands
+    words = shlex.split(commands[1])
+    assert words[:6] == ["%pip", "install", "-q", "--no-deps", "--index-url", versions.TORCHCODEC_INDEX], words
+    requirement = Requirement(words[6])
+    assert requirement.name == "torchcodec" and len(words) == 7, words
+    installed = importlib.metadata.version("torchcodec")
+    assert requirement.specifier.contains(installed, prereleases=True), (
+        f"torch {importlib.metadata.version('torch')}: the cell installs {requirement}, not the installed {installed}")
+
+
+def test_install_cell_stops_on_an_unknown_torch(monkeypatch):
+    install = nbformat.read(str(PATHS[0]), as_version=4).cells[1]
+    monkeypatch.setattr(versions, "installed_torch", lambda: "9.1.0+cu999")
+    known = ", ".join(versions.known_torch())
+    with pytest.raises(versions.UnknownTorchVersion, match=rf"torch 9\.1\.0\+cu999 .*Known torch versions: {known}\."):
+        run_install_cell(install.source, monkeypatch)
 
 
 def test_colab_check_finds_what_colab_refuses():

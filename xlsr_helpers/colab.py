@@ -27,8 +27,22 @@ def colab_badge(notebook: str) -> str:
 
 
 def install_command() -> str:
-    """The install cell's command (run only on Colab; elsewhere `make setup` installs the package)."""
-    return f'%pip install -q "{INSTALL_REQUIREMENT}"'
+    """The install cell's command (run only on Colab; elsewhere `make setup` installs the package). Colab's
+    torch and torchaudio are required at their installed versions: pip keeps them, or says why it cannot."""
+    kept = " ".join(f'"{name}=={{version({name!r})}}"' for name in ("torch", "torchaudio"))  # IPython expands {...}
+    return f'%pip install -q "{INSTALL_REQUIREMENT}" {kept}'
+
+
+def install_lines() -> list[str]:
+    """The code lines of the install cell's Colab branch (its comments aside): the package with Colab's torch
+    and torchaudio kept (Colab's ipywidgets 7.7 satisfies the package's bound too), then the torchcodec built
+    for that torch, from the table of xlsr_helpers.versions (an unknown torch stops there with a clear
+    message), a CPU build (any CUDA variant of torch loads it) installed with --no-deps (nothing else moves)."""
+    return ["from importlib.metadata import version",
+            install_command(),
+            "from xlsr_helpers.versions import TORCHCODEC_INDEX, torchcodec_requirement",
+            "requirement = torchcodec_requirement()",
+            '%pip install -q --no-deps --index-url {TORCHCODEC_INDEX} "{requirement}"']
 
 
 def in_colab() -> bool:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .colab import INSTALL_REQUIREMENT, REPOSITORY
 from .config import DEFAULT_MODEL, SAMPLING_RATE, Config
 from .evaluate import (COMPARISON_FILE, GREEDY, LM, LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT, METRIC_SUFFIX,
                        EvaluationError, audio_array, build_lm_decoder, check_model_folder, has_lm, is_hub_id, load_test_split,
@@ -43,8 +44,8 @@ STEP = "06_model_card"
 TAGS = ["audio", "automatic-speech-recognition", "speech", "xlsr-fine-tuning-week"]
 CARD_FILE = "README.md"
 NORMALIZER_FILE = "normalizer.json"
-REPO_URL = "https://github.com/xlsr-curriculum/xlsr-curriculum"
-INSTALL = f'pip install "xlsr-helpers @ git+{REPO_URL}"'
+REPO_URL = f"https://github.com/{REPOSITORY}"  # the one repository constant (badges, install cell, card)
+INSTALL = f'pip install "{INSTALL_REQUIREMENT}"'
 # Files a saved CTC model + processor may consist of (transformers 4.x and 5.x names).
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json")
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "tokenizer_config.json", "tokenizer.json",
