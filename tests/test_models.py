@@ -214,3 +214,39 @@ def test_w2v_bert_logits_change_with_padding_which_is_why_it_is_never_padded(roo
     n = int(output_frames(model, processor.feature_extractor, [len(short)])[0])
     assert (alone[n - 1] - batched[n - 1]).abs().max() > 1e-3
     torch.testing.assert_close(batched[: n - 1], alone[: n - 1], atol=1e-4, rtol=1e-3)
+
+
+def test_tiny_training_gives_the_same_bits_with_any_number_of_threads():
+    """tiny_thread_independent_: the same function as torch's fused weight-norm and layer-norm kernels, and a
+    forward + backward whose loss and every gradient are identical with 1 and 2 threads (the fused kernels' were
+    not: the demo's test WER moved by 2 points between OMP_NUM_THREADS=1 and 2). The saved weights keep their names."""
+    from transformers import Wav2Vec2ForCTC
+
+    torch.manual_seed(0)
+    plain = models.tiny_filterbank_(Wav2Vec2ForCTC(models.tiny_config(vocab_size=12, pad_token_id=0)))
+    model = models.tiny_thread_independent_(Wav2Vec2ForCTC(plain.config))
+    model.load_state_dict(plain.state_dict())
+    model.freeze_feature_encoder()  # as the tiny recipe trains it (the fixed filterbank's own gradients would vary)
+    assert model.state_dict().keys() == plain.state_dict().keys()
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.randn(4, 48000, generator=generator)
+    labels = torch.randint(1, 12, (4, 20), generator=generator)
+    plain.eval(), model.eval()  # no dropout: the same computation in both
+    with torch.no_grad():
+        torch.testing.assert_close(model(inputs).logits, plain(inputs).logits, rtol=1e-5, atol=1e-5)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            model.zero_grad()
+            loss = model(inputs, labels=labels).loss
+            loss.backward()
+            results.append((loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}))
+    finally:
+        torch.set_num_threads(threads)
+    (loss1, grads1), (loss2, grads2) = results
+    assert torch.equal(loss1, loss2)
+    assert grads1.keys() == grads2.keys() and len(grads1) > 20
+    different = [k for k in grads1 if not torch.equal(grads1[k], grads2[k])]
+    assert not different, f"thread-count dependent gradients: {different}"

@@ -20,7 +20,6 @@ from xlsr_helpers.config import Config
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-LEARN_MINUTES = 5.0
 
 
 def _env() -> dict[str, str]:
@@ -46,15 +45,28 @@ def tiny_run(tmp_path_factory):
 
 
 # (a) ------------------------------------------------------------------------------------------------
-def test_tiny_model_learns_the_demo_corpus_within_five_minutes(tmp_path):
-    """Demo-size synthetic corpus, the tiny model at its default settings, CPU, MAX_TRAIN_MINUTES=5:
-    held-out CER < 0.2 (the eval split: other speakers, other sentences)."""
+# The demo's training (pipeline.DEMO_PARAMETERS: a fixed number of updates, no time limit) on the demo corpus:
+# the held-out CER it must reach. Measured (seed 42, CPU): 0.143 after the 1,000 updates of 4 clips, bit for bit
+# the same with 1 and 2 threads on one machine, CER 0.29 at 600 and 0.18 at 800 of them on the way; the learning
+# proof's curve and the 8-clip runs gave 0.07-0.24 for other budgets (pipeline.py). 0.2 leaves room for another
+# machine's rounding (different BLAS kernels change the numbers after a few updates) and fails a run that
+# learned 200 updates' worth less, or not at all (CER 1.0 is all blanks).
+DEMO_HELD_OUT_CER = 0.2
+
+
+def test_tiny_model_learns_the_demo_corpus_in_the_demos_fixed_steps(tmp_path):
+    """Demo-size synthetic corpus, the tiny model with the demo's settings (DEMO_PARAMETERS: MAX_STEPS, batch
+    size, no time limit), CPU: held-out CER < DEMO_HELD_OUT_CER (the eval split: other speakers, other sentences),
+    after exactly the demo's number of updates however long they take."""
     import math
 
     from test_train import make_run
 
-    cfg = make_run(tmp_path / "run", size="demo").updated(model="tiny", max_train_minutes=LEARN_MINUTES,
-                                                          save_steps=100000)
+    from xlsr_helpers.pipeline import DEMO_PARAMETERS
+
+    demo = {name.lower(): value for name, value in DEMO_PARAMETERS.items()
+            if name not in ("DATA_SOURCE", "SYNTHETIC_SIZE", "MODEL")}
+    cfg = make_run(tmp_path / "run", size="demo").updated(model="tiny", save_steps=100000, **demo)
     started = time.perf_counter()
     report = step.run_train(cfg.resolved())
     wall = time.perf_counter() - started
@@ -62,13 +74,14 @@ def test_tiny_model_learns_the_demo_corpus_within_five_minutes(tmp_path):
     print("\nlearning curve (eval split, held-out speakers and sentences):")
     for e in curve:
         print(f"  step {e['step']:>4}  CER {e['cer']:.3f}  WER {e['wer']:.3f}  empty {e['empty_share']:.0%}")
-    print(f"training {report['train_seconds']:.0f} s, steps {report['global_step']}/{report['max_steps']}, "
-          f"stopped by {report['stopped_by']}; wall time incl. preparation {wall:.0f} s")
+    print(f"training {report['train_seconds']:.0f} s ({report['train_seconds'] / report['global_step']:.3f} s/step), "
+          f"steps {report['global_step']}/{report['max_steps']}; wall time incl. preparation {wall:.0f} s")
     losses = [entry["loss"] for entry in report["history"] if "loss" in entry]
-    assert report["train_seconds"] <= LEARN_MINUTES * 60 + 60, "the time limit holds (plus one evaluation)"
+    assert report["global_step"] == report["max_steps"] == DEMO_PARAMETERS["MAX_STEPS"]
+    assert report["stopped_by"] == "completed", "no time limit stops the demo's training"
     assert len(losses) >= 5 and all(math.isfinite(loss) for loss in losses)
     assert min(losses[-3:]) < 0.5 * losses[0], f"the CTC loss must fall: {losses}"
-    assert report["eval"]["cer"] < 0.2, curve
+    assert report["eval"]["cer"] < DEMO_HELD_OUT_CER, curve
     assert report["eval"]["empty_share"] < 0.05
     assert (Path(cfg.run_dir) / "04_train" / "model").exists()
 

@@ -16,6 +16,7 @@ loaded as ``Wav2Vec2ForCTC`` silently loses its encoder. ``MODEL_FAMILY`` overri
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -36,7 +37,9 @@ SEED_TRAINING = dict(
 )
 # The measured CPU recipe for `tiny` (0.6M parameters: batches of 8 without accumulation, lr 5e-3 with 8 %
 # warm-up, 30 epochs of the demo corpus = 2,250 updates, ~4 min on 2 CPU cores; held-out CER 0.2 after ~500
-# updates, 0.04 after 2,250; 3e-4 or batches of 32 stay all-blank).
+# updates, 0.04 after 2,250; 3e-4 or batches of 32 stay all-blank). An update of 8 took ~0.35 CPU-s on a
+# 2-core AMD EPYC VM (1 thread): 2,250 of them ~13 minutes there. `make demo` therefore trains its own fixed
+# budget (pipeline.DEMO_PARAMETERS: 1,000 updates of 4, no time limit), not these 30 epochs.
 TINY_TRAINING = dict(
     SEED_TRAINING, batch_size=8, gradient_accumulation_steps=1, learning_rate=5e-3, warmup_steps=-1,
     eval_steps=100, save_steps=100, logging_steps=20, layerdrop=0.0, gradient_checkpointing=False,
@@ -327,6 +330,69 @@ def tiny_filterbank_(model, fmin: float = 80.0, fmax: float = 7600.0, sampling_r
     return model
 
 
+@functools.lru_cache(maxsize=None)
+def _thread_independent_modules():
+    """(weight norm, layer norm) module classes of :func:`tiny_thread_independent_` (made once, on first use)."""
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.utils.parametrizations import _WeightNorm
+
+    class Float64WeightNorm(_WeightNorm):
+        """g * v / ||v|| in float64, rounded to float32 once."""
+
+        def forward(self, weight_g, weight_v):
+            v = weight_v.double()
+            others = [d for d in range(v.dim()) if d != self.dim % v.dim()]
+            norm = torch.linalg.vector_norm(v, dim=others, keepdim=True)
+            return (v * (weight_g.double() / norm)).to(weight_v.dtype)
+
+    class AffineAfterLayerNorm(torch.nn.LayerNorm):
+        """Layer norm, then its scale and shift as two ops of their own (the same function, the same weights)."""
+
+        def forward(self, x):
+            return F.layer_norm(x, self.normalized_shape, None, None, self.eps) * self.weight + self.bias
+
+    return Float64WeightNorm, AffineAfterLayerNorm
+
+
+def tiny_thread_independent_(model):
+    """Make the tiny model's training give the same numbers whatever the number of CPU threads (in place).
+
+    Measured (torch 2.14, CPU, forward and backward of the tiny model at 1 and 2 threads, every activation and
+    gradient compared bit for bit): two of its ops depended on the thread count, because torch's fused CPU
+    kernels sum in one part per thread; all the others (linear layers, attention, convolutions, CTC loss,
+    dropout masks, gradient clipping, AdamW) gave identical bits.
+
+    - the conv positional embedding's weight, g * v / ||v|| (weight_norm over dim 2; ``_weight_norm_interface``):
+      2e-8 apart. Here the same formula in float64, rounded once: the same bits, and through autograd the same
+      gradients of g and v (65,536 values: well under a millisecond per update);
+    - the gradients of every layer norm's scale and shift (``native_layer_norm_backward``): up to 3e-4 apart.
+      Here the layer norm runs without them and the scale and shift follow as a multiply and an add, whose
+      gradients sum over the rows in a fixed order: identical bits.
+
+    Without this, the demo's training drifted apart from its 3rd update on, and its test WER was 67.9 with
+    OMP_NUM_THREADS=1 and 65.8 with 2 (CER 18.1 and 17.5). The saved checkpoint is unchanged (the same
+    parameters under the same names, which any Wav2Vec2 loader reads); this applies while this process trains.
+    It covers training with the fixed filterbank frozen (the recipe): its convolutions' own weight gradients
+    (FREEZE_FEATURE_ENCODER=False) also vary with the thread count. Another processor's arithmetic (other
+    BLAS kernels) can still round differently.
+    """
+    import torch
+    from torch.nn.utils.parametrizations import _WeightNorm
+
+    weight_norm, layer_norm = _thread_independent_modules()
+    conv = model.wav2vec2.encoder.pos_conv_embed.conv
+    norms = getattr(getattr(conv, "parametrizations", None), "weight", None)
+    if norms is None or not isinstance(norms[0], _WeightNorm):
+        raise ValueError("tiny_thread_independent_ needs the conv positional embedding with torch's weight_norm "
+                         "parametrization (the tiny layout)")
+    norms[0] = weight_norm(norms[0].dim)
+    for module in model.modules():
+        if type(module) is torch.nn.LayerNorm and module.elementwise_affine and module.bias is not None:
+            module.__class__ = layer_norm
+    return model
+
+
 def build_model(cfg: "Config", processor, world_size: int = 1, log: Callable = print):
     """The CTC model for MODEL, through ``AutoModelForCTC`` (the checkpoint's own architecture), set up
     as its family's recipe says.
@@ -344,7 +410,7 @@ def build_model(cfg: "Config", processor, world_size: int = 1, log: Callable = p
     # process: without it, preparing the audio (or not, when it is reused) changed the head, and with it the run.
     set_seed(cfg.seed)
     if cfg.is_tiny():
-        model = tiny_filterbank_(Wav2Vec2ForCTC(tiny_config(**overrides)))
+        model = tiny_thread_independent_(tiny_filterbank_(Wav2Vec2ForCTC(tiny_config(**overrides))))
     else:
         config = read_model_config(cfg.model, download=True)
         found = family_of_config(config)
