@@ -115,7 +115,7 @@ def test_kill_after_first_checkpoint_then_resume(tiny_run, tmp_path):
     run = copy_run(tiny_run, tmp_path / "run")
     train_dir = run / "04_train"
     command = [sys.executable, "-m", "xlsr_helpers.train", "--run-dir", str(run),
-               *_quick(MAX_STEPS=12, SAVE_STEPS=3, SAVE_TOTAL_LIMIT=3)]
+               *_quick(MAX_STEPS=12, SAVE_STEPS=3, EVAL_STEPS=3, SAVE_TOTAL_LIMIT=3)]
     process = subprocess.Popen(command, cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
