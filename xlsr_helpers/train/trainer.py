@@ -189,6 +189,7 @@ def make_trainer_class():
             them between processes and replays the epoch on a resume); else the Trainer's own."""
             if not self.max_batch_seconds:
                 return super().get_train_dataloader()
+            import inspect
             from functools import partial
 
             from torch.utils.data import DataLoader
@@ -197,9 +198,12 @@ def make_trainer_class():
             sampler = DurationBatchSampler(lengths_of(self.train_dataset),
                                            int(self.max_batch_seconds * SAMPLING_RATE), seed=self._sampler_seed())
             workers = self.args.dataloader_num_workers
+            init = seed_worker  # transformers < 5.x takes the worker id alone
+            if "num_workers" in inspect.signature(seed_worker).parameters:
+                init = partial(seed_worker, num_workers=workers, rank=self.args.process_index)
             loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
                                 num_workers=workers, pin_memory=self.args.dataloader_pin_memory,
-                                worker_init_fn=partial(seed_worker, num_workers=workers, rank=self.args.process_index))
+                                worker_init_fn=init if workers else None)
             return self.accelerator.prepare(loader)
 
         def compute_loss(self, model, inputs, *args, **kwargs):
