@@ -46,11 +46,11 @@ def tiny_run(tmp_path_factory):
 
 # (a) ------------------------------------------------------------------------------------------------
 # The demo's training (pipeline.DEMO_PARAMETERS: a fixed number of updates, no time limit) on the demo corpus:
-# the held-out CER it must reach. Measured (seed 42, CPU): 0.143 after the 1,000 updates of 4 clips, bit for bit
-# the same with 1 and 2 threads on one machine, CER 0.29 at 600 and 0.18 at 800 of them on the way; the learning
-# proof's curve and the 8-clip runs gave 0.07-0.24 for other budgets (pipeline.py). 0.2 leaves room for another
-# machine's rounding (different BLAS kernels change the numbers after a few updates) and fails a run that
-# learned 200 updates' worth less, or not at all (CER 1.0 is all blanks).
+# the held-out CER it must reach. Measured (seed 42, CPU, one machine): 0.151 after the 1,000 updates of 4 clips,
+# the same bits with 1 and 2 threads (models.tiny_thread_independent_); before that fix, runs that differed only in
+# rounding gave 0.143 and 0.148. On the way: 0.29 at 600 updates, 0.17 at 800. 0.2 leaves room for another
+# processor's rounding (a spread of ~0.01 measured) and fails a run that learned ~200 updates' worth less, or not
+# at all (1.0: all blanks).
 DEMO_HELD_OUT_CER = 0.2
 
 
