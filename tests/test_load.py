@@ -7,6 +7,7 @@ rows and zh-CN clips of ../shared/cv-samples are used when that folder exists (s
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from xlsr_helpers.load import (
     REASONS,
     dropped_table,
     load_source,
+    load_step_dataset,
+    looks_like_audio,
+    quick_check,
     parse_sources,
     probe_audio,
     read_cv_tsv,
@@ -386,17 +390,25 @@ def test_bad_source_strings_fail_clearly(tmp_path):
 # run_load: the saved step
 # --------------------------------------------------------------------------------------------------
 def test_run_load_saves_dataset_and_report(tmp_path, clips):
-    from datasets import Audio, load_from_disk
+    from datasets import Audio, Value, load_from_disk
 
     folder = make_cv(tmp_path / "cv", BASIC, clips)
-    result = run_load(cfg_for(tmp_path, f"common_voice:{folder}"))
+    cfg = cfg_for(tmp_path, f"common_voice:{folder}")
+    result = run_load(cfg)
     saved = load_from_disk(str(tmp_path / "run" / "01_load" / "dataset"))
     assert list(saved) == ["train", "eval", "test"]
     assert saved["train"].column_names == ["id", "audio", "sentence", "speaker", "duration", "source"]
-    assert saved["train"].features["audio"] == Audio(sampling_rate=16000)
-    decoded = saved["train"][0]["audio"].get_all_samples()
+    # The clips are stored as their paths, not copied: the run folder does not grow with the audio.
+    assert saved["train"].features["audio"] == Value("string")
+    assert all(os.path.isabs(p) and os.path.isfile(p) for p in saved["train"]["audio"])
+    stored = sum(f.stat().st_size for f in (tmp_path / "run" / "01_load" / "dataset").rglob("*") if f.is_file())
+    assert stored < sum(c.stat().st_size for c in clips.values()) / 4
+    # Readers get a 16 kHz Audio column.
+    assert result.dataset["train"].features["audio"] == Audio(sampling_rate=16000)
+    decoded = load_step_dataset(cfg)["train"][0]["audio"].get_all_samples()
     assert decoded.sample_rate == 16000 and decoded.data.shape[-1] > 16000
     report = json.loads(result.report_path.read_text())
+    assert report["audio_stored_as"] == "paths"
     assert report["kept"] == {"train": 3, "eval": 1, "test": 1}
     assert split_table(report).loc["train", "clips"] == 3
 

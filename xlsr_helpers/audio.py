@@ -40,6 +40,7 @@ from .config import SAMPLING_RATE
 
 PREPARED_VERSION = 2  # bump when the content of prepared files changes (2: int16 audio instead of features)
 MANIFEST = "manifest.json"
+AUDIO_COLUMN = "audio"  # the clip: a path (string column) as steps 01/02 store it, or an Audio feature
 LENGTH_COLUMN = "input_length"
 SAMPLES_COLUMN = "samples"
 INT16_SCALE = 32767.0
@@ -258,6 +259,77 @@ def _write_manifest(path: Path, manifest: dict) -> None:
 
 def clear_prepared(cache_dir: str | Path) -> None:
     shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+# --- clips stored as paths, read lazily --------------------------------------------------------------
+def stores_paths(dataset) -> bool:
+    """True when the ``audio`` column holds file paths (strings): what steps 01 and 02 save by default."""
+    from datasets import Value
+
+    feature = dataset.features.get(AUDIO_COLUMN)
+    return isinstance(feature, Value) and feature.dtype in ("string", "large_string")
+
+
+def with_audio_feature(dataset):
+    """The dataset (or DatasetDict) with a path column turned into a datasets ``Audio`` column at 16 kHz, for
+    code that plays or decodes clips (widgets, evaluation); an ``Audio`` column is left as it is."""
+    from datasets import Audio, DatasetDict
+
+    if isinstance(dataset, DatasetDict):
+        return DatasetDict({name: with_audio_feature(split) for name, split in dataset.items()})
+    if AUDIO_COLUMN in dataset.column_names and stores_paths(dataset):
+        return dataset.cast_column(AUDIO_COLUMN, Audio(sampling_rate=SAMPLING_RATE))
+    return dataset
+
+
+def header_seconds(source) -> float:
+    """A clip's duration from its container header (no decoding; 0.0 when the header does not say)."""
+    from torchcodec.decoders import AudioDecoder
+
+    metadata = AudioDecoder(source).metadata
+    return float(metadata.duration_seconds or metadata.duration_seconds_from_header or 0.0)
+
+
+def training_rows(dataset, tokenizer, text_column: str = "sentence"):
+    """Rows to train on without a decoded copy of the corpus: ``id``, ``audio`` (the path or the bytes; the
+    collator decodes it), ``labels`` (token ids), ``input_length`` (samples at 16 kHz, from the ``duration``
+    column that step 01 took from the source's metadata: ``clip_durations.tsv`` or the clip's header) and
+    ``problem`` ("" or why the row cannot be used: the feasibility filter drops it).
+
+    Nothing is decoded here: the cost is the tokenizer's (~170 us a sentence) and memory is a few ints a row.
+    """
+    from datasets import Dataset, Features, List, Value
+
+    if AUDIO_COLUMN not in dataset.column_names or text_column not in dataset.column_names:
+        raise KeyError(f"the dataset needs {AUDIO_COLUMN!r} and {text_column!r} columns (columns: {dataset.column_names})")
+    ids = list(dataset["id"]) if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
+    texts = [t if isinstance(t, str) else "" for t in dataset[text_column]]
+    seconds = list(dataset["duration"]) if "duration" in dataset.column_names else [0.0] * len(dataset)
+    audio = dataset.select_columns([AUDIO_COLUMN])
+    if not stores_paths(dataset):
+        from datasets import Audio
+
+        audio = audio.cast_column(AUDIO_COLUMN, Audio(decode=False))
+    clips = list(audio[AUDIO_COLUMN])
+    problems = ["" if t.strip() else "empty transcript" for t in texts]
+    lengths = []
+    for i, s in enumerate(seconds):
+        if not s or s <= 0:  # no metadata: read the header (a decode only where even that fails)
+            try:
+                item = clips[i]
+                s = header_seconds(item if isinstance(item, str) else (item.get("bytes") or item.get("path")))
+                s = s or len(decode_audio(item)) / SAMPLING_RATE
+            except Exception as error:  # noqa: BLE001 - counted by the feasibility filter
+                problems[i] = problems[i] or f"undecodable: {type(error).__name__}: {str(error)[:200]}"
+                s = 0.0
+        lengths.append(int(round(float(s) * SAMPLING_RATE)))
+    labels = tokenizer(texts).input_ids if texts else []
+    audio_feature = Value("string") if stores_paths(dataset) else {"bytes": Value("binary"), "path": Value("string")}
+    return Dataset.from_dict({
+        "id": [str(i) for i in ids], AUDIO_COLUMN: clips, "labels": [list(map(int, l)) for l in labels],
+        LENGTH_COLUMN: lengths, "problem": problems,
+    }, features=Features({"id": Value("string"), AUDIO_COLUMN: audio_feature, "labels": List(Value("int32")),
+                          LENGTH_COLUMN: Value("int32"), "problem": Value("string")}))
 
 
 # --- model inputs and frame lengths --------------------------------------------------------------

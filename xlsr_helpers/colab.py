@@ -71,18 +71,3 @@ def flush_drive() -> None:
     """Push pending writes to Google Drive (after a checkpoint), so a disconnect loses nothing."""
     if in_colab() and (DRIVE_MOUNT / "MyDrive").exists():
         os.sync()  # Drive's FUSE mount uploads what the kernel has written; sync makes it write now
-
-
-# Files that a run can rebuild (04_train/prepared: 16 kHz int16 audio, 115 MB per hour of speech) stay off Drive:
-# they would take a free Drive's space from the checkpoints, and training would read them at random offsets
-# through the Drive mount. On Colab they go to the runtime's local disk, which a disconnect wipes: step 04
-# then decodes them again: ~10 s per hour of speech on 2 cores (benchmarks/preprocess.py, ~100 clips/s of 4 s).
-LOCAL_SCRATCH = Path("/content/xlsr-scratch")
-
-
-def scratch_dir(run_dir: str | Path) -> Path:
-    """Where a run keeps rebuildable files: the run folder itself, or local disk when the run folder is on Drive."""
-    run_dir = Path(run_dir)
-    if on_drive(run_dir):
-        return LOCAL_SCRATCH / run_dir.name
-    return run_dir

@@ -41,7 +41,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .audio import model_inputs, output_frames, samples_per_frame
+from .audio import model_inputs, output_frames, samples_per_frame, with_audio_feature
 from .config import SAMPLING_RATE
 from .ctc import error_rates, greedy_decode
 from .models import padding_changes_outputs
@@ -717,7 +717,8 @@ class EvaluationResult:
 
 
 def load_test_split(cfg, split: str = "test"):
-    """The run's normalized split (``02_normalize/dataset``); a clear error when missing or empty."""
+    """The run's normalized split (``02_normalize/dataset``, clips as a 16 kHz ``Audio`` column); a clear error
+    when missing or empty."""
     from datasets import Dataset
 
     folder = Path(cfg.step_dir("02_normalize")) / "dataset"
@@ -739,7 +740,7 @@ def load_test_split(cfg, split: str = "test"):
     dataset = Dataset.load_from_disk(str(split_dir))  # only this split: another empty split cannot break it
     if len(dataset) == 0:
         raise EvaluationError(empty_message)
-    return dataset
+    return with_audio_feature(dataset)
 
 
 def run_normalizer(cfg) -> Callable[[str], str]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .audio import with_audio_feature
 from .config import SAMPLING_RATE, SPLITS, Config
 
 COLUMNS = ("id", "audio", "sentence", "speaker", "duration", "source")
@@ -60,6 +61,10 @@ REASONS = {
     "undecodable": "audio cannot be decoded (corrupt, truncated or not audio)",
 }
 TAIL_CHECK_S = 0.25  # a truncated file has no audio in the last quarter second its header promises
+# The first bytes of the audio containers a corpus uses (mp3, wav, ogg/opus, flac, mp4/m4a, webm, aiff): the cheap
+# check of a clip that is not decode-checked. A file whose header is not one of these is decode-checked instead.
+AUDIO_SIGNATURES = ((0, b"ID3"), (0, b"RIFF"), (0, b"RF64"), (0, b"OggS"), (0, b"fLaC"), (4, b"ftyp"),
+                    (0, b"\x1a\x45\xdf\xa3"), (0, b"FORM"))
 
 
 @contextmanager
@@ -437,6 +442,38 @@ def probe_audio(source: str | bytes, expected: float | None = None) -> tuple[boo
         return False, None, f"{type(error).__name__}: {message[:200]}"
 
 
+def looks_like_audio(head: bytes) -> bool:
+    """Whether a file's first bytes are the header of a known audio container (or an MPEG audio frame)."""
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio frame sync: mp3 without ID3
+        return True
+    return any(head[offset:offset + len(magic)] == magic for offset, magic in AUDIO_SIGNATURES)
+
+
+def quick_check(source: str | bytes, expected: float | None = None) -> tuple[bool, float | None, str | None]:
+    """The cheap check of a clip (no decoding): not empty, a known audio header, and a duration (``expected``
+    from the source's metadata, else read from the header). Same answer shape as :func:`probe_audio`, which
+    takes over for anything this cannot vouch for. A clip that passes here but fails to decode is skipped and
+    counted at training time."""
+    try:
+        if isinstance(source, (bytes, bytearray)):
+            head = bytes(source[:12])
+        else:
+            if os.path.getsize(source) == 0:
+                return False, None, "empty file"
+            with open(source, "rb") as handle:
+                head = handle.read(12)
+        if not looks_like_audio(head):
+            return probe_audio(source, expected)
+        if expected:
+            return True, float(expected), None
+        from .audio import header_seconds
+
+        seconds = header_seconds(source)
+        return (True, seconds, None) if seconds > 0 else probe_audio(source, expected)
+    except Exception as error:  # noqa: BLE001 - an unreadable file is "undecodable", counted
+        return False, None, f"{type(error).__name__}: {str(error)[:200]}"
+
+
 # --------------------------------------------------------------------------------------------------
 # splits and filters
 # --------------------------------------------------------------------------------------------------
@@ -553,29 +590,38 @@ def _cheap_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
 
 
 def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally, limit: int,
-                   workers: int) -> tuple[list[Row], int]:
-    """Decode check and duration filter; with ``limit``, stop once that many rows passed.
+                   workers: int) -> tuple[list[Row], int, dict[str, int]]:
+    """Audio check and duration filter; with ``limit``, stop once that many rows passed.
 
-    With a limit the rows are examined in a random order (seeded) until ``limit`` passed, so a quick
-    run does not decode a whole release. Returns (kept rows in their original order, rows never
-    examined: "not sampled", which is not a drop).
+    The first ``cfg.decode_check_clips`` rows examined (-1: all) are decode-checked (:func:`probe_audio`), the
+    others get the cheap check (:func:`quick_check`: size, header, duration from metadata), so that the cost of
+    this step does not grow with the hours of a large language. The rows are examined in a seeded random order,
+    so the decode-checked ones are a random sample. Returns (kept rows in their original order, rows never
+    examined: "not sampled", which is not a drop, {"decoded": n, "header_only": n}).
     """
     order = list(range(len(rows)))
-    if limit:
-        random.Random(f"{cfg.seed}-{split}").shuffle(order)
+    random.Random(f"{cfg.seed}-{split}").shuffle(order)
+    budget = len(order) if cfg.decode_check_clips < 0 else cfg.decode_check_clips
     accepted: list[int] = []
     examined = 0
-    chunk = 64
+    checked = {"decoded": 0, "header_only": 0}
+    chunk = 256
+
+    def check(position: int, i: int):  # position in the examination order: the first ``budget`` are decoded
+        full = position < budget
+        return full, (probe_audio if full else quick_check)(rows[i].audio_source, rows[i].duration)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(order), chunk):
             if limit and len(accepted) >= limit:
                 break
             batch = order[start:start + chunk]
-            results = list(pool.map(lambda i: probe_audio(rows[i].audio_source, rows[i].duration), batch))
-            for i, (ok, duration, error) in zip(batch, results):
+            results = pool.map(check, range(start, start + len(batch)), batch)
+            for i, (full, (ok, duration, error)) in zip(batch, results):
                 if limit and len(accepted) >= limit:
                     break
                 examined += 1
+                checked["decoded" if full else "header_only"] += 1
                 row = rows[i]
                 if not ok:
                     tally.drop(split, "undecodable", row, error)
@@ -587,7 +633,7 @@ def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally, limit
                     tally.drop(split, "too_long", row)
                 else:
                     accepted.append(i)
-    return [rows[i] for i in sorted(accepted)], len(order) - examined
+    return [rows[i] for i in sorted(accepted)], len(order) - examined, checked
 
 
 # --------------------------------------------------------------------------------------------------
@@ -618,21 +664,27 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     workers = min(8, max(2, (os.cpu_count() or 2) * 2))
     final: dict[str, list[Row]] = {}
     not_sampled: dict[str, int] = {}
+    decode_check: dict[str, dict[str, int]] = {}
     for split in SPLITS:
         rows = _cheap_filters(splits[split], split, cfg, tally, test_ids, test_keys)
-        final[split], not_sampled[split] = _audio_filters(rows, split, cfg, tally, cfg.max_samples_per_split,
-                                                          workers)
+        final[split], not_sampled[split], decode_check[split] = _audio_filters(
+            rows, split, cfg, tally, cfg.max_samples_per_split, workers)
 
+    # Clips with a file are stored as their path (a string column: datasets' save_to_disk would copy the audio of
+    # an Audio column into the run folder); clips that exist only as bytes (hub sources) keep their bytes.
+    as_paths = all(r.data is None for split in SPLITS for r in final[split])
     features = Features({
-        "id": Value("string"), "audio": Audio(sampling_rate=SAMPLING_RATE), "sentence": Value("string"),
-        "speaker": Value("string"), "duration": Value("float64"), "source": Value("string"),
+        "id": Value("string"), "audio": Value("string") if as_paths else Audio(sampling_rate=SAMPLING_RATE),
+        "sentence": Value("string"), "speaker": Value("string"), "duration": Value("float64"),
+        "source": Value("string"),
     })
     datasets = {}
     for split in SPLITS:
         rows = final[split]
         datasets[split] = Dataset.from_dict({
             "id": [r.id for r in rows],
-            "audio": [{"path": r.path if r.data is None else r.id, "bytes": r.data} for r in rows],
+            "audio": [r.path for r in rows] if as_paths else
+                     [{"path": r.path if r.data is None else r.id, "bytes": r.data} for r in rows],
             "sentence": [r.sentence for r in rows],
             "speaker": [r.speaker for r in rows],
             "duration": [float(r.duration or 0.0) for r in rows],
@@ -648,6 +700,8 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     report["dropped_examples"] = dict(tally.examples)
     report["decode_errors"] = tally.errors
     report["not_sampled"] = {s: n for s, n in not_sampled.items() if n}
+    report["decode_check"] = decode_check
+    report["audio_stored_as"] = "paths" if as_paths else "bytes (the source has no files)"
     report["reasons"] = REASONS
     train_speakers = {r.speaker for r in final["train"] if r.speaker}
     eval_speakers = {r.speaker for r in final["eval"] if r.speaker}
@@ -733,20 +787,22 @@ def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
     shutil.rmtree(final_dir, ignore_errors=True)
     os.replace(tmp_dir, final_dir)
     report["embed_audio"] = cfg.embed_audio
+    if cfg.embed_audio:
+        report["audio_stored_as"] = "bytes (EMBED_AUDIO=True)"
     report["dataset_dir"] = str(final_dir)
     report_path = step_dir / "report.json"
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    return LoadResult(load_from_disk(str(final_dir)), report, final_dir, report_path)
+    return LoadResult(with_audio_feature(load_from_disk(str(final_dir))), report, final_dir, report_path)
 
 
 def load_step_dataset(cfg: Config, step: str = "01_load") -> Any:
-    """The DatasetDict a step saved (``<RUN_DIR>/<step>/dataset``)."""
+    """The DatasetDict a step saved (``<RUN_DIR>/<step>/dataset``), its clips as a 16 kHz ``Audio`` column."""
     from datasets import load_from_disk
 
     path = cfg.step_dir(step) / "dataset"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run {step} first.")
-    return load_from_disk(str(path))
+    return with_audio_feature(load_from_disk(str(path)))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .audio import stores_paths, with_audio_feature
 from .config import SPLITS, Config
 
 FORMAT = "xlsr-normalizer"
@@ -387,6 +388,19 @@ def run_normalize(cfg: Config) -> NormalizeResult:
         return _run_normalize(cfg)
 
 
+def _check_clips_exist(dataset) -> None:
+    """The clips that 01_load's rows point to must still be there (a stat per clip: ~1 s for 100,000)."""
+    for split in dataset.values():
+        if "audio" not in split.column_names or not stores_paths(split):
+            continue
+        missing = next((path for path in split["audio"] if not os.path.exists(path)), None)
+        if missing is not None:
+            raise FileNotFoundError(
+                f"An audio file of 01_load's dataset is gone ({missing}): the clips folder was moved or deleted "
+                "(on Colab, /content is forgotten after a disconnect). Run 01_load again, or with EMBED_AUDIO=True "
+                "so that the run folder keeps the audio itself.")
+
+
 def _run_normalize(cfg: Config) -> NormalizeResult:
     from datasets import DatasetDict, load_from_disk
 
@@ -436,16 +450,10 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     columns = ["id", "audio", "sentence", "raw_sentence", "speaker", "duration", "source"]
     dataset = DatasetDict({s: normalized[s].select_columns([c for c in columns if c in normalized[s].column_names])
                            for s in SPLITS})
+    _check_clips_exist(dataset)
     tmp = step_dir / "dataset.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        dataset.save_to_disk(str(tmp))
-    except FileNotFoundError as error:
-        raise FileNotFoundError(
-            f"An audio file of 01_load's dataset is gone ({error.filename}): the clips folder was moved or "
-            "deleted (on Colab, /content is forgotten after a disconnect). Run 01_load again, or with "
-            "EMBED_AUDIO=True so that the run folder keeps the audio itself."
-        ) from error
+    dataset.save_to_disk(str(tmp))
     final = step_dir / "dataset"
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -468,7 +476,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     report_path = step_dir / "report.json"
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     pairs = [{"before": a, "after": b} for a, b in zip(raw_all, norm_all) if a != b][:10]
-    return NormalizeResult(load_from_disk(str(final)), report, normalizer, final, report_path, normalizer_path,
+    return NormalizeResult(with_audio_feature(load_from_disk(str(final))), report, normalizer, final, report_path, normalizer_path,
                            pairs)
 
 

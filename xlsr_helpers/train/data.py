@@ -2,43 +2,91 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..audio import LENGTH_COLUMN, SAMPLES_COLUMN, ctc_min_frames, from_int16, model_inputs, output_frames
+from ..audio import (AUDIO_COLUMN, LENGTH_COLUMN, SAMPLES_COLUMN, ctc_min_frames, decode_audio, from_int16,
+                     model_inputs, output_frames)
 from ..config import SAMPLING_RATE
 from ..ctc import IGNORED_ID
 
 INPUT_LENGTHS_KEY = "clip_samples"  # samples per clip in a batch; the trainer takes it out before the model
+SKIPPED_KEY = "skipped_clips"  # clips of a batch that could not be decoded (only present when > 0)
+BATCH_EXTRA_KEYS = (INPUT_LENGTHS_KEY, SKIPPED_KEY)  # keys of a collated batch that are not the model's inputs
+
+logger = logging.getLogger(__name__)
+
+
+class UndecodableBatchError(RuntimeError):
+    """Every clip of a batch failed to decode, with no earlier batch to stand in (e.g. the clips folder is gone)."""
 
 
 @dataclass
 class DataCollatorCTCWithPadding:
-    """A batch from prepared rows: the model's input made from the 16 kHz samples by the family's feature
-    extractor (``input_values`` or ``input_features``, each clip normalized on its own, an attention mask
-    when the extractor gives one), labels padded with -100 (ignored by the CTC loss), and each clip's
-    sample count under ``INPUT_LENGTHS_KEY`` so that evaluation decodes only a clip's own frames. Extra
-    columns (input_length, id, problem) are ignored."""
+    """A batch from training rows: each clip decoded and resampled to 16 kHz here (in the data-loader worker,
+    so nothing decoded is stored on disk), the model's input made by the family's feature extractor
+    (``input_values`` or ``input_features``, each clip normalized on its own, an attention mask when the
+    extractor gives one), labels padded with -100 (ignored by the CTC loss), and each clip's sample count
+    under ``INPUT_LENGTHS_KEY`` so that evaluation decodes only a clip's own frames.
+
+    A row carries its clip as ``audio`` (a path, or ``{"bytes", "path"}``) or already decoded as ``samples``
+    (int16 or float). A clip that fails to decode is left out of its batch and counted under ``SKIPPED_KEY``
+    (the trainer adds the counts up and the step reports them); when every clip of a batch fails, the last
+    good batch of this collator stands in for it (counted too), so one broken file never stops a long run.
+    Extra columns (input_length, id, problem) are ignored."""
 
     processor: Any
+    _last_good: tuple | None = field(default=None, init=False, repr=False)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        arrays = [from_int16(f[SAMPLES_COLUMN]) for f in features]
+        good, arrays = [], []
+        for f in features:
+            array = self._samples(f)
+            if array is not None:
+                good.append(f)
+                arrays.append(array)
+        skipped = len(features) - len(good)
+        if not good:
+            if not self._last_good:
+                raise UndecodableBatchError(
+                    f"None of the {len(features)} clips of a batch could be decoded (first: "
+                    f"{features[0].get('id') or features[0].get(AUDIO_COLUMN)}). Is the clips folder still there? "
+                    "(On Colab /content is forgotten after a disconnect: run 01_load again, or use EMBED_AUDIO=True.)")
+            good, arrays = self._last_good
+        else:
+            self._last_good = (good, arrays)
         batch = model_inputs(self.processor.feature_extractor, arrays)
-        labels = [{"input_ids": [int(x) for x in f["labels"]]} for f in features]
+        labels = [{"input_ids": [int(x) for x in f["labels"]]} for f in good]
         padded = self.processor.tokenizer.pad(labels, padding=True, return_tensors="pt", return_attention_mask=True)
         batch["labels"] = padded["input_ids"].masked_fill(padded["attention_mask"].ne(1), IGNORED_ID)
         batch[INPUT_LENGTHS_KEY] = torch.tensor([len(a) for a in arrays], dtype=torch.long)
+        if skipped:
+            batch[SKIPPED_KEY] = torch.tensor(skipped, dtype=torch.long)
         return batch
+
+    @staticmethod
+    def _samples(row: dict[str, Any]) -> np.ndarray | None:
+        if SAMPLES_COLUMN in row:
+            samples = np.asarray(row[SAMPLES_COLUMN])
+            return from_int16(samples) if samples.dtype == np.int16 else samples.astype(np.float32, copy=False)
+        try:
+            array = decode_audio(row[AUDIO_COLUMN])
+            if array.size == 0:
+                raise ValueError("no samples")
+            return array
+        except Exception as error:  # noqa: BLE001 - any decoder failure: the clip is skipped and counted
+            logger.warning("skipping clip %s: %s: %s", row.get("id"), type(error).__name__, str(error)[:200])
+            return None
 
 
 def split_batch(batch: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """(what the model takes, the samples per clip) of a collated batch."""
-    inputs = {k: v for k, v in batch.items() if k != INPUT_LENGTHS_KEY}
+    inputs = {k: v for k, v in batch.items() if k not in BATCH_EXTRA_KEYS}
     return inputs, batch.get(INPUT_LENGTHS_KEY)
 
 

@@ -1,8 +1,8 @@
 """Step 04, one method per stage: what the notebook calls one by one, and :func:`run_train` all at once.
 
-Reads ``02_normalize/dataset`` and ``03_vocab/processor``; writes ``04_train/``: ``prepared/`` (16 kHz
-audio as Arrow, reused on the next run; on Colab it lives on the local disk, not on Drive: ``colab.scratch_dir``),
-``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the best one are
+Reads ``02_normalize/dataset`` (rows: clip path, sentence, duration) and ``03_vocab/processor``; the clips
+are decoded on the fly by the collator in the data loader, so no decoded copy of the corpus is ever written.
+Writes ``04_train/``: ``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the best one are
 kept), ``model/`` (the best model by WER/CER on the dev subset + processor; an MMS run adds its
 ``adapter.<lang>.safetensors``), ``curves.png`` and ``report.json``.
 """
@@ -19,15 +19,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..audio import prepare_dataset
-from ..colab import scratch_dir
+from ..audio import training_rows
 from ..config import SAMPLING_RATE, Config
 from ..ctc import decode_labels
 from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
                           list_checkpoints)
 from .curves import save_curves
-from .data import INPUT_LENGTHS_KEY, DataCollatorCTCWithPadding, feasibility
+from .data import DataCollatorCTCWithPadding, feasibility, split_batch
 from .distributed import log_main, rank, world_size
 from .guards import GuardError, check_model, check_same_model, sanity_check, transcripts
 from .memory import needs_checkpointing
@@ -76,7 +75,6 @@ class Training:
         self.world_size = world_size()
         self.rank = rank()
         self.train_dir = self.cfg.step_dir(STEP)
-        self.prepared_dir = scratch_dir(self.cfg.run_path) / STEP / "prepared"
         self.model_dir = self.cfg.model_dir
         self._callbacks: dict[str, Any] = {}
         self.recipe = recipe_for(self.cfg)
@@ -157,13 +155,12 @@ class Training:
 
     # 4 ---------------------------------------------------------------------------------------------
     def prepare(self):
-        """Audio -> 16 kHz samples and labels (cached in 04_train/prepared), then the feasibility filter."""
+        """Training rows (clip, labels, length from the metadata; nothing decoded), then the feasibility filter."""
         if self.args is None:
             self.args = training_arguments(self.cfg, self.train_dir)
-        with self.args.main_process_first(desc="audio preparation"):
-            prepared = prepare_dataset(self.dataset, self.processor.tokenizer, self.prepared_dir,
-                                       num_proc=self.cfg.num_proc, splits=("train", "eval"),
-                                       progress=self.is_main, log=self.log if self.is_main else (lambda *a: None))
+        started = time.perf_counter()
+        prepared = {split: training_rows(self.dataset[split], self.processor.tokenizer) for split in ("train", "eval")}
+        self.report["rows_seconds"] = round(time.perf_counter() - started, 2)
         dropped, examples, kept = {}, {}, {}
         for split in ("train", "eval"):
             ds, counts, ex = feasibility(prepared[split], self.model, self.processor.feature_extractor,
@@ -222,7 +219,7 @@ class Training:
         else:
             indices = [int(i) for i in np.argsort(lengths)[::-1][: self.cfg.batch_size]]
         batch = DataCollatorCTCWithPadding(self.processor)([self.prepared["train"][i] for i in indices])
-        return {k: v for k, v in batch.items() if k != INPUT_LENGTHS_KEY}
+        return split_batch(batch)[0]
 
     def make_trainer(self):
         if self.args is None:
@@ -261,6 +258,7 @@ class Training:
             "train_loss": output.training_loss if output is not None else None,
             "stopped_by": guard.reason if failure else ("time_limit" if stopped_at is not None else "completed"),
             "non_finite_losses": self.trainer.non_finite_losses, "skipped_updates": guard.skipped_updates,
+            "undecodable_clips_skipped": {"train": self.trainer.skipped_clips, "eval": self.trainer.skipped_eval_clips},
             "best_checkpoint": state.best_model_checkpoint, "best_metric": state.best_metric,
             "learning_rate": self.cfg.learning_rate, "batch_size": self.cfg.batch_size,
             "gradient_accumulation_steps": self.cfg.gradient_accumulation_steps,
@@ -272,6 +270,10 @@ class Training:
         if guard.skipped_updates or self.trainer.non_finite_losses:
             self.note(f"{self.trainer.non_finite_losses} batch(es) had a NaN/inf loss and {guard.skipped_updates} "
                       "update(s) were skipped for non-finite gradients; training went on (a few are normal in fp16).")
+        if self.trainer.skipped_clips or self.trainer.skipped_eval_clips:
+            self.note(f"{self.trainer.skipped_clips} training clip(s) and {self.trainer.skipped_eval_clips} evaluation "
+                      "clip(s) could not be decoded and were left out of their batches (each time they came up); "
+                      "the data-loader log names them.")
         if failure:
             self.report["failure"] = failure
             self._write_report()

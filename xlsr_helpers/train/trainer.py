@@ -13,7 +13,7 @@ from ..audio import LENGTH_COLUMN, output_frames
 from ..config import SAMPLING_RATE, Config
 from ..ctc import IGNORED_ID, decode_labels, error_rates, greedy_decode
 from ..normalize import primary_metric
-from .data import INPUT_LENGTHS_KEY, DurationBatchSampler, LengthBucketSampler
+from .data import SKIPPED_KEY, DurationBatchSampler, LengthBucketSampler, split_batch
 from .distributed import log_main, world_size
 from .guards import GuardError
 
@@ -163,7 +163,8 @@ def make_trainer_class():
         :class:`DurationBatchSampler` under MAX_BATCH_SECONDS) whose evaluation keeps only the argmax id of each
         frame (not [batch, frames, vocab] floats), with every frame beyond a clip's own marked -100: in-training
         WER/CER do not depend on how clips were batched. It counts training batches whose loss is not finite
-        (``non_finite_losses``, ``non_finite_streak``), for :class:`NonFiniteCallback`.
+        (``non_finite_losses``, ``non_finite_streak``), for :class:`NonFiniteCallback`, and clips the collator
+        could not decode (``skipped_clips``: training batches, ``skipped_eval_clips``: evaluations).
         """
 
         def __init__(self, *args, max_batch_seconds: float = 0.0, **kwargs):
@@ -171,6 +172,8 @@ def make_trainer_class():
             self.max_batch_seconds = float(max_batch_seconds or 0.0)
             self.non_finite_losses = 0
             self.non_finite_streak = 0
+            self.skipped_clips = 0
+            self.skipped_eval_clips = 0
 
         def _sampler_seed(self) -> int:
             return self.args.data_seed if self.args.data_seed is not None else self.args.seed
@@ -207,7 +210,9 @@ def make_trainer_class():
             return self.accelerator.prepare(loader)
 
         def compute_loss(self, model, inputs, *args, **kwargs):
-            inputs = {k: v for k, v in inputs.items() if k != INPUT_LENGTHS_KEY}
+            if SKIPPED_KEY in inputs and model.training:
+                self.skipped_clips += int(inputs[SKIPPED_KEY])
+            inputs = split_batch(inputs)[0]
             result = super().compute_loss(model, inputs, *args, **kwargs)
             if model.training:
                 loss = result[0] if isinstance(result, tuple) else result
@@ -222,8 +227,8 @@ def make_trainer_class():
         def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
             import torch
 
-            lengths = inputs.get(INPUT_LENGTHS_KEY)
-            inputs = {k: v for k, v in inputs.items() if k != INPUT_LENGTHS_KEY}
+            self.skipped_eval_clips += int(inputs.get(SKIPPED_KEY, 0))
+            inputs, lengths = split_batch(inputs)
             loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
             if logits is None:
                 return loss, logits, labels
