@@ -25,12 +25,15 @@ What the ``profile`` normalizer does, in order:
    Letters, combining marks and digits stay; digits are reported (spell them out or drop the rows).
    The language's alphabet (Unicode CLDR's exemplar characters, :mod:`xlsr_helpers.alphabets`)
    decides what is a letter (:class:`AlphabetRules`): a character of the alphabet that Unicode calls
-   punctuation or a symbol (Catalan ``col·lecció``) is kept where it is attached to a word; where the
-   alphabet writes an apostrophe as a letter (``ʼ`` in Ukrainian, Hausa, Guarani, Breton ``cʼh``), the
-   apostrophe look-alikes of step 3 inside a word become that letter (``м'ясо`` -> ``мʼясо``), in
-   languages whose profile removed apostrophes too. A profile that maps apostrophes itself (Uzbek) keeps
-   its rule; the profile's removals (Arabic tashkeel) win over the alphabet. Languages without CLDR
-   data are normalized as before.
+   punctuation or a symbol (Catalan ``col·lecció``) is kept inside words (removed where it stands
+   alone or ends a sentence: CLDR lists Ethiopic and Syriac punctuation too); where the alphabet writes
+   an apostrophe as a letter (``ʼ`` in Ukrainian, Hausa, Guarani, Breton ``cʼh``), the apostrophe
+   look-alikes of step 3 inside a word become that letter (``м'ясо`` -> ``мʼясо``), in languages whose
+   profile removed apostrophes too; and an apostrophe or mark that closes a cluster of the alphabet is
+   kept at the end of a word (Uzbek ``togʻ``). A profile that maps apostrophes itself (Uzbek) keeps its
+   form; the profile's removals (Arabic tashkeel) win over the alphabet; invisible format characters that
+   CLDR lists (ZWNJ, ZWJ, LRM) are removed unless the profile keeps them (Persian ZWNJ). Languages
+   without CLDR data are normalized as before.
 7. A ``|`` that is still there (``KEEP_CHARS``, or the seed regex) becomes ``¦``: ``|`` is the
    tokenizer's word delimiter, and a literal one (a Hindi danda look-alike) would silently turn into a
    word boundary in the labels. (The delimiter itself cannot be changed instead: transformers 5 reloads
@@ -136,12 +139,12 @@ class AlphabetRules:
 
     locale: str  # the CLDR locale of the alphabet
     cldr_version: str
-    word_marks: str = ""  # letters that Unicode calls punctuation/symbols (Catalan ·): kept when attached to a word
+    word_marks: str = ""  # letters that Unicode calls punctuation/symbols (Catalan ·): kept inside words
     new_letters: str = ""  # letters this Python's Unicode database does not know yet (category Cn): kept
     apostrophe: str = ""  # the alphabet's apostrophe (ʼ): the APOSTROPHES inside a word become it
-    # clusters that end in an apostrophe-like letter (Uzbek oʻ gʻ): an apostrophe after them is kept at
-    # the end of a word too (togʻ, "mountain"), joined by ITEM_SEPARATOR
-    apostrophe_clusters: str = ""
+    # clusters that end in an apostrophe or a word mark (Uzbek oʻ gʻ, Navajo ch’): that last character is
+    # kept at the end of a word too (togʻ, "mountain"); joined by ITEM_SEPARATOR
+    mark_clusters: str = ""
 
     @classmethod
     def of(cls, alphabet: Alphabet, profile: Profile) -> "AlphabetRules":
@@ -150,6 +153,7 @@ class AlphabetRules:
         apostrophes = [ch for ch in ordered if ch in APOSTROPHES + APOSTROPHE]
         profile_maps_apostrophes = any(APOSTROPHE in new or set(old) & set(APOSTROPHES) for old, new in profile.mapping)
         apostrophe = ""
+        apostrophe_like = set(APOSTROPHES + APOSTROPHE) | {old for old, new in profile.mapping if new == APOSTROPHE}
         if apostrophes and not profile_maps_apostrophes:  # the form most of the alphabet's items use (kek: ’)
             apostrophe = max(apostrophes, key=lambda a: sum(a in item for item in alphabet.items))
         return cls(
@@ -158,9 +162,9 @@ class AlphabetRules:
                                and (ch == apostrophe or ch not in APOSTROPHES + APOSTROPHE)),
             new_letters="".join(ch for ch in ordered if unicodedata.category(ch) == "Cn"),
             apostrophe=apostrophe,
-            apostrophe_clusters=ITEM_SEPARATOR.join(
+            mark_clusters=ITEM_SEPARATOR.join(
                 item for item in alphabet.items
-                if len(item) > 1 and (item[-1] in APOSTROPHES + APOSTROPHE or unicodedata.category(item[-1]) == "Lm")),
+                if len(item) > 1 and (item[-1] in apostrophe_like or unicodedata.category(item[-1])[0] in "PS")),
         )
 
 
@@ -226,10 +230,10 @@ class Normalizer:
         table = {**{c: APOSTROPHE for c in APOSTROPHES}, **{c: '"' for c in DOUBLE_QUOTES}, **{c: "-" for c in DASHES}}
         letters = self._keep | self._word_marks | self._new_letters | set(rules.apostrophe)
         self._typo = str.maketrans({k: v for k, v in table.items() if k not in letters})
-        # what precedes a word-final apostrophe that is part of a letter (Uzbek: "o", "g" of o' g')
-        kept_forms = {APOSTROPHE, self._apostrophe} if self._apostrophe else set()
-        self._apostrophe_prefixes = {
-            form[:-1] for form in map(self.transform, rules.apostrophe_clusters.split(ITEM_SEPARATOR))
+        # what precedes a word-final apostrophe or mark that is part of a letter (Uzbek: "o", "g" of o' g')
+        kept_forms = ({APOSTROPHE, self._apostrophe} if self._apostrophe else set()) | self._word_marks
+        self._cluster_prefixes = {
+            form[:-1] for form in map(self.transform, rules.mark_clusters.split(ITEM_SEPARATOR))
             if len(form) > 1 and form[-1] in kept_forms}
 
     # --- the function --------------------------------------------------------------------------
@@ -253,7 +257,7 @@ class Normalizer:
                 if before.isalpha() and (after.isalpha() or self._ends_cluster(text, i)):
                     out.append(self._apostrophe)
             elif ch in self._word_marks:
-                if self._in_word(before) or self._in_word(after):
+                if (self._in_word(before) and self._in_word(after)) or self._ends_cluster(text, i):
                     out.append(ch)
             elif ch in self._new_letters:
                 out.append(ch)
@@ -295,11 +299,11 @@ class Normalizer:
         return unicodedata.normalize(p.form, text)
 
     def _ends_cluster(self, text: str, i: int) -> bool:
-        """Whether the apostrophe at ``text[i]`` closes a letter of the alphabet (Uzbek togʻ)."""
-        return any(text[max(0, i - len(prefix)):i] == prefix for prefix in self._apostrophe_prefixes)
+        """Whether the apostrophe or mark at ``text[i]`` closes a letter of the alphabet (Uzbek togʻ)."""
+        return any(text[max(0, i - len(prefix)):i] == prefix for prefix in self._cluster_prefixes)
 
     def _in_word(self, ch: str) -> bool:
-        """A letter or combining mark: a word mark (Catalan ·) next to one is part of the word."""
+        """A letter or combining mark: a word mark (Catalan ·) between two is part of the word."""
         return bool(ch) and (ch.isalpha() or unicodedata.category(ch)[0] == "M" or ch in self._new_letters)
 
     def alphabet_characters(self, alphabet: Alphabet) -> set[str]:
@@ -327,7 +331,7 @@ class Normalizer:
         if ch in self._new_letters:
             return "kept (a letter of the alphabet unknown to this Python's Unicode database)"
         if ch in self._word_marks:
-            return f"kept when attached to a word, removed alone (a letter of the {self._alphabet_name()})"
+            return f"kept inside words{self._cluster_note()}, removed elsewhere (a letter of the {self._alphabet_name()})"
         if self.transform(ch) == APOSTROPHE and self._apostrophe and self._apostrophe != APOSTROPHE:
             return (f"mapped to {self._apostrophe!r} inside words{self._cluster_note()}, removed elsewhere "
                     f"(the apostrophe of the {self._alphabet_name()})")
@@ -361,7 +365,7 @@ class Normalizer:
         return f"mapped to {result!r}"
 
     def _cluster_note(self) -> str:
-        after = " ".join(sorted(self._apostrophe_prefixes))
+        after = " ".join(sorted(self._cluster_prefixes))
         return f" and at the end of a word after {after} (letters of the alphabet)" if after else ""
 
     def _alphabet_name(self) -> str:
@@ -476,6 +480,33 @@ def inventory_report(raw: list[str], normalized: list[str], normalizer: Normaliz
     }
 
 
+def alphabet_report(raw: list[str], normalized: list[str], normalizer: Normalizer,
+                    examples: int = EXAMPLES_PER_CHARACTER) -> dict[str, Any]:
+    """Characters of the normalized text that are not in the language's alphabet (CLDR main + auxiliary
+    letters, as the normalizer writes them): likely noise, foreign words or digits. Each with its count
+    and the first ``examples`` sentences (as they were before normalization) that have it."""
+    alphabet = alphabet_for(normalizer.language)
+    if alphabet is None:
+        return {"available": False, "locale": None, "cldr_version": None, "outside": [], "outside_count": None,
+                "outside_distinct": None,
+                "message": f"no alphabet available for {normalizer.language!r} (Unicode CLDR has none): "
+                           "nothing checked; normalized by the language profile alone"}
+    expected = normalizer.alphabet_characters(alphabet)
+    counts = Counter(ch for text in normalized for ch in text if ch not in expected)
+    found: dict[str, list[str]] = {ch: [] for ch in counts}
+    for before, after in zip(raw, normalized):
+        for ch in dict.fromkeys(after):
+            if ch in found and len(found[ch]) < examples:
+                found[ch].append(before)
+    return {
+        "available": True, "locale": alphabet.locale, "cldr_version": alphabet.cldr_version,
+        "outside": [{**char_info(ch), "count": n, "examples": found[ch]} for ch, n in counts.most_common()],
+        "outside_count": sum(counts.values()), "outside_distinct": len(counts),
+        "message": f"{len(counts)} characters outside the CLDR {alphabet.cldr_version} alphabet of "
+                   f"{alphabet.locale!r}, {sum(counts.values())} times",
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 # the step
 # --------------------------------------------------------------------------------------------------
@@ -570,6 +601,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
         "emptied_examples": emptied_examples,
         "leak_removed_after_normalization": sum(leaks.values()),
         "inventory": inventory_report(raw_all, norm_all, normalizer),
+        "alphabet": alphabet_report(raw_all, norm_all, normalizer),
     }
     inv = report["inventory"]
     report["chars_before"] = len(inv["before"])
@@ -600,6 +632,15 @@ def inventory_table(report: dict[str, Any], limit: int | None = None):
         if ch not in inv["before"]:
             rows.append({**char_info(ch), "before": 0, "after": count, "action": "produced by mapping"})
     return pd.DataFrame(rows)
+
+
+def outside_alphabet_table(report: dict[str, Any]):
+    """Characters outside the language's alphabet: count and example sentences (empty without an alphabet)."""
+    import pandas as pd
+
+    cols = ["char", "codepoint", "name", "category", "count", "examples"]
+    rows = [{**entry, "examples": " | ".join(entry["examples"])} for entry in report["alphabet"]["outside"]]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def removed_table(report: dict[str, Any]):

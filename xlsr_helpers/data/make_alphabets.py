@@ -9,8 +9,8 @@ and ``auxiliary`` (letters of loanwords and foreign names) as UnicodeSet strings
     python -m xlsr_helpers.data.make_alphabets /tmp/package
 
 Which locales: every plain language (``ca``, ``uk``), and script or variant locales that differ from
-their language (``sr-Latn``, ``uz-Cyrl``, ``be-tarask``); no regional ones (``fr-CA``), and ``und`` (root)
-left out. The data is under the Unicode License v3, whose notice is copied into the JSON file.
+their language (``sr-Latn``, ``uz-Cyrl``, ``zh-Hant``); no regional ones (``fr-CA``), and none without main
+letters (``und``, the root locale, and a few others). The data is under the Unicode License v3, whose notice is copied into the JSON file.
 """
 
 from __future__ import annotations
@@ -96,7 +96,9 @@ def read_cldr(package_dir: Path) -> tuple[dict[str, dict[str, list[str]]], str, 
         if not PLAIN_LOCALE.match(locale):
             continue
         characters = json.loads(path.read_text(encoding="utf-8"))["main"][locale]["characters"]
-        locales[locale] = {key: parse_unicode_set(characters.get(field, "[]")) for key, field in SETS.items()}
+        sets = {key: parse_unicode_set(characters.get(field, "[]")) for key, field in SETS.items()}
+        if sets["main"]:  # und (root) and a few locales have no letters: no alphabet rather than an empty one
+            locales[locale] = sets
     for locale in list(locales):  # sr-Cyrl is sr: keep a script/variant locale only where it differs
         base = locale.split("-")[0]
         if locale != base and locales.get(base) == locales[locale]:
