@@ -57,7 +57,7 @@ def test_golden_rule_apostrophes_and_hyphens():
     assert en("‘Quoted’ words' end") == "quoted words end"  # quotes around words go
     assert en("rock’n’roll") == "rock'n'roll"  # typographic apostrophe unified
     assert Normalizer("fr")("L’eau, c’est « bon » !") == "l'eau c'est bon"
-    assert Normalizer("uk")("М’ясо") == "м'ясо"
+    assert Normalizer("uk")("М’ясо") == "мʼясо"  # unified to the apostrophe of the Ukrainian alphabet (CLDR: ʼ)
     assert Normalizer("tr")("Hasan'ın kitabı") == "hasanın kitabı"
     assert Normalizer("de")("Fine-Tuning geht's") == "finetuning gehts"  # hyphens join
     assert Normalizer("de")("Er kam – und ging.") == "er kam und ging"  # a dash between words goes

@@ -73,6 +73,10 @@ def test_02_normalize_records_inventory(executed):
     from xlsr_helpers.normalize import load_normalizer
 
     assert load_normalizer(run_dir)("İstanbul'a GİT!") == "istanbula git"
+    report = json.loads((run_dir / "02_normalize" / "report.json").read_text(encoding="utf-8"))
+    outside = report["alphabet"]["outside"]  # the synthetic Turkish corpus: Turkish letters, and digits
+    assert report["alphabet"]["locale"] == "tr" and r["outside_alphabet"] == sum(e["count"] for e in outside)
+    assert all(e["char"].isdigit() and len(e["examples"]) <= 3 for e in outside)
 
 
 def test_03_vocab_records_a_round_tripping_vocabulary(executed):

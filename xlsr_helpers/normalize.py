@@ -20,9 +20,20 @@ What the ``profile`` normalizer does, in order:
    control/format characters (C*), except the ones the language keeps (``KEEP_CHARS`` too). The
    seed's golden rule: never remove a character whose removal turns a word into another word.
    Apostrophes inside words stay in English, French, Italian, Catalan, Dutch, Welsh, Breton,
-   Ukrainian, Belarusian, Uzbek, ... (it's / its, l'eau, zo'n / zon, м'ясо); elsewhere they go
+   Ukrainian, Belarusian, Uzbek, ... (it's / its, l'eau, zo'n / zon, мʼясо); elsewhere they go
    (Turkish ``Hasan'ın`` -> ``hasanın``). Hyphens join (``fine-tuning`` -> ``finetuning``).
    Letters, combining marks and digits stay; digits are reported (spell them out or drop the rows).
+   The language's alphabet (Unicode CLDR's exemplar characters, :mod:`xlsr_helpers.alphabets`)
+   decides what is a letter (:class:`AlphabetRules`): a character of the alphabet that Unicode calls
+   punctuation or a symbol (Catalan ``col·lecció``) is kept inside words (removed where it stands
+   alone or ends a sentence: CLDR lists Ethiopic and Syriac punctuation too); where the alphabet writes
+   an apostrophe as a letter (``ʼ`` in Ukrainian, Hausa, Guarani, Breton ``cʼh``), the apostrophe
+   look-alikes of step 3 inside a word become that letter (``м'ясо`` -> ``мʼясо``), in languages whose
+   profile removed apostrophes too; and an apostrophe or mark that closes a cluster of the alphabet is
+   kept at the end of a word (Uzbek ``togʻ``). A profile that maps apostrophes itself (Uzbek) keeps its
+   form; the profile's removals (Arabic tashkeel) win over the alphabet; invisible format characters that
+   CLDR lists (ZWNJ, ZWJ, LRM) are removed unless the profile keeps them (Persian ZWNJ). Languages
+   without CLDR data are normalized as before.
 7. A ``|`` that is still there (``KEEP_CHARS``, or the seed regex) becomes ``¦``: ``|`` is the
    tokenizer's word delimiter, and a literal one (a Hindi danda look-alike) would silently turn into a
    word boundary in the labels. (The delimiter itself cannot be changed instead: transformers 5 reloads
@@ -50,11 +61,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .alphabets import ITEM_SEPARATOR, Alphabet, alphabet_for
 from .audio import stores_paths, with_audio_feature
 from .config import SPLITS, Config
 
 FORMAT = "xlsr-normalizer"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the alphabet's rules ("alphabet"); a file without them is read as version 1 behaved
 FILE_NAME = "normalizer.json"
 SEED_CHARS = ',?.!-;:"“%‘”�'  # the 2021 notebook's chars_to_ignore_regex, as characters
 # "|" is the CTC word delimiter of every Wav2Vec2 vocabulary; text must never contain it. (The delimiter
@@ -65,6 +77,8 @@ DELIMITER_STAND_IN = "¦"  # what a "|" that survives normalization (KEEP_CHARS,
 APOSTROPHES = "’‘‛´`′ʼ＇"  # -> '   (ʻ U+02BB is left alone: a letter in Uzbek, Hawaiian, Tongan)
 DOUBLE_QUOTES = "“”„‟«»‹›″〝〞＂"  # -> "
 DASHES = "‐‑‒–—―−﹘﹣－"  # -> -
+APOSTROPHE = "'"  # what the APOSTROPHES become in step 3
+EXAMPLES_PER_CHARACTER = 3  # example sentences per character outside the alphabet in the report
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,41 @@ def profile_for(language: str) -> tuple[str, Profile]:
     return "default", PROFILES["default"]
 
 
+@dataclass(frozen=True)
+class AlphabetRules:
+    """What the language's alphabet changes in the punctuation rule (saved in normalizer.json)."""
+
+    locale: str  # the CLDR locale of the alphabet
+    cldr_version: str
+    word_marks: str = ""  # letters that Unicode calls punctuation/symbols (Catalan ·): kept inside words
+    new_letters: str = ""  # letters this Python's Unicode database does not know yet (category Cn): kept
+    apostrophe: str = ""  # the alphabet's apostrophe (ʼ): the APOSTROPHES inside a word become it
+    # clusters that end in an apostrophe or a word mark (Uzbek oʻ gʻ, Navajo ch’): that last character is
+    # kept at the end of a word too (togʻ, "mountain"); joined by ITEM_SEPARATOR
+    mark_clusters: str = ""
+
+    @classmethod
+    def of(cls, alphabet: Alphabet, profile: Profile) -> "AlphabetRules":
+        characters = alphabet.characters()
+        ordered = sorted(characters)
+        apostrophes = [ch for ch in ordered if ch in APOSTROPHES + APOSTROPHE]
+        profile_maps_apostrophes = any(APOSTROPHE in new or set(old) & set(APOSTROPHES) for old, new in profile.mapping)
+        apostrophe = ""
+        apostrophe_like = set(APOSTROPHES + APOSTROPHE) | {old for old, new in profile.mapping if new == APOSTROPHE}
+        if apostrophes and not profile_maps_apostrophes:  # the form most of the alphabet's items use (kek: ’)
+            apostrophe = max(apostrophes, key=lambda a: sum(a in item for item in alphabet.items))
+        return cls(
+            locale=alphabet.locale, cldr_version=alphabet.cldr_version,
+            word_marks="".join(ch for ch in ordered if unicodedata.category(ch)[0] in "PS"
+                               and (ch == apostrophe or ch not in APOSTROPHES + APOSTROPHE)),
+            new_letters="".join(ch for ch in ordered if unicodedata.category(ch) == "Cn"),
+            apostrophe=apostrophe,
+            mark_clusters=ITEM_SEPARATOR.join(
+                item for item in alphabet.items
+                if len(item) > 1 and (item[-1] in apostrophe_like or unicodedata.category(item[-1])[0] in "PS")),
+        )
+
+
 # Languages written without spaces between words (the char_based profiles above, and scripts that space
 # phrases, not words): a whole sentence counts as one "word" for the WER, so the CER is their metric.
 NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "yue", "bo", "dz"})
@@ -146,7 +195,10 @@ class Normalizer:
     """``normalizer(text) -> str``; everything it does is in its JSON (``to_dict``)."""
 
     def __init__(self, language: str = "default", mode: str = "profile", chars_to_ignore: str = "",
-                 keep_chars: str = "", profile: Profile | None = None, profile_name: str | None = None):
+                 keep_chars: str = "", profile: Profile | None = None, profile_name: str | None = None,
+                 alphabet: AlphabetRules | None | str = "cldr"):
+        """``alphabet``: "cldr" derives the rules from the language's CLDR alphabet (None where CLDR has
+        none); a saved normalizer passes its own rules, or None (a file written before there were any)."""
         if mode not in ("profile", "seed_regex"):
             raise ValueError(f"NORMALIZER must be 'profile' or 'seed_regex', not {mode!r}")
         self.language = language
@@ -160,6 +212,14 @@ class Normalizer:
             profile_name, profile = profile_for(language)
         self.profile = profile
         self.profile_name = profile_name or language
+        if alphabet == "cldr":
+            found = alphabet_for(language) if mode == "profile" else None
+            alphabet = AlphabetRules.of(found, profile) if found else None
+        self.alphabet: AlphabetRules | None = alphabet  # type: ignore[assignment]
+        rules = self.alphabet or AlphabetRules(locale="", cldr_version="")
+        self._word_marks = set(rules.word_marks)
+        self._new_letters = set(rules.new_letters)
+        self._apostrophe = rules.apostrophe or (APOSTROPHE if profile.apostrophe == "keep" else "")
         seed = "".join(c for c in SEED_CHARS + self.chars_to_ignore if c not in self.keep_chars)
         self.seed_regex = "[" + "".join("\\" + c for c in dict.fromkeys(seed)) + "]" if seed else ""
         self._seed_re = re.compile(self.seed_regex) if self.seed_regex else None
@@ -168,8 +228,14 @@ class Normalizer:
         if WORD_DELIMITER in self._keep:
             self._keep.add(DELIMITER_STAND_IN)  # what "|" becomes must survive a second pass (idempotent)
         self._remove = set(profile.remove)
-        table = {**{c: "'" for c in APOSTROPHES}, **{c: '"' for c in DOUBLE_QUOTES}, **{c: "-" for c in DASHES}}
-        self._typo = str.maketrans({k: v for k, v in table.items() if k not in self._keep})
+        table = {**{c: APOSTROPHE for c in APOSTROPHES}, **{c: '"' for c in DOUBLE_QUOTES}, **{c: "-" for c in DASHES}}
+        letters = self._keep | self._word_marks | self._new_letters | set(rules.apostrophe)
+        self._typo = str.maketrans({k: v for k, v in table.items() if k not in letters})
+        # what precedes a word-final apostrophe or mark that is part of a letter (Uzbek: "o", "g" of o' g')
+        kept_forms = ({APOSTROPHE, self._apostrophe} if self._apostrophe else set()) | self._word_marks
+        self._cluster_prefixes = {
+            form[:-1] for form in map(self.transform, rules.mark_clusters.split(ITEM_SEPARATOR))
+            if len(form) > 1 and form[-1] in kept_forms}
 
     # --- the function --------------------------------------------------------------------------
     def __call__(self, text: str) -> str:
@@ -178,30 +244,24 @@ class Normalizer:
             text = (self._seed_re.sub("", text) if self._seed_re else text).lower()
             return text.replace(WORD_DELIMITER, DELIMITER_STAND_IN)
         p = self.profile
-        text = unicodedata.normalize(p.form, text)
-        if self._ignore:
-            text = "".join(c for c in text if c not in self._ignore)
-        text = text.translate(self._typo)
-        for old, new in p.mapping:
-            text = text.replace(old, new)
-        if p.casing == "turkic":
-            text = text.replace("I", "ı").replace("İ", "i").lower()
-        elif p.casing == "lower":
-            text = text.lower()
-        text = text.replace("i\u0307", "i")
-        text = unicodedata.normalize(p.form, text)
+        text = self.transform(text)
         out: list[str] = []
         n = len(text)
         for i, ch in enumerate(text):
             if ch in self._ignore:
                 continue
+            before = text[i - 1] if i else ""
+            after = text[i + 1] if i + 1 < n else ""
             if ch in self._keep:
                 out.append(ch)
-            elif ch == "'" and p.apostrophe == "keep":
-                before = text[i - 1] if i else ""
-                after = text[i + 1] if i + 1 < n else ""
-                if before.isalpha() and after.isalpha():
+            elif ch == APOSTROPHE and self._apostrophe:
+                if before.isalpha() and (after.isalpha() or self._ends_cluster(text, i)):
+                    out.append(self._apostrophe)
+            elif ch in self._word_marks:
+                if (self._in_word(before) and self._in_word(after)) or self._ends_cluster(text, i):
                     out.append(ch)
+            elif ch in self._new_letters:
+                out.append(ch)
             elif ch == "-" and p.hyphen == "space":
                 out.append(" ")
             elif ch in self._remove:
@@ -220,6 +280,41 @@ class Normalizer:
             )
         return unicodedata.normalize(p.form, text).replace(WORD_DELIMITER, DELIMITER_STAND_IN)
 
+    def transform(self, text: str) -> str:
+        """Steps 1-5 (Unicode form, CHARS_TO_IGNORE, typographic variants, the profile's mappings, case):
+        what every character becomes before the punctuation rule decides what stays."""
+        p = self.profile
+        if self.mode == "seed_regex":
+            return text.lower()
+        text = unicodedata.normalize(p.form, text)
+        if self._ignore:
+            text = "".join(c for c in text if c not in self._ignore)
+        text = text.translate(self._typo)
+        for old, new in p.mapping:
+            text = text.replace(old, new)
+        if p.casing == "turkic":
+            text = text.replace("I", "ı").replace("İ", "i").lower()
+        elif p.casing == "lower":
+            text = text.lower()
+        text = text.replace("i\u0307", "i")
+        return unicodedata.normalize(p.form, text)
+
+    def _ends_cluster(self, text: str, i: int) -> bool:
+        """Whether the apostrophe or mark at ``text[i]`` closes a letter of the alphabet (Uzbek togʻ)."""
+        return any(text[max(0, i - len(prefix)):i] == prefix for prefix in self._cluster_prefixes)
+
+    def _in_word(self, ch: str) -> bool:
+        """A letter or combining mark: a word mark (Catalan ·) between two is part of the word."""
+        return bool(ch) and (ch.isalpha() or unicodedata.category(ch)[0] == "M" or ch in self._new_letters)
+
+    def alphabet_characters(self, alphabet: Alphabet) -> set[str]:
+        """What the letters of ``alphabet`` become after normalization, with what the normalizer keeps by
+        its own rules (the profile's apostrophe, KEEP_CHARS) and the space: characters that are expected."""
+        expected = {" "} | self._keep | set(self._apostrophe)
+        for item in alphabet.items:
+            expected |= set(self.transform(item))
+        return expected
+
     # --- what it does to one character ---------------------------------------------------------
     def explain(self, ch: str) -> str:
         """What the normalizer does to ``ch`` on its own: kept, removed (why) or mapped (to what)."""
@@ -234,8 +329,15 @@ class Normalizer:
             return "removed (CHARS_TO_IGNORE)"
         if ch in self._keep:
             return "kept (KEEP_CHARS)" if ch in self.keep_chars else "kept (language profile)"
-        if ch == "'" and self.profile.apostrophe == "keep":
-            return "kept inside words, removed elsewhere (golden rule)"
+        if ch in self._new_letters:
+            return "kept (a letter of the alphabet unknown to this Python's Unicode database)"
+        if ch in self._word_marks:
+            return f"kept inside words{self._cluster_note()}, removed elsewhere (a letter of the {self._alphabet_name()})"
+        if self.transform(ch) == APOSTROPHE and self._apostrophe and self._apostrophe != APOSTROPHE:
+            return (f"mapped to {self._apostrophe!r} inside words{self._cluster_note()}, removed elsewhere "
+                    f"(the apostrophe of the {self._alphabet_name()})")
+        if ch == APOSTROPHE and self._apostrophe:
+            return f"kept inside words{self._cluster_note()}, removed elsewhere (golden rule)"
         if ch == " ":
             return "word separator" + (" (removed between CJK characters)" if self.profile.char_based else "")
         if ch.isspace():
@@ -263,6 +365,13 @@ class Normalizer:
             return f"mapped to {DELIMITER_STAND_IN!r} ('|' is the word delimiter)"
         return f"mapped to {result!r}"
 
+    def _cluster_note(self) -> str:
+        after = " ".join(sorted(self._cluster_prefixes))
+        return f" and at the end of a word after {after} (letters of the alphabet)" if after else ""
+
+    def _alphabet_name(self) -> str:
+        return f"CLDR {self.alphabet.cldr_version} alphabet of {self.alphabet.locale!r}" if self.alphabet else "alphabet"
+
     # --- persistence ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -270,6 +379,7 @@ class Normalizer:
             "profile_name": self.profile_name, "profile": dataclasses.asdict(self.profile),
             "chars_to_ignore": self.chars_to_ignore, "keep_chars": self.keep_chars,
             "seed_regex": self.seed_regex if self.mode == "seed_regex" else None,
+            "alphabet": dataclasses.asdict(self.alphabet) if self.alphabet else None,
             "unicode_version": unicodedata.unidata_version,
             "usage": "from xlsr_helpers.normalize import load_normalizer; normalize = load_normalizer(path); "
                      "normalize(text)",
@@ -279,10 +389,15 @@ class Normalizer:
     def from_dict(cls, data: dict[str, Any]) -> "Normalizer":
         if data.get("format") != FORMAT:
             raise ValueError("not a normalizer.json written by xlsr_helpers.normalize")
+        if data.get("version", 1) > FORMAT_VERSION:
+            raise ValueError(f"normalizer.json of version {data['version']}: written by a newer xlsr_helpers "
+                             f"(this one reads up to {FORMAT_VERSION}); upgrade xlsr_helpers")
         raw = dict(data["profile"])
         raw["mapping"] = tuple(tuple(pair) for pair in raw.get("mapping", ()))
+        alphabet = AlphabetRules(**data["alphabet"]) if data.get("alphabet") else None  # none before version 2
         return cls(language=data["language"], mode=data["mode"], chars_to_ignore=data["chars_to_ignore"],
-                   keep_chars=data["keep_chars"], profile=Profile(**raw), profile_name=data.get("profile_name"))
+                   keep_chars=data["keep_chars"], profile=Profile(**raw), profile_name=data.get("profile_name"),
+                   alphabet=alphabet)
 
     @classmethod
     def from_config(cls, cfg: Config) -> "Normalizer":
@@ -363,6 +478,33 @@ def inventory_report(raw: list[str], normalized: list[str], normalizer: Normaliz
         "digits": [{**char_info(ch), "count": n, "example": digit_examples.get(ch, "")}
                    for ch, n in sorted(digits.items())],
         "sentences_with_digits": sum(1 for t in normalized if any(unicodedata.category(c)[0] == "N" for c in t)),
+    }
+
+
+def alphabet_report(raw: list[str], normalized: list[str], normalizer: Normalizer,
+                    examples: int = EXAMPLES_PER_CHARACTER) -> dict[str, Any]:
+    """Characters of the normalized text that are not in the language's alphabet (CLDR main + auxiliary
+    letters, as the normalizer writes them): likely noise, foreign words or digits. Each with its count
+    and the first ``examples`` sentences (as they were before normalization) that have it."""
+    alphabet = alphabet_for(normalizer.language)
+    if alphabet is None:
+        return {"available": False, "locale": None, "cldr_version": None, "outside": [], "outside_count": None,
+                "outside_distinct": None,
+                "message": f"no alphabet available for {normalizer.language!r} (Unicode CLDR has none): "
+                           "nothing checked; normalized by the language profile alone"}
+    expected = normalizer.alphabet_characters(alphabet)
+    counts = Counter(ch for text in normalized for ch in text if ch not in expected)
+    found: dict[str, list[str]] = {ch: [] for ch in counts}
+    for before, after in zip(raw, normalized):
+        for ch in dict.fromkeys(after):
+            if ch in found and len(found[ch]) < examples:
+                found[ch].append(before)
+    return {
+        "available": True, "locale": alphabet.locale, "cldr_version": alphabet.cldr_version,
+        "outside": [{**char_info(ch), "count": n, "examples": found[ch]} for ch, n in counts.most_common()],
+        "outside_count": sum(counts.values()), "outside_distinct": len(counts),
+        "message": f"{len(counts)} characters outside the CLDR {alphabet.cldr_version} alphabet of "
+                   f"{alphabet.locale!r}, {sum(counts.values())} times",
     }
 
 
@@ -467,6 +609,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
         "emptied_examples": emptied_examples,
         "leak_removed_after_normalization": sum(leaks.values()),
         "inventory": inventory_report(raw_all, norm_all, normalizer),
+        "alphabet": alphabet_report(raw_all, norm_all, normalizer),
     }
     inv = report["inventory"]
     report["chars_before"] = len(inv["before"])
@@ -497,6 +640,15 @@ def inventory_table(report: dict[str, Any], limit: int | None = None):
         if ch not in inv["before"]:
             rows.append({**char_info(ch), "before": 0, "after": count, "action": "produced by mapping"})
     return pd.DataFrame(rows)
+
+
+def outside_alphabet_table(report: dict[str, Any]):
+    """Characters outside the language's alphabet: count and example sentences (empty without an alphabet)."""
+    import pandas as pd
+
+    cols = ["char", "codepoint", "name", "category", "count", "examples"]
+    rows = [{**entry, "examples": " | ".join(entry["examples"])} for entry in report["alphabet"]["outside"]]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def removed_table(report: dict[str, Any]):
