@@ -40,14 +40,11 @@ def make_run(run_dir: Path, size: str = "tiny", language: str = "tr", **params) 
 
 
 def copy_run(source: Path, target: Path) -> Path:
-    """A fresh run folder with 01-03 of ``source`` (and its prepared audio, to save time)."""
+    """A fresh run folder with 01-03 of ``source``."""
     target.mkdir(parents=True)
     for name in ("01_load", "02_normalize", "03_vocab", "run.json"):
         src = source / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, target / name)
-    prepared = source / "04_train" / "prepared"
-    if prepared.exists():
-        shutil.copytree(prepared, target / "04_train" / "prepared")
     return target
 
 

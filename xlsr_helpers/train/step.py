@@ -26,7 +26,7 @@ from ..models import build_model, count_parameters, recipe_for, save_adapter, ta
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
                           list_checkpoints)
 from .curves import save_curves
-from .data import DataCollatorCTCWithPadding, feasibility, split_batch
+from .data import CLIP_CACHE_BYTES, DataCollatorCTCWithPadding, feasibility, split_batch
 from .distributed import log_main, rank, world_size
 from .guards import GuardError, check_model, check_same_model, sanity_check, transcripts
 from .memory import needs_checkpointing
@@ -228,8 +228,10 @@ class Training:
         self._callbacks = make_callbacks(self.cfg.max_train_minutes, live=self.live, log=self.log,
                                          freeze_encoder_steps=self.cfg.freeze_encoder_steps)
         Trainer = make_trainer_class()
+        # Without data-loader workers (a CPU run) the collator runs in this process: decoded clips are kept.
+        cache = CLIP_CACHE_BYTES if self.args.dataloader_num_workers == 0 else 0
         self.trainer = Trainer(
-            model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor),
+            model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor, cache),
             train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
             processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
             callbacks=list(self._callbacks.values()), max_batch_seconds=self.cfg.max_batch_seconds,

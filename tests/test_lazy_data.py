@@ -1,0 +1,155 @@
+"""The lazy data path: no decoded copy of the corpus, lengths from metadata, broken clips skipped and counted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_load import BASIC, cfg_for, clips, make_cv  # noqa: E402,F401  (clips is a fixture)
+from test_train import QUICK, copy_run, make_run  # noqa: E402
+
+from xlsr_helpers import audio, load  # noqa: E402
+from xlsr_helpers.config import Config  # noqa: E402
+from xlsr_helpers.train import data, step  # noqa: E402
+
+
+def no_decoding(*args, **kwargs):
+    raise AssertionError("this path must not decode audio")
+
+
+# --------------------------------------------------------------------------------------------------
+# step 01: the cheap check and the decode-checked sample
+# --------------------------------------------------------------------------------------------------
+def test_quick_check_reads_no_audio_when_the_metadata_has_the_duration(clips, monkeypatch):
+    monkeypatch.setattr(load, "probe_audio", no_decoding)
+    assert load.quick_check(str(clips["a"]), 1.75) == (True, 1.75, None)
+    # a truncated mp3 has a good header: only decoding (sampled in step 01, or at training time) finds it
+    assert load.quick_check(str(clips["truncated"]), 1.75)[0] is True
+
+
+def test_quick_check_refuses_empty_and_non_audio_files(clips, tmp_path):
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    assert load.quick_check(str(empty), 2.0) == (False, None, "empty file")
+    ok, _, error = load.quick_check(str(clips["garbage"]), 2.0)  # unknown header: decode-checked instead
+    assert not ok and error
+    assert load.quick_check(str(tmp_path / "gone.mp3"), 2.0)[0] is False
+    assert load.looks_like_audio(clips["a"].read_bytes()[:12])
+    assert not load.looks_like_audio(b"this is not audio")
+
+
+def test_decode_check_covers_a_sample_and_the_rest_get_the_cheap_check(tmp_path, clips):
+    rows = {"train": BASIC["train"] + [("spk9", "common_voice_tr_9.mp3", "Bozuk bir dosya bu", "truncated")],
+            "dev": BASIC["dev"], "test": BASIC["test"]}
+    durations = {name: 1800 for split in rows.values() for _, name, *_ in split}
+    folder = make_cv(tmp_path / "cv", rows, clips, durations=durations)
+    checked_all = load.run_load(cfg_for(tmp_path / "all", f"common_voice:{folder}", decode_check_clips=-1)).report
+    assert checked_all["dropped"]["train"] == {"undecodable": 1}
+    assert checked_all["decode_check"]["train"] == {"decoded": 4, "header_only": 0}
+    none = load.run_load(cfg_for(tmp_path / "none", f"common_voice:{folder}", decode_check_clips=0)).report
+    assert none["kept"]["train"] == 4, "not decode-checked: kept, and skipped at training time if it fails there"
+    assert none["decode_check"]["train"] == {"decoded": 0, "header_only": 4}
+    sample = load.run_load(cfg_for(tmp_path / "two", f"common_voice:{folder}", decode_check_clips=2)).report
+    assert sample["decode_check"]["train"] == {"decoded": 2, "header_only": 2}
+
+
+# --------------------------------------------------------------------------------------------------
+# step 04: rows, lengths from metadata, the collator
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("lazy") / "run"
+    make_run(run)
+    return run
+
+
+def test_training_rows_take_lengths_from_the_metadata_without_decoding(base_run, monkeypatch):
+    from datasets import load_from_disk
+    from transformers import AutoProcessor
+
+    normalized = load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"]
+    assert audio.stores_paths(normalized)
+    processor = AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
+    monkeypatch.setattr(audio, "decode_audio", no_decoding)
+    monkeypatch.setattr(audio, "header_seconds", no_decoding)
+    rows = audio.training_rows(normalized, processor.tokenizer)
+    assert rows["input_length"] == [round(d * 16000) for d in normalized["duration"]]
+    assert rows["audio"] == list(normalized["audio"])
+    assert rows["labels"][0] == processor.tokenizer(normalized["sentence"][0]).input_ids
+
+
+def test_collator_skips_and_counts_clips_that_fail_to_decode(base_run, tmp_path):
+    from datasets import load_from_disk
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
+    rows = audio.training_rows(load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"],
+                               processor.tokenizer)
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"\xff\xfb" + b"\x00" * 500)  # an mp3 frame header, then nothing decodable
+    good = [rows[0], rows[1]]
+    bad = [dict(rows[2], audio=str(broken), id="broken"), dict(rows[3], audio=str(tmp_path / "gone.mp3"), id="gone")]
+    collate = data.DataCollatorCTCWithPadding(processor)
+    with pytest.raises(data.UndecodableBatchError, match="clips folder"):
+        collate(bad)
+    batch = collate(good + bad)
+    assert batch[data.SKIPPED_KEY].item() == 2 and batch["labels"].shape[0] == 2
+    assert data.SKIPPED_KEY not in collate(good)
+    stand_in = collate(bad)  # every clip failed: the last good batch stands in, counted
+    assert stand_in[data.SKIPPED_KEY].item() == 2 and stand_in["labels"].shape[0] == 2
+    inputs, lengths = data.split_batch(stand_in)
+    assert set(inputs) == {"input_values", "attention_mask", "labels"} and len(lengths) == 2
+
+
+def test_collator_cache_keeps_decoded_clips_within_its_budget(base_run, monkeypatch):
+    from datasets import load_from_disk
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
+    rows = audio.training_rows(load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"],
+                               processor.tokenizer)
+    first = [rows[i] for i in range(4)]
+    budget = 2 * sum(r["input_length"] for r in first[:2]) + 2000  # room for two clips, not four
+    collate = data.DataCollatorCTCWithPadding(processor, cache_bytes=budget)
+    expected = collate(first)
+    assert 1 <= len(collate._cache) < 4 and collate._cached_bytes <= budget
+    cached = list(collate._cache)
+    monkeypatch.setattr(data, "decode_audio", lambda item: no_decoding() if item in {r["audio"] for r in first
+                                                                                      if r["id"] in cached} else
+                        audio.decode_audio(item))
+    again = collate(first)  # the cached clips are not decoded again, and the batch is the same up to int16 rounding
+    np.testing.assert_allclose(again["input_values"].numpy(), expected["input_values"].numpy(), atol=1e-3)
+
+
+def test_a_clip_corrupted_after_step_01_is_skipped_and_counted_during_training(base_run, tmp_path):
+    from datasets import load_from_disk
+
+    run = copy_run(base_run, tmp_path / "run")
+    dataset = load_from_disk(str(run / "02_normalize" / "dataset"))
+    train = dataset["train"]
+    broken = tmp_path / "clips" / Path(train[0]["audio"]).name  # its own copy: the shared corpus stays intact
+    broken.parent.mkdir()
+    broken.write_bytes(Path(train[0]["audio"]).read_bytes()[:200])
+    paths = list(train["audio"])
+    paths[0] = str(broken)
+    dataset["train"] = train.remove_columns("audio").add_column("audio", paths)
+    dataset.save_to_disk(str(tmp_path / "dataset"))
+    shutil.rmtree(run / "02_normalize" / "dataset")
+    shutil.move(tmp_path / "dataset", run / "02_normalize" / "dataset")
+
+    cfg = Config.load(run).updated(run_dir=str(run), **{**QUICK, "max_steps": 12, "eval_steps": 6,
+                                                        "save_steps": 6}).resolved()
+    report = step.run_train(cfg, log=lambda *a: None)
+    assert report["global_step"] == 12 and report["stopped_by"] == "completed"
+    skipped = report["undecodable_clips_skipped"]["train"]
+    assert skipped >= 1, "40 clips, 12 batches of 4 clips: the broken clip comes up at least once"
+    assert any("could not be decoded" in note for note in report["notes"])
+    saved = json.loads((run / "04_train" / "report.json").read_text())
+    assert saved["undecodable_clips_skipped"]["train"] == skipped
+    assert not (run / "04_train" / "prepared").exists(), "no decoded copy of the corpus on disk"
