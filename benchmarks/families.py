@@ -78,7 +78,7 @@ def main() -> int:
             cfg = Config.load(run).updated(
                 run_dir=str(run), model=model, max_steps=args.steps, batch_size=args.batch_size,
                 gradient_accumulation_steps=1, eval_steps=10**6, save_steps=10**6, logging_steps=10**6,
-                gradient_checkpointing=False, warmup_steps=0, num_proc=1)
+                gradient_checkpointing=False, warmup_steps=0)
             run_vocab(cfg.resolved())
             report = run_train(cfg.resolved(), log=lambda *a: None)
             prepared = run / "04_train" / "prepared"

@@ -149,7 +149,7 @@ def setting_config(family: Family, setting: str, args):
     from xlsr_helpers.config import Config
 
     cfg = Config(model=family.hub_id, model_family=family.recipe, precision=args.precision, max_steps=args.steps,
-                 max_duration_s=args.max_seconds, num_proc=1)
+                 max_duration_s=args.max_seconds)
     if setting == "ours":
         cfg = cfg.updated(max_batch_seconds=args.max_batch_seconds).resolved()
     else:

@@ -75,7 +75,7 @@ def prepare_run(run_dir: Path, language: str, model: str = "tiny", size: str = "
     from xlsr_helpers.vocab import run_vocab
 
     cfg = Config(language=language, run_dir=str(run_dir), data_source=data_source, synthetic_size=size,
-                 model=model, num_proc=1).updated(**params)
+                 model=model).updated(**params)
     cfg.save("01_load")
     cfg = cfg.resolved()
     run_load(cfg)
@@ -296,7 +296,7 @@ def fine_tune(model_folder, base_run, run_dir, steps: int, eval_steps: int, **ov
     cfg = copy_run_for(base_run, run_dir, str(model_folder))
     family = recipe_for(cfg).family
     params = dict(CPU_RECIPES[family], max_steps=steps, eval_steps=eval_steps, logging_steps=eval_steps,
-                  save_steps=steps, num_proc=1)
+                  save_steps=steps)
     params.update(overrides)
     cfg = notebook_config(run_dir, "04_train", **params)
     report = run_train(cfg)

@@ -100,110 +100,46 @@ def test_decode_real_common_voice_clip():
     assert np.abs(array).max() > 0.01, "real speech, not silence"
 
 
-# --- preparation ---------------------------------------------------------------------------------
-def test_prepare_columns_samples_and_labels(clips, tmp_path):
+# --- training rows (nothing decoded) and the collator's decoding ---------------------------------
+def test_training_rows_columns_labels_and_lengths(clips):
+    from datasets import Audio
+
     processor = make_processor(SENTENCES)
-    prepared = audio.prepare_dataset(clips, processor.tokenizer, tmp_path / "prepared", num_proc=1, progress=False,
-                                     log=lambda *a: None)
-    train = prepared["train"]
-    assert set(train.column_names) == {"id", "samples", "labels", "input_length", "problem"}
-    assert len(train) == len(SENTENCES) and len(prepared["eval"]) == 2
-    assert train.features["samples"].feature.dtype == "int16", "16 kHz audio as int16: one copy for every family"
-    stored = sum(Path(f["filename"]).stat().st_size for f in train.cache_files)
-    assert stored < 2.2 * sum(train["input_length"]) + 10_000, "about two bytes per sample on disk"
-    for i, row in enumerate(train):
-        samples = row["samples"]
-        assert row["input_length"] == len(samples)
-        original = audio.decode_audio(clips["train"].cast_column("audio", __import__("datasets").Audio(decode=False))[i]["audio"])
-        np.testing.assert_allclose(audio.from_int16(samples), original, atol=1 / audio.INT16_SCALE)
-        assert processor.tokenizer.decode(row["labels"], group_tokens=False) == SENTENCES[i]
-        assert row["problem"] == ""
+    files = [item["path"] for item in clips["train"].cast_column("audio", Audio(decode=False))["audio"]]
+    paths = clips["train"].remove_columns("audio").add_column("audio", files)  # how steps 01/02 store clips
+    assert audio.stores_paths(paths) and not audio.stores_paths(clips["train"])
+    for source in (paths, clips["train"]):  # paths, or an Audio column (EMBED_AUDIO, hub bytes)
+        rows = audio.training_rows(source, processor.tokenizer)
+        assert rows.column_names == ["id", "audio", "labels", "input_length", "problem"]
+        assert rows["input_length"] == [16000] * len(SENTENCES), "from the duration column (1.0 s), not decoded"
+        assert rows["problem"] == [""] * len(SENTENCES)
+        for i, row in enumerate(rows):
+            assert processor.tokenizer.decode(row["labels"], group_tokens=False) == SENTENCES[i]
+            original = audio.decode_audio(paths[i]["audio"])
+            np.testing.assert_array_equal(audio.decode_audio(row["audio"]), original)
     # "allah": the doubled l must survive as two label ids
-    ids = list(train[1]["labels"])
+    ids = list(rows[1]["labels"])
     l_id = processor.tokenizer.convert_tokens_to_ids("l")
     assert any(a == b == l_id for a, b in zip(ids, ids[1:]))
-    # the Arrow files live in the cache folder (memory-mapped, not in RAM)
-    assert all(Path(f["filename"]).parent == tmp_path / "prepared" for f in train.cache_files)
 
 
-def test_bad_rows_are_counted_not_fatal(tmp_path):
+def test_training_rows_without_a_duration_read_the_header_and_mark_bad_rows(tmp_path):
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"this is not audio" * 100)
     good = espeak_mp3(tmp_path / "good.mp3", "iyi günler")
     dd = make_dataset_dict(tmp_path / "c", sentences=["saat kaç"],
                            extra_rows=[(str(broken), "bozuk dosya"), (str(good), "")])
-    processor = make_processor(["saat kaç", "bozuk dosya", "iyi günler"])
-    prepared = audio.prepare_dataset(dd, processor.tokenizer, tmp_path / "prepared", num_proc=1, progress=False,
-                                     log=lambda *a: None)["train"]
-    problems = list(prepared["problem"])
-    assert problems[0] == ""
-    assert problems[1].startswith("undecodable") and prepared[1]["input_length"] == 0
+    train = dd["train"].remove_columns("duration").add_column("duration", [0.0, 0.0, 0.0])
+    rows = audio.training_rows(train, make_tokenizer(["saat kaç", "bozuk dosya", "iyi günler"]))
+    problems = list(rows["problem"])
+    assert problems[0] == "" and abs(rows[0]["input_length"] - len(audio.decode_audio(train[0]["audio"]))) < 1200
+    assert problems[1].startswith("undecodable") and rows[1]["input_length"] == 0
     assert problems[2] == "empty transcript"
 
 
-def test_cache_is_reused_and_invalidated(clips, tmp_path):
-    cache = tmp_path / "prepared"
-    processor = make_processor(SENTENCES).tokenizer
-    messages = []
-    audio.prepare_dataset(clips, processor, cache, num_proc=1, progress=False, log=messages.append)
-    manifest = json.loads((cache / audio.MANIFEST).read_text())
-    files = {f: (cache / f).stat().st_mtime_ns for entry in manifest.values() for f in entry["files"]}
-    assert not messages
-    again = audio.prepare_dataset(clips, processor, cache, num_proc=1, progress=False, log=messages.append)
-    assert len(messages) == 2 and all("reusing" in m for m in messages)
-    assert {f: (cache / f).stat().st_mtime_ns for f in files} == files, "nothing rewritten"
-    assert len(again["train"]) == len(SENTENCES)
-    # another vocabulary (e.g. 03_vocab re-run) invalidates the cache: labels are recomputed
-    other = make_tokenizer(SENTENCES + ["xyzw"])
-    messages.clear()
-    redone = audio.prepare_dataset(clips, other, cache, num_proc=1, progress=False, log=messages.append)
-    assert not messages
-    assert other.decode(redone["train"][0]["labels"], group_tokens=False) == SENTENCES[0]
-
-
-def test_parallel_preparation_matches_serial(clips, tmp_path):
-    processor = make_tokenizer(SENTENCES)
-    serial = audio.prepare_dataset(clips, processor, tmp_path / "a", num_proc=1, progress=False,
-                                   log=lambda *a: None, batch_size=1)["train"]
-    parallel = audio.prepare_dataset(clips, processor, tmp_path / "b", num_proc=2, progress=False,
-                                     log=lambda *a: None, batch_size=1)["train"]
-    assert len(parallel.cache_files) == 2, "two workers, two Arrow shards"
-    assert list(serial["id"]) == list(parallel["id"])
-    for a, b in zip(serial, parallel):
-        np.testing.assert_array_equal(a["samples"], b["samples"])
-        np.testing.assert_array_equal(a["labels"], b["labels"])
-
-
-def test_threaded_decoding_keeps_order_and_problems(clips, tmp_path):
-    """Clips decoded in threads land in their own rows; a broken one is still its own row's problem."""
-    from datasets import Audio
-
-    broken = tmp_path / "broken.mp3"
-    broken.write_bytes(b"not audio at all")
-    items = list(clips["train"].cast_column("audio", Audio(decode=False))["audio"])
-    batch = {"audio": items[:2] + [{"bytes": None, "path": str(broken)}] + items[2:],
-             "sentence": SENTENCES[:2] + ["x"] + SENTENCES[2:]}
-    processor = make_tokenizer(SENTENCES + ["x"])
-    serial = audio.prepare_batch(batch, processor, decode_threads=1)
-    threaded = audio.prepare_batch(batch, processor, decode_threads=4)
-    assert threaded["problem"] == serial["problem"] and threaded["problem"][2].startswith("undecodable")
-    assert threaded[audio.LENGTH_COLUMN] == serial[audio.LENGTH_COLUMN]
-    for a, b in zip(serial["samples"], threaded["samples"]):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_preparation_workers(monkeypatch):
-    monkeypatch.setattr(audio, "cpu_cores", lambda: 2)
-    assert audio.preparation_workers(0, 10_000, 32) == (1, 2), "2 cores: one process, two decode threads"
-    monkeypatch.setattr(audio, "cpu_cores", lambda: 16)
-    assert audio.preparation_workers(0, 10_000, 32) == (4, 4)
-    assert audio.preparation_workers(0, 64, 32) == (2, 8), "no more processes than batches"
-    assert audio.preparation_workers(8, 10_000, 32) == (8, 2), "NUM_PROC is the number of processes"
-
-
-def test_missing_text_column_is_a_clear_error(clips, tmp_path):
-    with pytest.raises(KeyError, match="no 'text' column"):
-        audio.prepare_dataset(clips, make_tokenizer(SENTENCES), tmp_path / "p", text_column="text", progress=False)
+def test_missing_text_column_is_a_clear_error(clips):
+    with pytest.raises(KeyError, match="'text'"):
+        audio.training_rows(clips["train"], make_tokenizer(SENTENCES), text_column="text")
 
 
 # --- model inputs and frames --------------------------------------------------------------------

@@ -266,7 +266,7 @@ return !!cell;
 def test_04_training_curves_are_redrawn_while_training_runs(lab, server, headless_run):
     run = run_copy(headless_run, "browser-04")
     path = notebook_copy(server, "04_train", RUN_DIR=str(run), MODEL="tiny", MAX_STEPS=16, EVAL_STEPS=4,
-                         SAVE_STEPS=16, LOGGING_STEPS=4, BATCH_SIZE=4, GRADIENT_ACCUMULATION_STEPS=1, NUM_PROC=1)
+                         SAVE_STEPS=16, LOGGING_STEPS=4, BATCH_SIZE=4, GRADIENT_ACCUMULATION_STEPS=1)
     with lab.notebook(path, "run04", artifacts="04_train"):
         assert lab.js(WATCH_CURVES), "no training cell to watch"
         run_all(lab)

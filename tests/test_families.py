@@ -34,7 +34,7 @@ from xlsr_helpers.train.guards import GuardError
 pytestmark = pytest.mark.notebooks
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = {"MAX_STEPS": 4, "EVAL_STEPS": 2, "SAVE_STEPS": 4, "LOGGING_STEPS": 1, "BATCH_SIZE": 4,
-         "GRADIENT_ACCUMULATION_STEPS": 1, "NUM_PROC": 1, "EVAL_BATCH_SIZE": 4,
+         "GRADIENT_ACCUMULATION_STEPS": 1, "EVAL_BATCH_SIZE": 4,
          "GRADIENT_CHECKPOINTING": False}  # checkpointing only saves GPU memory; on CPU it costs time
 FAMILY = {"xlsr53_pretrained": "wav2vec2", "hubert_base": "hubert", "wavlm_base": "wavlm", "w2v_bert": "w2v-bert",
           "mms_all": "mms-adapter", "hubert_ctc_finetuned": "hubert", "data2vec_audio": "data2vec-audio"}

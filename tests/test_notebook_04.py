@@ -15,7 +15,7 @@ pytestmark = pytest.mark.notebooks
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "04_train.ipynb"
 QUICK = {"MODEL": "tiny", "MAX_STEPS": 4, "EVAL_STEPS": 2, "SAVE_STEPS": 2, "LOGGING_STEPS": 1, "BATCH_SIZE": 4,
-         "GRADIENT_ACCUMULATION_STEPS": 1, "NUM_PROC": 1}
+         "GRADIENT_ACCUMULATION_STEPS": 1}
 
 
 def execute(run_dir: Path, out: Path, **parameters):

@@ -13,7 +13,7 @@ from xlsr_helpers.cli import main
 
 # A few updates of the tiny model on the tiny synthetic corpus: what is tested is the sweep, not learning.
 QUICK = {"SYNTHETIC_SIZE": "tiny", "MAX_STEPS": 2, "EVAL_STEPS": 2, "SAVE_STEPS": 2, "LOGGING_STEPS": 1,
-         "BATCH_SIZE": 4, "GRADIENT_ACCUMULATION_STEPS": 1, "NUM_PROC": 1}
+         "BATCH_SIZE": 4, "GRADIENT_ACCUMULATION_STEPS": 1}
 
 
 def test_languages_and_root(tmp_path):

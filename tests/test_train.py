@@ -18,7 +18,7 @@ from xlsr_helpers.train import checkpoints, curves, data, guards, step, trainer
 
 # Small and fast: a few steps on the synthetic "tiny" corpus (40 train clips).
 QUICK = dict(model="tiny", max_steps=4, eval_steps=2, save_steps=2, logging_steps=1, batch_size=4,
-             gradient_accumulation_steps=1, num_proc=1)
+             gradient_accumulation_steps=1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -608,7 +608,7 @@ def test_missing_inputs_are_named(tmp_path):
 def test_train_main_reads_the_run_folder(run_cfg, capsys):
     assert entry.train_main(["--run-dir", str(tmp := run_cfg.run_path), "-p", "MAX_STEPS=2", "-p", "EVAL_STEPS=2",
                          "-p", "SAVE_STEPS=2", "-p", "BATCH_SIZE=4", "-p", "GRADIENT_ACCUMULATION_STEPS=1",
-                         "-p", "MODEL=tiny", "-p", "NUM_PROC=1"]) == 0
+                         "-p", "MODEL=tiny"]) == 0
     assert "Done: step 2" in capsys.readouterr().out
     assert json.loads((tmp / "run.json").read_text())["steps"]["04_train"]["max_steps"] == 2
     assert entry.train_main(["--run-dir", str(tmp), "-p", "MODEL=tiny"]) == 1  # model exists, no overwrite

@@ -31,7 +31,7 @@ def _env() -> dict[str, str]:
 
 def _quick(**extra) -> list[str]:
     params = {"MODEL": "tiny", "BATCH_SIZE": 4, "GRADIENT_ACCUMULATION_STEPS": 1, "EVAL_STEPS": 100,
-              "LOGGING_STEPS": 1, "NUM_PROC": 1, **extra}
+              "LOGGING_STEPS": 1, **extra}
     return [arg for name, value in params.items() for arg in ("-p", f"{name}={value}")]
 
 

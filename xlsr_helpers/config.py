@@ -85,7 +85,6 @@ class Config:
     max_batch_seconds: float = 0.0  # > 0: batches hold up to this many seconds of padded audio (longest clip x clips) instead of BATCH_SIZE clips
     eval_max_samples: int = 500  # evaluations during training use a fixed, length-sorted subset of this many dev clips (0: all); the final one uses all
     dataloader_workers: int | None = None  # None: 2 on a GPU machine with 4+ cores, else 0 (workers compete with the model for a CPU's cores)
-    num_proc: int = 0  # processes for audio preparation (clips decode in threads); 0 = one per 4 CPU cores
     resume: str = "auto"  # auto (last complete checkpoint) | never | <path to checkpoint>
     overwrite_model: bool = False  # allow replacing an existing 04_train/model
     sanity_check: bool = False  # overfit one small batch first; fail if CER does not drop
