@@ -365,6 +365,40 @@ def test_hub_source_code_path_on_a_local_parquet_dataset(tmp_path, clips, stream
         load_source(cfg_for(tmp_path, f"hub:{folder}", hub_text_column="nope"))
 
 
+@pytest.mark.parametrize("streaming", [False, True], ids=["download", "streaming"])
+def test_leakage_guard_knows_the_whole_test_split_when_only_part_is_read(tmp_path, clips, streaming):
+    """MAX_SAMPLES_PER_SPLIT reads 4 rows a split; a stream is read only that far. The guard still knows
+    every test sentence and clip: a train row with the sentence of the 8th test row, and one with the clip
+    of the 7th, are dropped and counted."""
+    from datasets import Audio, Dataset
+
+    (tmp_path / "hub" / "data").mkdir(parents=True)
+    splits = {
+        "train": [(f"common_voice_tr_train_{i}.mp3", f"eğitim cümlesi {i}") for i in range(6)]
+                 + [("common_voice_tr_test_6.mp3", "başka bir cümle"), ("common_voice_tr_x.mp3", "test cümlesi 7")],
+        "validation": [("common_voice_tr_dev_0.mp3", "doğrulama cümlesi")],
+        "test": [(f"common_voice_tr_test_{i}.mp3", f"test cümlesi {i}") for i in range(8)],
+    }
+    for split, rows in splits.items():
+        ds = Dataset.from_dict({
+            "audio": [{"bytes": clips["a"].read_bytes(), "path": name} for name, _ in rows],
+            "transcription": [text for _, text in rows],
+            "client_id": [f"{split}-{i}" for i in range(len(rows))],
+        }).cast_column("audio", Audio())
+        if split == "train":  # the two leaking rows first, so that the 4 rows read include them
+            ds = ds.select([6, 7, 0, 1, 2, 3, 4, 5])
+        ds.to_parquet(str(tmp_path / "hub" / "data" / f"{split}-00000-of-00001.parquet"))
+    cfg = cfg_for(tmp_path, f"hub:{tmp_path / 'hub'}", hub_text_column="transcription", hub_streaming=streaming,
+                  max_samples_per_split=1, seed=0)
+    dataset, report = load_source(cfg)
+    assert report["leakage"]["test_keys_known"] == {"sentences": 8, "clips": 8}
+    if streaming:  # the stream is read in order: the two leaking rows are among the 4 read
+        assert report["dropped"]["train"] == {"leak_path": 1, "leak_sentence": 1}
+    assert report["leakage"]["test_clips_in_train_or_eval"] == 0
+    assert report["leakage"]["test_sentences_in_train_or_eval"] == 0
+    assert not {"common_voice_tr_test_6.mp3", "common_voice_tr_x.mp3"} & set(dataset["train"]["id"])
+
+
 def test_sources_join_with_plus(tmp_path, clips):
     cv = make_cv(tmp_path / "cv", BASIC, clips)
     af = _audiofolder(tmp_path / "af", clips, 3, speakers=3)

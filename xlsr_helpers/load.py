@@ -112,6 +112,7 @@ class SourceRows:
     rows: list[Row] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     test_sentences: list[str] = field(default_factory=list)  # test texts not in rows (leakage guard)
+    test_ids: set[str] = field(default_factory=set)  # test clip ids not in rows (leakage guard)
 
 
 def sentence_key(text: str) -> str:
@@ -299,9 +300,12 @@ def _rows_from_hf(dataset_dict: Any, spec: str, kind: str, cfg: Config, limit: i
                                 if cfg.hub_text_column == "sentence" else (), "text", spec)
         speaker_col = next((c for c in SPEAKER_COLUMNS if c in columns), None)
         ds = ds.cast_column(audio_col, Audio(decode=False))
-        if split == "test" and hasattr(ds, "__len__"):
-            # The leakage guard needs every test sentence, also of rows not read below.
-            out.test_sentences.extend(str(t or "") for t in ds[text_col])
+        if split == "test":
+            # The leakage guard needs every test sentence and clip id, also of rows not read below (a limit, or a
+            # stream that is read only as far as needed): the whole test split is read first, its text and paths.
+            sentences, ids = _test_split_keys(ds, text_col, audio_col)
+            out.test_sentences.extend(sentences)
+            out.test_ids.update(ids)
         if limit and hasattr(ds, "select") and len(ds) > limit:
             # Not streaming: read a seeded random subset instead of every clip's bytes.
             ds = ds.shuffle(seed=cfg.seed).select(range(limit))
@@ -329,6 +333,21 @@ def _rows_from_hf(dataset_dict: Any, spec: str, kind: str, cfg: Config, limit: i
         out.info["splits"][str(name)] = {"as": split, "rows": count, "audio_column": audio_col,
                                          "text_column": text_col, "speaker_column": speaker_col}
     return out
+
+
+def _test_split_keys(ds: Any, text_col: str, audio_col: str) -> tuple[list[str], list[str]]:
+    """(sentences, clip ids) of a whole test split, streaming or not (a downloaded split reads two columns only)."""
+    if hasattr(ds, "flatten") and hasattr(ds, "__len__"):
+        flat = ds.select_columns([text_col, audio_col]).flatten()
+        paths = flat[f"{audio_col}.path"] if f"{audio_col}.path" in flat.column_names else []
+        return [str(t or "") for t in flat[text_col]], [os.path.basename(p) for p in paths if p]
+    sentences, ids = [], []
+    for item in ds.select_columns([text_col, audio_col]):
+        sentences.append(str(item[text_col] or ""))
+        path = (item[audio_col] or {}).get("path")
+        if path:
+            ids.append(os.path.basename(path))
+    return sentences, ids
 
 
 def read_hub(dataset_id: str, spec: str, cfg: Config) -> SourceRows:
@@ -656,7 +675,7 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     _held_out(splits, cfg, report)
 
     # Leakage guard: every test row of every source, before any filter, defines what is "test".
-    test_ids = {r.id for r in splits["test"]}
+    test_ids = {r.id for r in splits["test"]} | {i for s in sources for i in s.test_ids}
     test_keys = {k for k in (sentence_key(r.sentence) for r in splits["test"]) if k}
     test_keys |= {k for s in sources for k in map(sentence_key, s.test_sentences) if k}
 
@@ -707,6 +726,7 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     eval_speakers = {r.speaker for r in final["eval"] if r.speaker}
     test_speakers = {r.speaker for r in final["test"] if r.speaker}
     report["leakage"] = {
+        "test_keys_known": {"sentences": len(test_keys), "clips": len(test_ids)},
         "removed_by_path": sum(tally.counts[s]["leak_path"] for s in SPLITS),
         "removed_by_sentence": sum(tally.counts[s]["leak_sentence"] for s in SPLITS),
         "test_clips_in_train_or_eval": len(test_ids & {r.id for s in ("train", "eval") for r in final[s]}),
