@@ -1,9 +1,6 @@
-"""audio.py: decoding + resampling, prepared samples/labels/input_length, the Arrow cache, model inputs,
+"""audio.py: decoding + resampling, training rows (nothing decoded) and the collator's decoding, model inputs,
 frame lengths."""
 
-import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,6 +8,7 @@ import numpy as np
 import pytest
 
 from xlsr_helpers import audio
+from xlsr_helpers.train import data
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "cv-samples"
 SENTENCES = ["merhaba dünya", "allah kerim", "iyi günler efendim", "saat kaç"]
@@ -109,7 +107,7 @@ def test_training_rows_columns_labels_and_lengths(clips):
     paths = clips["train"].remove_columns("audio").add_column("audio", files)  # how steps 01/02 store clips
     assert audio.stores_paths(paths) and not audio.stores_paths(clips["train"])
     for source in (paths, clips["train"]):  # paths, or an Audio column (EMBED_AUDIO, hub bytes)
-        rows = audio.training_rows(source, processor.tokenizer)
+        rows = data.training_rows(source, processor.tokenizer)
         assert rows.column_names == ["id", "audio", "labels", "input_length", "problem"]
         assert rows["input_length"] == [16000] * len(SENTENCES), "from the duration column (1.0 s), not decoded"
         assert rows["problem"] == [""] * len(SENTENCES)
@@ -130,7 +128,7 @@ def test_training_rows_without_a_duration_read_the_header_and_mark_bad_rows(tmp_
     dd = make_dataset_dict(tmp_path / "c", sentences=["saat kaç"],
                            extra_rows=[(str(broken), "bozuk dosya"), (str(good), "")])
     train = dd["train"].remove_columns("duration").add_column("duration", [0.0, 0.0, 0.0])
-    rows = audio.training_rows(train, make_tokenizer(["saat kaç", "bozuk dosya", "iyi günler"]))
+    rows = data.training_rows(train, make_tokenizer(["saat kaç", "bozuk dosya", "iyi günler"]))
     problems = list(rows["problem"])
     assert problems[0] == "" and abs(rows[0]["input_length"] - len(audio.decode_audio(train[0]["audio"]))) < 1200
     assert problems[1].startswith("undecodable") and rows[1]["input_length"] == 0
@@ -139,7 +137,7 @@ def test_training_rows_without_a_duration_read_the_header_and_mark_bad_rows(tmp_
 
 def test_missing_text_column_is_a_clear_error(clips):
     with pytest.raises(KeyError, match="'text'"):
-        audio.training_rows(clips["train"], make_tokenizer(SENTENCES), text_column="text")
+        data.training_rows(clips["train"], make_tokenizer(SENTENCES), text_column="text")
 
 
 # --- model inputs and frames --------------------------------------------------------------------

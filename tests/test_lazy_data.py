@@ -76,9 +76,9 @@ def test_training_rows_take_lengths_from_the_metadata_without_decoding(base_run,
     normalized = load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"]
     assert audio.stores_paths(normalized)
     processor = AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
-    monkeypatch.setattr(audio, "decode_audio", no_decoding)
-    monkeypatch.setattr(audio, "header_seconds", no_decoding)
-    rows = audio.training_rows(normalized, processor.tokenizer)
+    monkeypatch.setattr(data, "decode_audio", no_decoding)
+    monkeypatch.setattr(data, "header_seconds", no_decoding)
+    rows = data.training_rows(normalized, processor.tokenizer)
     assert rows["input_length"] == [round(d * 16000) for d in normalized["duration"]]
     assert rows["audio"] == list(normalized["audio"])
     assert rows["labels"][0] == processor.tokenizer(normalized["sentence"][0]).input_ids
@@ -89,7 +89,7 @@ def test_collator_skips_and_counts_clips_that_fail_to_decode(base_run, tmp_path)
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
-    rows = audio.training_rows(load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"],
+    rows = data.training_rows(load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"],
                                processor.tokenizer)
     broken = tmp_path / "broken.mp3"
     broken.write_bytes(b"\xff\xfb" + b"\x00" * 500)  # an mp3 frame header, then nothing decodable
@@ -112,7 +112,7 @@ def test_collator_cache_keeps_decoded_clips_within_its_budget(base_run, monkeypa
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
-    rows = audio.training_rows(load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"],
+    rows = data.training_rows(load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"],
                                processor.tokenizer)
     first = [rows[i] for i in range(4)]
     budget = 2 * sum(r["input_length"] for r in first[:2]) + 2000  # room for two clips, not four

@@ -12,9 +12,11 @@ from xlsr_helpers.config import Config
 from xlsr_helpers.vocab import (
     Tokens,
     build_vocab,
+    encode,
     make_processor,
     make_tokenizer,
     round_trip,
+    round_trip_sample,
     run_vocab,
     unseen_characters,
     vocab_table,
@@ -121,6 +123,26 @@ def test_round_trip_reports_failures_with_examples():
     result = round_trip(tokenizer, ["abc", "abd"])
     assert result == {"checked": 2, "failures": 1, "ok": False,
                       "examples": [{"sentence": "abd", "decoded": "ab[UNK]", "has_unk": True}]}
+
+
+def test_round_trip_sample_covers_every_character_and_a_random_rest():
+    sentences = [f"ab {i}" for i in range(5000)] + ["çok ğ", "ab"]
+    sample = round_trip_sample(sentences, size=100, seed=0)
+    assert set("".join(sample)) == set("".join(sentences)), "every character is in some checked sentence"
+    assert 100 < len(sample) <= 100 + len(set("".join(sentences)))
+    assert sample == round_trip_sample(sentences, size=100, seed=0)
+    assert round_trip_sample(sentences[:50], size=100) == sentences[:50], "a small corpus is checked whole"
+
+
+@pytest.mark.parametrize("sentences", [
+    ["ll aa  bb", "merhaba dünya", "çok güzel bir gün"],
+    ["a [UNK] b", "x<s>y", "ab\u00a0c", " lead and trail "],  # special tokens' text, unknown characters, spaces
+], ids=["plain", "special-text"])
+def test_encode_gives_the_tokenizers_ids(sentences):
+    tokenizer = make_tokenizer(build_vocab(["ll aa bb merhaba dünya çok güzel bir gün xy"]))
+    assert encode(tokenizer, sentences) == tokenizer(sentences).input_ids
+    assert encode(tokenizer, sentences * 100) == tokenizer(sentences * 100).input_ids  # past ENCODE_CHECK
+    assert encode(tokenizer, []) == []
 
 
 def test_unseen_characters_are_counted_per_split():

@@ -1,8 +1,8 @@
 """Audio for training: decode + resample to 16 kHz, training rows, model inputs, frame lengths.
 
 Nothing decoded is stored. Steps 01 and 02 keep each clip as its path (the ``audio`` column, a string), and
-training reads the clips lazily: :func:`training_rows` makes the rows (clip, label ids, length in samples from
-the ``duration`` metadata, no decoding), and the collator (``train/data.py``) decodes each clip of a batch with
+training reads the clips lazily: ``train/data.py``'s ``training_rows`` makes the rows (clip, label ids, length in samples from
+the ``duration`` metadata, no decoding), and its collator decodes each clip of a batch with
 :func:`decode_audio` in the data-loader workers. torchcodec's ``AudioDecoder(source, sample_rate=16000)``
 lets FFmpeg decode and resample in one pass (~5 ms for a 4 s mp3 on one core, ~200 clips/s per worker).
 The run folder therefore does not grow with the hours of a language, and the first training step does not wait
@@ -109,48 +109,6 @@ def header_seconds(source) -> float:
 
     metadata = AudioDecoder(source).metadata
     return float(metadata.duration_seconds or metadata.duration_seconds_from_header or 0.0)
-
-
-def training_rows(dataset, tokenizer, text_column: str = "sentence"):
-    """Rows to train on without a decoded copy of the corpus: ``id``, ``audio`` (the path or the bytes; the
-    collator decodes it), ``labels`` (token ids), ``input_length`` (samples at 16 kHz, from the ``duration``
-    column that step 01 took from the source's metadata: ``clip_durations.tsv`` or the clip's header) and
-    ``problem`` ("" or why the row cannot be used: the feasibility filter drops it).
-
-    Nothing is decoded here: the cost is the tokenizer's (~170 us a sentence) and memory is a few ints a row.
-    """
-    from datasets import Dataset, Features, List, Value
-
-    if AUDIO_COLUMN not in dataset.column_names or text_column not in dataset.column_names:
-        raise KeyError(f"the dataset needs {AUDIO_COLUMN!r} and {text_column!r} columns (columns: {dataset.column_names})")
-    ids = list(dataset["id"]) if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
-    texts = [t if isinstance(t, str) else "" for t in dataset[text_column]]
-    seconds = list(dataset["duration"]) if "duration" in dataset.column_names else [0.0] * len(dataset)
-    audio = dataset.select_columns([AUDIO_COLUMN])
-    if not stores_paths(dataset):
-        from datasets import Audio
-
-        audio = audio.cast_column(AUDIO_COLUMN, Audio(decode=False))
-    clips = list(audio[AUDIO_COLUMN])
-    problems = ["" if t.strip() else "empty transcript" for t in texts]
-    lengths = []
-    for i, s in enumerate(seconds):
-        if not s or s <= 0:  # no metadata: read the header (a decode only where even that fails)
-            try:
-                item = clips[i]
-                s = header_seconds(item if isinstance(item, str) else (item.get("bytes") or item.get("path")))
-                s = s or len(decode_audio(item)) / SAMPLING_RATE
-            except Exception as error:  # noqa: BLE001 - counted by the feasibility filter
-                problems[i] = problems[i] or f"undecodable: {type(error).__name__}: {str(error)[:200]}"
-                s = 0.0
-        lengths.append(int(round(float(s) * SAMPLING_RATE)))
-    labels = tokenizer(texts).input_ids if texts else []
-    audio_feature = Value("string") if stores_paths(dataset) else {"bytes": Value("binary"), "path": Value("string")}
-    return Dataset.from_dict({
-        "id": [str(i) for i in ids], AUDIO_COLUMN: clips, "labels": [list(map(int, l)) for l in labels],
-        LENGTH_COLUMN: lengths, "problem": problems,
-    }, features=Features({"id": Value("string"), AUDIO_COLUMN: audio_feature, "labels": List(Value("int32")),
-                          LENGTH_COLUMN: Value("int32"), "problem": Value("string")}))
 
 
 # --- model inputs and frame lengths --------------------------------------------------------------

@@ -19,14 +19,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..audio import training_rows
 from ..config import SAMPLING_RATE, Config
 from ..ctc import decode_labels
 from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
                           list_checkpoints)
 from .curves import save_curves
-from .data import CLIP_CACHE_BYTES, DataCollatorCTCWithPadding, feasibility, split_batch
+from .data import CLIP_CACHE_BYTES, DataCollatorCTCWithPadding, feasibility, split_batch, training_rows
 from .distributed import log_main, rank, world_size
 from .guards import GuardError, check_model, check_same_model, sanity_check, transcripts
 from .memory import needs_checkpointing
