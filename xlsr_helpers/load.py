@@ -624,18 +624,19 @@ def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally, limit
     accepted: list[int] = []
     examined = 0
     checked = {"decoded": 0, "header_only": 0}
-    chunk = 256
-
-    def check(position: int, i: int):  # position in the examination order: the first ``budget`` are decoded
-        full = position < budget
-        return full, (probe_audio if full else quick_check)(rows[i].audio_source, rows[i].duration)
+    chunk = 64
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(order), chunk):
             if limit and len(accepted) >= limit:
                 break
             batch = order[start:start + chunk]
-            results = pool.map(check, range(start, start + len(batch)), batch)
+            decoded = max(0, min(len(batch), budget - start))  # positions before ``budget`` are decode-checked
+            # Decoding runs in threads (FFmpeg releases the GIL); the cheap check runs serially: in threads it
+            # was 4x slower (185 us vs 41 us a clip, measured), its Python code holding the GIL.
+            results = list(pool.map(lambda i: (True, probe_audio(rows[i].audio_source, rows[i].duration)),
+                                    batch[:decoded]))
+            results += [(False, quick_check(rows[i].audio_source, rows[i].duration)) for i in batch[decoded:]]
             for i, (full, (ok, duration, error)) in zip(batch, results):
                 if limit and len(accepted) >= limit:
                     break
