@@ -49,7 +49,7 @@ class Config:
     hub_audio_column: str = "audio"  # audio column of a hub: source
     hub_streaming: bool = False  # stream a hub: source instead of downloading it whole
     embed_audio: bool = False  # copy audio bytes into the saved dataset (run folder survives without clips)
-    decode_check_clips: int = 2000  # clips per split decode-checked (a seeded sample; -1 all, 0 none); the rest get the cheap check
+    decode_check_clips: int = 1000  # clips per split decode-checked (a seeded sample; -1 all, 0 none); the rest get the cheap check
 
     # --- 02_normalize -------------------------------------------------------------------------
     normalizer: str = "profile"  # profile (language-aware) | seed_regex (the 2021 notebook's regex)

@@ -535,7 +535,7 @@ def _check_clips_exist(dataset) -> None:
     for split in dataset.values():
         if "audio" not in split.column_names or not stores_paths(split):
             continue
-        missing = next((path for path in split["audio"] if not os.path.exists(path)), None)
+        missing = next((path for path in split["audio"][:] if not os.path.exists(path)), None)
         if missing is not None:
             raise FileNotFoundError(
                 f"An audio file of 01_load's dataset is gone ({missing}): the clips folder was moved or deleted "
@@ -561,7 +561,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     normalized = {}
     for split in SPLITS:
         ds = loaded[split]
-        raw = list(ds["sentence"])
+        raw = ds["sentence"][:]  # [:] reads the column at once; iterating it went row by row (100x slower)
         norm = [normalizer(t) for t in raw]
         raw_all += raw
         norm_all += norm
@@ -576,11 +576,11 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
                             "changed": sum(1 for a, b in zip(raw, norm) if a != b)}
 
     # Leakage re-check after the real normalization (01_load compared a looser key).
-    test_sentences = set(normalized["test"]["sentence"])
+    test_sentences = set(normalized["test"]["sentence"][:])
     leaks = {}
     for split in ("train", "eval"):
         ds = normalized[split]
-        bad = [i for i, t in enumerate(ds["sentence"]) if t in test_sentences]
+        bad = [i for i, t in enumerate(ds["sentence"][:]) if t in test_sentences]
         if bad:
             ds = ds.select(sorted(set(range(len(ds))) - set(bad)))
         normalized[split] = ds

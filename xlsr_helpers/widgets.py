@@ -171,7 +171,7 @@ def duration_histogram(dataset: Any, bins: int = 30, min_s: float | None = None,
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for name, ds in _splits(dataset).items():
         if len(ds):
-            ax.hist(list(ds["duration"]), bins=bins, alpha=0.6, label=f"{name} ({len(ds)})")
+            ax.hist(ds["duration"][:], bins=bins, alpha=0.6, label=f"{name} ({len(ds)})")
     for limit in (min_s, max_s):
         if limit:
             ax.axvline(limit, color="k", linestyle="--", linewidth=1)
@@ -345,7 +345,7 @@ def prediction_browser(rows: Sequence[dict[str, Any]], dataset: Any = None, n: i
         return shown
     index_of = {}
     if dataset is not None and "id" in getattr(dataset, "column_names", []):
-        index_of = {clip: i for i, clip in enumerate(dataset["id"])}
+        index_of = {clip: i for i, clip in enumerate(dataset["id"][:])}
     # Plain HTML and Audio widgets whose values are set directly (no Output widget: capturing output
     # into one can stall a headless nbclient/papermill run until its cell timeout).
     # The slider spans the output (one clip per few pixels, not per pixel, with a hundred clips), moves on

@@ -43,15 +43,16 @@ def training_rows(dataset, tokenizer, text_column: str = "sentence"):
 
     if AUDIO_COLUMN not in dataset.column_names or text_column not in dataset.column_names:
         raise KeyError(f"the dataset needs {AUDIO_COLUMN!r} and {text_column!r} columns (columns: {dataset.column_names})")
-    ids = list(dataset["id"]) if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
-    texts = [t if isinstance(t, str) else "" for t in dataset[text_column]]
-    seconds = list(dataset["duration"]) if "duration" in dataset.column_names else [0.0] * len(dataset)
+    # column[:] reads a whole column at once (iterating a datasets Column goes row by row: 100x slower)
+    ids = dataset["id"][:] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
+    texts = [t if isinstance(t, str) else "" for t in dataset[text_column][:]]
+    seconds = dataset["duration"][:] if "duration" in dataset.column_names else [0.0] * len(dataset)
     audio = dataset.select_columns([AUDIO_COLUMN])
     if not stores_paths(dataset):
         from datasets import Audio
 
         audio = audio.cast_column(AUDIO_COLUMN, Audio(decode=False))
-    clips = list(audio[AUDIO_COLUMN])
+    clips = audio[AUDIO_COLUMN][:]
     problems = ["" if t.strip() else "empty transcript" for t in texts]
     lengths = []
     for i, s in enumerate(seconds):
@@ -66,11 +67,14 @@ def training_rows(dataset, tokenizer, text_column: str = "sentence"):
         lengths.append(int(round(float(s) * SAMPLING_RATE)))
     labels = encode(tokenizer, texts)
     audio_feature = Value("string") if stores_paths(dataset) else {"bytes": Value("binary"), "path": Value("string")}
-    return Dataset.from_dict({
-        "id": [str(i) for i in ids], AUDIO_COLUMN: clips, "labels": [list(map(int, l)) for l in labels],
-        LENGTH_COLUMN: lengths, "problem": problems,
-    }, features=Features({"id": Value("string"), AUDIO_COLUMN: audio_feature, "labels": List(Value("int32")),
-                          LENGTH_COLUMN: Value("int32"), "problem": Value("string")}))
+    features = Features({"id": Value("string"), AUDIO_COLUMN: audio_feature, "labels": List(Value("int32")),
+                         LENGTH_COLUMN: Value("int32"), "problem": Value("string")})
+    columns = {"id": [str(i) for i in ids], AUDIO_COLUMN: clips, "labels": labels, LENGTH_COLUMN: lengths,
+               "problem": problems}
+    if not len(dataset):
+        return Dataset.from_dict(columns, features=features)
+    # Arrow infers the types and they are cast at once: encoding row by row with ``features=`` took 5 s a 100,000
+    return Dataset.from_dict(columns).cast(features)
 
 
 @dataclass
