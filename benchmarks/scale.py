@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if "--child" not in sys.argv:  # a child imports the project its PYTHONPATH names (this one, or --old-commit's)
+    sys.path.insert(0, str(ROOT))
 
 GOAL_FOLDER_RATIO = 1.2  # run folder / source, without EMBED_AUDIO
 GOAL_GROWTH = 1.5  # 100,000 vs 10,000 clips: time to the first step (less the TSV parse) and peak memory

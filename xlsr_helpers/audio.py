@@ -91,6 +91,17 @@ def stores_paths(dataset) -> bool:
     return isinstance(feature, Value) and feature.dtype in ("string", "large_string")
 
 
+def dataset_from_columns(columns: dict[str, list], features):
+    """A datasets ``Dataset`` from plain columns, converted by Arrow at once: ``Dataset.from_dict(features=...)``
+    encodes row by row (3.5 s for 100,000 rows of paths and sentences, against 0.2 s here). Not for an ``Audio``
+    column holding file paths, which only datasets' encoding turns into audio."""
+    import pyarrow as pa
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    return Dataset(InMemoryTable(pa.Table.from_pydict(columns, schema=features.arrow_schema)))
+
+
 def with_audio_feature(dataset):
     """The dataset (or DatasetDict) with a path column turned into a datasets ``Audio`` column at 16 kHz, for
     code that plays or decodes clips (widgets, evaluation); an ``Audio`` column is left as it is."""
