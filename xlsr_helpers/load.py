@@ -224,14 +224,13 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _resolve_clip(clips: Path, name: str) -> tuple[str, Path]:
-    """(id, path) for a TSV ``path`` value, with or without the ``.mp3`` extension."""
+def _resolve_clip(clips: str, name: str) -> tuple[str, str]:
+    """(id, path) for a TSV ``path`` value, with or without the ``.mp3`` extension (string paths: pathlib
+    cost 10 us a row)."""
     name = name.strip()
-    candidate = clips / name
-    if candidate.suffix == "" and not candidate.exists():
-        with_ext = clips / (name + ".mp3")
-        if with_ext.exists() or not candidate.exists():
-            return name + ".mp3", with_ext
+    candidate = os.path.join(clips, name)
+    if not os.path.splitext(name)[1] and not os.path.exists(candidate):
+        return name + ".mp3", candidate + ".mp3"
     return name, candidate
 
 
@@ -255,14 +254,14 @@ def read_common_voice(folder: str | Path, language: str, spec: str, splits: Iter
         records, info = read_cv_tsv(path)
         out.info["files"][path.name] = info
         for record in records:
-            clip_id, clip_path = _resolve_clip(clips, record.get("path", ""))
+            clip_id, clip_path = _resolve_clip(str(clips), record.get("path", ""))
             row = Row(
                 id=clip_id,
                 sentence=record.get("sentence", ""),
                 speaker=record.get("client_id", ""),
                 source=spec,
                 split=split,
-                path=str(clip_path),
+                path=clip_path,
                 duration=durations.get(clip_id),
                 up_votes=_int_or_none(record.get("up_votes")),
                 down_votes=_int_or_none(record.get("down_votes")),
