@@ -5,7 +5,9 @@ trains ``SEARCH_STEPS`` updates on a fixed random subset of ``SEARCH_TRAIN_ROWS`
 evaluated ``EVALUATIONS_PER_TRIAL`` times on the eval subset; the Trainer reports the objective (WER, or CER for
 languages written without spaces) to optuna at each evaluation, and optuna's median pruner stops a trial that
 is worse than the median of the earlier trials at the same step. The first trial is the recipe's values
-(enqueued), so the table shows whether the search beat them. Seeded by SEED: a rerun gives the same trials.
+(enqueued), so the table shows whether the search beat them. The best trial is the complete one with the lowest
+objective, ties broken by CER: early in training every trial may still be at WER 1.0 while their CERs differ.
+Seeded by SEED: a rerun gives the same trials.
 
 Works on a :class:`~xlsr_helpers.train.step.Training` after its stages load, build_model, check and prepare.
 Writes only ``04_train/search/`` (``trials.json``, ``trials.csv``, ``trials.png``; the trials' Trainer
@@ -19,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,7 +63,7 @@ class SearchSpace:
 
 @dataclass
 class SearchResult:
-    metric: str  # wer | cer: the objective, minimized
+    metric: str  # wer | cer: the objective, minimized (ties broken by cer)
     table: Any  # pandas DataFrame, one row per trial
     best_trial: int
     best_objective: float
@@ -144,18 +147,29 @@ def real_run_values(values: dict[str, float], planned: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 # the search
 # --------------------------------------------------------------------------------------------------
-def make_evaluate_at_end():
+def make_trial_evaluations():
     from transformers import TrainerCallback
 
-    class EvaluateAtEnd(TrainerCallback):
-        """An evaluation at a trial's last update too: its objective is its WER/CER at the end."""
+    class TrialEvaluations(TrainerCallback):
+        """An evaluation at each trial's last update too (its objective is its WER/CER at the end), and the last
+        evaluation of each trial: ``last[trial number] = {"step", "wer", "cer"}`` (``trial`` set by model_init)."""
+
+        def __init__(self):
+            self.trial: int | None = None
+            self.last: dict[int, dict[str, float]] = {}
 
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step >= state.max_steps:
                 control.should_evaluate = True
             return control
 
-    return EvaluateAtEnd()
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if self.trial is not None and metrics:
+                self.last[self.trial] = {"step": state.global_step,
+                                         **{m: metrics.get(f"eval_{m}") for m in ("wer", "cer")}}
+            return control
+
+    return TrialEvaluations()
 
 
 def search_settings(training, space: SearchSpace, train_rows: int) -> dict[str, Any]:
@@ -198,7 +212,8 @@ def run_search(training, log: Callable | None = None) -> SearchResult:
             "or SEARCH_TRIALS=0 to continue that run.")
 
     trial_output = search_dir / "trainer"
-    trainer = make_search_trainer(training, space, train_rows, trial_output)
+    evaluations = make_trial_evaluations()
+    trainer = make_search_trainer(training, space, train_rows, trial_output, evaluations)
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="minimize")
     study.enqueue_trial(space.recipe)  # trial 0: the run's values as configured (the recipe's by default)
@@ -218,17 +233,29 @@ def run_search(training, log: Callable | None = None) -> SearchResult:
     finally:
         shutil.rmtree(trial_output, ignore_errors=True)
     study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
-    table = trials_table(study, metric)
-    best = study.best_trial
+    table = trials_table(study, evaluations.last)
+    best = best_row(table, metric)
     record = {"metric": metric, "direction": "minimize", "settings": settings, "planned_updates": planned,
-              "best_trial": best.number, "best_objective": best.value,
-              "best_values": real_run_values(best.params, planned),
+              "best_trial": int(best["trial"]), "best_objective": float(best[metric]),
+              "best_values": real_run_values(best, planned),
               "seconds": round(time.perf_counter() - started, 1),
               "trials": json.loads(table.to_json(orient="records"))}
     result = write_search(record, table, search_dir)
-    log(f"Best: trial {best.number}, {metric.upper()} {best.value:.3f} -> " +
+    complete = table[table["state"] == "complete"]
+    if complete[metric].nunique() == 1:
+        log(f"Every complete trial ended at {metric.upper()} {best[metric]:.3f}: CER decided (raise SEARCH_STEPS "
+            "for trials that get further).")
+    log(f"Best: trial {result.best_trial}, {metric.upper()} {result.best_objective:.3f} -> " +
         ", ".join(f"{name.upper()}={value}" for name, value in result.best_values.items()))
     return result
+
+
+def best_row(table, metric: str):
+    """The complete trial with the lowest objective, ties broken by CER, then by the trial number (the recipe's first)."""
+    complete = table[table["state"] == "complete"]
+    if complete.empty:
+        raise GuardError("No trial of the search completed; see the trials' errors above.")
+    return complete.sort_values([metric, "cer", "trial"], kind="stable").iloc[0]
 
 
 def trial_arguments(values: dict[str, float]) -> dict[str, float]:
@@ -236,7 +263,7 @@ def trial_arguments(values: dict[str, float]) -> dict[str, float]:
     return {"learning_rate": values["learning_rate"], "warmup_steps": values["warmup_share"]}
 
 
-def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Path):
+def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Path, evaluations):
     """The Trainer of the trials: a fresh model per trial, SEARCH_STEPS updates, no checkpoints."""
     from transformers.trainer_callback import PrinterCallback
 
@@ -253,6 +280,7 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
 
     def model_init(trial=None):
         values = space.suggest(trial) if trial is not None else space.recipe
+        evaluations.trial = trial.number if trial is not None else None
         if trial is not None:
             training.log(f"trial {trial.number}: learning rate {values['learning_rate']:.3g}, warm-up "
                          f"{values['warmup_share']:.0%} of the updates, mask_time_prob {values['mask_time_prob']:.3f}")
@@ -264,31 +292,32 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
     trainer = Trainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
                    train_dataset=train_rows, eval_dataset=training.prepared["eval"],
                    processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
-                   callbacks=[callbacks["head_first"], make_evaluate_at_end()],
+                   callbacks=[callbacks["head_first"], evaluations],
                    max_batch_seconds=cfg.max_batch_seconds)
     trainer.remove_callback(PrinterCallback)  # a line per trial (model_init) and optuna's, not every log dict
     return trainer
 
 
-def trials_table(study, metric: str):
-    """One row per trial: state (complete | pruned | fail), the objective (a pruned trial's last reported one),
-    the step it was reached at, the values, the seconds it took."""
+TABLE_COLUMNS = ("trial", "state", "step", "wer", "cer", "learning_rate", "warmup_share", "mask_time_prob", "values",
+                 "seconds")
+
+
+def trials_table(study, last_evaluations: dict[int, dict[str, float]]):
+    """One row per trial: state (complete | pruned | fail), WER and CER at its last evaluation (the end, or where it
+    was pruned) and that step, its values, and the seconds it took."""
     import pandas as pd
-    from optuna.trial import TrialState
 
     rows = []
     for trial in study.trials:
-        reported = trial.intermediate_values
-        last_step = max(reported) if reported else None
-        objective = trial.value if trial.state == TrialState.COMPLETE else (reported[last_step] if reported else None)
         seconds = ((trial.datetime_complete - trial.datetime_start).total_seconds()
                    if trial.datetime_complete and trial.datetime_start else None)
-        rows.append({"trial": trial.number, "state": trial.state.name.lower(), metric: objective, "step": last_step,
+        last = last_evaluations.get(trial.number, {})
+        rows.append({"trial": trial.number, "state": trial.state.name.lower(), "step": last.get("step"),
+                     "wer": last.get("wer"), "cer": last.get("cer"),
                      **{name: trial.params.get(name) for name in ("learning_rate", "warmup_share", "mask_time_prob")},
                      "values": "recipe" if trial.number == 0 else "sampled",
                      "seconds": round(seconds, 1) if seconds is not None else None})
-    return pd.DataFrame(rows, columns=["trial", "state", metric, "step", "learning_rate", "warmup_share",
-                                       "mask_time_prob", "values", "seconds"])
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
 def recipe_objective(table, metric: str) -> float | None:
@@ -331,39 +360,41 @@ def result_from_record(record: dict[str, Any], search_dir: Path, reused: bool = 
 
 
 def trials_figure(table, metric: str, best_trial: int):
-    """The objective of each trial against its learning rate: complete trials as dots (coloured by
-    MASK_TIME_PROB), pruned ones as crosses at their last evaluation, the recipe's and the best one ringed."""
+    """WER and CER of each trial against its learning rate: complete trials as dots (coloured by MASK_TIME_PROB),
+    pruned ones as crosses at their last evaluation, the recipe's and the best one ringed."""
     import matplotlib
 
-    if "matplotlib_inline" not in __import__("sys").modules and not os.environ.get("MPLBACKEND"):
+    if "matplotlib_inline" not in sys.modules and not os.environ.get("MPLBACKEND"):
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    shown = table.dropna(subset=[metric])
-    complete = shown[shown["state"] == "complete"]
-    pruned = shown[shown["state"] == "pruned"]
-    dots = ax.scatter(complete["learning_rate"], complete[metric], c=complete["mask_time_prob"], cmap="viridis",
-                      s=50, label="complete", zorder=3)
-    ax.scatter(pruned["learning_rate"], pruned[metric], marker="x", color="tab:red", s=50,
-               label="pruned (last evaluation)", zorder=3)
-    for name, colour, label in ((0, "black", "recipe"), (best_trial, "tab:orange", "best")):
-        row = shown[shown["trial"] == name]
-        if not row.empty:
-            ax.scatter(row["learning_rate"], row[metric], s=180, facecolors="none", edgecolors=colour, linewidths=1.5,
-                       label=label, zorder=4)
-    for _, row in shown.iterrows():
-        ax.annotate(str(int(row["trial"])), (row["learning_rate"], row[metric]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
-    if len(complete):
-        fig.colorbar(dots, ax=ax, label="mask_time_prob")
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel(f"eval {metric.upper()} (lower is better)")
-    ax.set_title("Hyper-parameter search: one point per trial")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    dots = None
+    for ax, name in zip(axes, ("wer", "cer")):
+        shown = table.dropna(subset=[name])
+        complete = shown[shown["state"] == "complete"]
+        pruned = shown[shown["state"] == "pruned"]
+        dots = ax.scatter(complete["learning_rate"], complete[name], c=complete["mask_time_prob"], cmap="viridis",
+                          vmin=0.0, vmax=max(0.1, float(table["mask_time_prob"].max())), s=50, label="complete",
+                          zorder=3)
+        ax.scatter(pruned["learning_rate"], pruned[name], marker="x", color="tab:red", s=50,
+                   label="pruned (at its last evaluation)", zorder=3)
+        for trial, colour, label in ((0, "black", "recipe"), (best_trial, "tab:orange", "best")):
+            row = shown[shown["trial"] == trial]
+            if not row.empty:
+                ax.scatter(row["learning_rate"], row[name], s=180 if label == "recipe" else 260, facecolors="none",
+                           edgecolors=colour, linewidths=1.5, label=label, zorder=4)
+        for _, row in shown.iterrows():
+            ax.annotate(str(int(row["trial"])), (row["learning_rate"], row[name]), textcoords="offset points",
+                        xytext=(6, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel(f"eval {name.upper()} at the trial's end")
+        ax.set_title(f"{name.upper()}" + (" (the objective)" if name == metric else " (breaks ties)"))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="best")
+    fig.colorbar(dots, ax=list(axes), label="mask_time_prob")
+    fig.suptitle("Hyper-parameter search: one point per trial")
     plt.close(fig)
     return fig
 
