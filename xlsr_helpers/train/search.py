@@ -243,8 +243,9 @@ def run_search(training, log: Callable | None = None) -> SearchResult:
     result = write_search(record, table, search_dir)
     complete = table[table["state"] == "complete"]
     if complete[metric].nunique() == 1:
-        log(f"Every complete trial ended at {metric.upper()} {best[metric]:.3f}: CER decided (raise SEARCH_STEPS "
-            "for trials that get further).")
+        log(f"Every complete trial ended at {metric.upper()} {best[metric]:.3f}, so neither it nor the pruner told them "
+            "apart: the lowest CER decided (the recipe's trial where CERs tie too). Longer trials (SEARCH_STEPS) get "
+            "past that.")
     log(f"Best: trial {result.best_trial}, {metric.upper()} {result.best_objective:.3f} -> " +
         ", ".join(f"{name.upper()}={value}" for name, value in result.best_values.items()))
     return result
@@ -290,10 +291,9 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
     callbacks = make_callbacks(0.0, log=training.log, freeze_encoder_steps=cfg.freeze_encoder_steps)
     Trainer = make_trainer_class()
     trainer = Trainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
-                   train_dataset=train_rows, eval_dataset=training.prepared["eval"],
-                   processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
-                   callbacks=[callbacks["head_first"], evaluations],
-                   max_batch_seconds=cfg.max_batch_seconds)
+                      train_dataset=train_rows, eval_dataset=training.prepared["eval"],
+                      processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
+                      callbacks=[callbacks["head_first"], evaluations], max_batch_seconds=cfg.max_batch_seconds)
     trainer.remove_callback(PrinterCallback)  # a line per trial (model_init) and optuna's, not every log dict
     return trainer
 
