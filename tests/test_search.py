@@ -76,6 +76,29 @@ def test_planned_updates_follow_max_steps_or_epochs():
     assert search.planned_updates(cfg, rows, world_size=2) == 3 * (7 // 2)
 
 
+def test_best_trial_is_the_lowest_complete_one_with_ties_broken_by_cer(tmp_path):
+    import pandas as pd
+
+    rows = [(0, "complete", 1.0, 0.60, 5e-3), (1, "complete", 1.0, 0.40, 8e-3), (2, "pruned", 0.9, 0.30, 2e-3),
+            (3, "complete", 1.0, 0.40, 3e-3), (4, "complete", 1.2, 0.10, 1e-2)]
+    table = pd.DataFrame([{"trial": n, "state": state, "step": 60 if state == "complete" else 30, "wer": wer, "cer": cer,
+                           "learning_rate": lr, "warmup_share": 0.1, "mask_time_prob": 0.05,
+                           "values": "recipe" if n == 0 else "sampled", "seconds": 1.0}
+                          for n, state, wer, cer, lr in rows], columns=search.TABLE_COLUMNS)
+    best = search.best_row(table, "wer")
+    assert best["trial"] == 1, "WER 1.0 ties: the lower CER, then the earlier trial; the pruned one never wins"
+    assert search.best_row(table, "cer")["trial"] == 4
+    with pytest.raises(GuardError, match="No trial"):
+        search.best_row(table[table["state"] == "pruned"], "wer")
+    record = {"metric": "wer", "best_trial": 1, "best_objective": 1.0, "planned_updates": 100,
+              "best_values": search.real_run_values(best, 100), "trials": json.loads(table.to_json(orient="records"))}
+    result = search.write_search(record, table, tmp_path / "search")
+    assert result.best_values == {"learning_rate": 8e-3, "warmup_steps": 10, "mask_time_prob": 0.05}
+    assert Path(result.paths["png"]).read_bytes()[:4] == b"\x89PNG"
+    assert result.summary()["pruned"] == 1 and result.summary()["recipe_objective"] == 1.0
+    assert search.read_search(tmp_path / "search") == json.loads(json.dumps(record))
+
+
 def test_search_runs_writes_its_report_and_the_best_values_become_the_runs(base_run, tmp_path):
     training = prepared_training(base_run, tmp_path / "run")
     train_dir = training.train_dir
