@@ -368,7 +368,9 @@ def trials_figure(table, metric: str, best_trial: int):
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     dots = None
     for ax, name in zip(axes, ("wer", "cer")):
         shown = table.dropna(subset=[name])
@@ -388,9 +390,12 @@ def trials_figure(table, metric: str, best_trial: int):
             ax.annotate(str(int(row["trial"])), (row["learning_rate"], row[name]), textcoords="offset points",
                         xytext=(6, 4), fontsize=8)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.001, 0.002, 0.005, 0.01 ...
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("learning rate")
-        ax.set_ylabel(f"eval {name.upper()} at the trial's end")
-        ax.set_title(f"{name.upper()}" + (" (the objective)" if name == metric else " (breaks ties)"))
+        ax.set_ylabel(f"eval {name.upper()} (lower is better)")
+        ax.set_title(f"{name.upper()} at each trial's last evaluation" + (" (the objective)" if name == metric else ""))
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="best")
     fig.colorbar(dots, ax=list(axes), label="mask_time_prob")
