@@ -17,7 +17,7 @@ from xlsr_helpers.train.step import Training
 pytest.importorskip("optuna")
 
 # 3 trials of 4 updates (evaluated at every one of them) on the 40 training rows: a few seconds per trial
-QUICK = dict(model="tiny", batch_size=4, gradient_accumulation_steps=1, num_proc=1, max_steps=40,
+QUICK = dict(model="tiny", batch_size=4, gradient_accumulation_steps=1, max_steps=40,
              search_trials=3, search_steps=4, search_train_rows=24)
 COLUMNS = ["trial", "state", "step", "wer", "cer", "learning_rate", "warmup_share", "mask_time_prob", "values", "seconds"]
 

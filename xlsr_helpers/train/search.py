@@ -423,6 +423,6 @@ def use_best(training, result: SearchResult) -> Config:
     training.args = None  # made again from the new values by prepare()
     training.build_model()
     training.check()
-    training.prepare()  # cached audio; the feasibility filter again (it depends on MASK_TIME_PROB)
+    training.prepare()  # the feasibility filter again: it depends on MASK_TIME_PROB
     training.report["search"] = result.summary()
     return training.cfg
