@@ -102,7 +102,7 @@ def test_best_trial_is_the_lowest_complete_one_with_ties_broken_by_cer(tmp_path)
 def test_search_runs_writes_its_report_and_the_best_values_become_the_runs(base_run, tmp_path):
     training = prepared_training(base_run, tmp_path / "run")
     train_dir = training.train_dir
-    before = sorted(p.name for p in train_dir.iterdir())
+    before = sorted(p.name for p in train_dir.iterdir()) if train_dir.exists() else []  # prepared/ or nothing
     result = search.run_search(training)
 
     table = result.table
