@@ -89,6 +89,15 @@ class Config:
     overwrite_model: bool = False  # allow replacing an existing 04_train/model
     sanity_check: bool = False  # overfit one small batch first; fail if CER does not drop
     max_train_minutes: float = 0.0  # > 0: stop training after this many minutes (CPU rehearsals)
+    # Hyper-parameter search before training (notebook 04; train/search.py): not in the seed (it trained with
+    # fixed values). Trials are short runs on a subset; the best LEARNING_RATE, WARMUP_STEPS and MASK_TIME_PROB
+    # become the run's own (run.json). The first trial is the recipe's values, so the search can only confirm or beat them.
+    search_trials: int = 0  # 0 = no search; N > 0: try N settings (the recipe's first), a bad one stopped early
+    search_steps: int = 200  # updates per trial (evaluated 4 times on the eval subset of EVAL_MAX_SAMPLES)
+    search_train_rows: int = 2000  # trials train on a fixed random subset of this many training rows (0 = all)
+    search_lr_factor: float = 3.0  # learning rates from recipe / factor to recipe x factor (log-uniform)
+    search_warmup_share_max: float = 0.2  # warm-up from 0 to this share of the updates (below 1)
+    search_mask_time_prob_max: float = 0.1  # MASK_TIME_PROB from 0 to this
 
     # --- 05_evaluate --------------------------------------------------------------------------
     eval_model: str = ""  # "" = the run's 04_train/model; or any local path / Hub id
