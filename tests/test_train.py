@@ -488,9 +488,11 @@ def test_data_loader_workers_only_where_they_help(monkeypatch):
     assert trainer.dataloader_workers(None) == 0
     monkeypatch.setattr(trainer, "_cuda_available", lambda: True)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert trainer.dataloader_workers(None) == 0, "Colab's 2 cores: the main process needs them"
+    assert trainer.dataloader_workers(None) == 1, "Colab's 2 cores: one decodes clips, one drives the GPU"
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert trainer.dataloader_workers(None) == 2
+    assert trainer.dataloader_workers(None) == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert trainer.dataloader_workers(None) == 4
 
 
 def _poison_losses(monkeypatch, batches):

@@ -84,7 +84,7 @@ class Config:
     group_by_length: bool = True  # batch clips of similar length (less padding)
     max_batch_seconds: float = 0.0  # > 0: batches hold up to this many seconds of padded audio (longest clip x clips) instead of BATCH_SIZE clips
     eval_max_samples: int = 500  # evaluations during training use a fixed, length-sorted subset of this many dev clips (0: all); the final one uses all
-    dataloader_workers: int | None = None  # None: 2 on a GPU machine with 4+ cores, else 0 (workers compete with the model for a CPU's cores)
+    dataloader_workers: int | None = None  # None: on a GPU machine one per 2 CPU cores (1-4), else 0; they decode the clips
     resume: str = "auto"  # auto (last complete checkpoint) | never | <path to checkpoint>
     overwrite_model: bool = False  # allow replacing an existing 04_train/model
     sanity_check: bool = False  # overfit one small batch first; fail if CER does not drop

@@ -56,11 +56,19 @@ def choose_precision(precision: str = "auto") -> dict[str, bool]:
 
 
 def dataloader_workers(setting: int | None) -> int:
-    """DATALOADER_WORKERS: the setting when given; else 2 on a CUDA machine with 4+ CPU cores (the collator's
-    per-clip normalization then overlaps the GPU's step), 0 on a CPU (workers would take cores from the model)."""
+    """DATALOADER_WORKERS: the setting when given; else, on a CUDA machine, one worker per two CPU cores (1 on Colab's
+    2, at most 4), and 0 on a CPU (workers would take cores from the model).
+
+    The workers decode the clips (issue 14: no decoded copy on disk): ~130-150 clips/s each, measured on this
+    project's 2-core machine (``benchmarks/scale.py --loader``). An estimate from arithmetic, not a measurement:
+    XLSR-53 trains on ~100 GFLOP per second of audio, so an A100 at ~100 TFLOP/s effective takes ~200 clips of
+    5 s per second (a T4 ~40): two workers keep an A100 fed, one a T4.
+    """
     if setting is not None:
         return max(0, int(setting))
-    return 2 if _cuda_available() and (os.cpu_count() or 1) >= 4 else 0
+    if not _cuda_available():
+        return 0
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 def check_step_settings(cfg: Config) -> None:
