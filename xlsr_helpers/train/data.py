@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,14 +20,24 @@ class DataCollatorCTCWithPadding:
     extractor (``input_values`` or ``input_features``, each clip normalized on its own, an attention mask
     when the extractor gives one), labels padded with -100 (ignored by the CTC loss), and each clip's
     sample count under ``INPUT_LENGTHS_KEY`` so that evaluation decodes only a clip's own frames. Extra
-    columns (input_length, id, problem) are ignored."""
+    columns (input_length, id, problem) are ignored.
+
+    ``augment`` (training batches only, e.g. ``augment.SpeedPerturbation``) takes each decoded float32 clip and a
+    key drawn from torch's global generator (seeded by the Trainer, per data-loader worker, and restored on a
+    resume) and returns the clip to use; ``INPUT_LENGTHS_KEY`` then holds the new lengths."""
 
     processor: Any
+    augment: Callable[[np.ndarray, int], np.ndarray] | None = None
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
         arrays = [from_int16(f[SAMPLES_COLUMN]) for f in features]
+        if self.augment is not None:
+            from .augment import KEY_RANGE
+
+            keys = torch.randint(KEY_RANGE, (len(arrays),)).tolist()
+            arrays = [self.augment(a, key) for a, key in zip(arrays, keys)]
         batch = model_inputs(self.processor.feature_extractor, arrays)
         labels = [{"input_ids": [int(x) for x in f["labels"]]} for f in features]
         padded = self.processor.tokenizer.pad(labels, padding=True, return_tensors="pt", return_attention_mask=True)

@@ -24,6 +24,7 @@ from ..colab import scratch_dir
 from ..config import SAMPLING_RATE, Config
 from ..ctc import decode_labels
 from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
+from .augment import SpeedPerturbation
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
                           list_checkpoints)
 from .curves import save_curves
@@ -236,6 +237,8 @@ class Training:
             train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
             processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
             callbacks=list(self._callbacks.values()), max_batch_seconds=self.cfg.max_batch_seconds,
+            train_collator=DataCollatorCTCWithPadding(self.processor, augment=SpeedPerturbation.from_setting(
+                self.cfg.speed_perturbation)),
         )
         self._callbacks["non_finite"].trainer = self.trainer
         return self.trainer
