@@ -34,6 +34,7 @@ SEED_TRAINING = dict(
     eval_steps=400, save_steps=400, logging_steps=400, layerdrop=0.1, mask_time_prob=0.05,
     gradient_checkpointing="auto", attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.0,
     freeze_feature_encoder=True, freeze_encoder_steps=0,
+    mask_feature_prob=0.0, mask_feature_length=10, speed_perturbation="",
 )
 # The measured CPU recipe for `tiny` (0.6M parameters: batches of 8 without accumulation, lr 5e-3 with 8 %
 # warm-up, 30 epochs of the demo corpus = 2,250 updates, ~4 min on 2 CPU cores; held-out CER 0.2 after ~500
@@ -51,6 +52,7 @@ W2V_BERT_TRAINING = dict(
     eval_steps=300, save_steps=600, logging_steps=300, layerdrop=0.0, mask_time_prob=0.0,
     gradient_checkpointing="auto", attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
     freeze_feature_encoder=False, freeze_encoder_steps=0,
+    mask_feature_prob=0.0, mask_feature_length=10, speed_perturbation="",
 )
 # Hugging Face's MMS adapter write-up (von Platen, 2023): the 1B base model frozen, only the adapter layers
 # (~2.5M weights) and the head trained, lr 1e-3, 4 epochs, batches of 32.
@@ -59,6 +61,7 @@ MMS_ADAPTER_TRAINING = dict(
     eval_steps=100, save_steps=200, logging_steps=100, layerdrop=0.0, mask_time_prob=0.05,
     gradient_checkpointing="auto", attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
     freeze_feature_encoder=True, freeze_encoder_steps=0,
+    mask_feature_prob=0.0, mask_feature_length=10, speed_perturbation="",
 )
 RECIPE_FIELDS = tuple(SEED_TRAINING)  # the Config fields a recipe fills when they are None
 
@@ -277,6 +280,7 @@ def model_overrides(cfg: "Config", processor, world_size: int = 1, log: Callable
         recipe_for(cfg).model_config,
         attention_dropout=cfg.attention_dropout, hidden_dropout=cfg.hidden_dropout,
         feat_proj_dropout=cfg.feat_proj_dropout, mask_time_prob=float(cfg.mask_time_prob or 0.0),
+        mask_feature_prob=float(cfg.mask_feature_prob or 0.0), mask_feature_length=int(cfg.mask_feature_length),
         layerdrop=layerdrop, ctc_loss_reduction="mean", ctc_zero_infinity=True,
         pad_token_id=tokenizer.pad_token_id, vocab_size=len(tokenizer),
     )
