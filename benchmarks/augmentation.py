@@ -138,16 +138,19 @@ def main() -> None:
     if not (base / "03_vocab").exists():
         P.prepare_run(base, args.language, model="tiny", size="demo")
     tiny = {name.lower(): DEMO_PARAMETERS[name] for name in DEMO_TRAINING}
-    plan = []
     parts = [p for p in args.parts.split(",") if p]
+    runs = {}
     if "tiny" in parts:
         steps = args.tiny_steps or DEMO_PARAMETERS["MAX_STEPS"]
-        plan += [("tiny", "tiny", int(seed), steps, tiny) for seed in args.seeds.split(",") if seed]
+        runs["tiny"] = [("tiny", "tiny", int(seed), steps, tiny) for seed in args.seeds.split(",") if seed]
     if "pretrained" in parts:
         encoder = P.build_pretrained_encoder(Path(args.encoders) if args.encoders else work / "encoders")
         steps = args.pretrained_steps or P.PROOF_STEPS
-        plan += [("pretrained", str(encoder / "pretrained"), int(seed), steps, P.CPU_RECIPES["wav2vec2"])
-                 for seed in args.pretrained_seeds.split(",") if seed]
+        runs["pretrained"] = [("pretrained", str(encoder / "pretrained"), int(seed), steps, P.CPU_RECIPES["wav2vec2"])
+                              for seed in args.pretrained_seeds.split(",") if seed]
+    # first seed of each model, then the second ...: a run cut short still has both models' first comparison
+    plan = [run for rank in range(max(map(len, runs.values()), default=0)) for group in runs.values()
+            for run in group[rank:rank + 1]]
 
     rows = []
     for part, model, seed, steps, recipe in plan:

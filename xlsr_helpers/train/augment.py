@@ -5,9 +5,9 @@ The perturbation is Kaldi's ``sox speed``: the clip is resampled from ``factor x
 ``factor`` times faster. Tempo *and* pitch change together (a 440 Hz tone becomes 440 x factor Hz, a 3 s clip at
 1.1 lasts 3 / 1.1 s), which is what those recipes do and what Ko et al. (2015, "Audio augmentation for speech
 recognition") measured to beat tempo-only changes: it imitates other voices (vocal-tract length) as well as other
-speaking rates. The resampler is torchaudio's band-limited sinc interpolation (``torchaudio.functional.resample``,
-the same as ``torchaudio.transforms.Speed``); the ratios 16:17.6 and 16:14.4 reduce to 10:11 and 10:9, so a
-polyphase filter of a few taps per output sample does it (measured by ``benchmarks/speed_perturbation.py``).
+speaking rates. The resampler is torchaudio's own speed transform (``torchaudio.transforms.Speed``: band-limited
+sinc interpolation, its filter made once per factor); the ratios 17.6:16 and 14.4:16 reduce to 11:10 and 9:10, so
+a polyphase filter of a few taps per output sample does it (measured by ``benchmarks/speed_perturbation.py``).
 
 It runs on the fly, on each decoded float32 clip of a *training* batch (``DataCollatorCTCWithPadding.augment``),
 never on evaluation batches and never as prepared copies on disk: three copies would triple the prepared audio,
@@ -30,6 +30,7 @@ much less margin.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,18 +56,24 @@ def parse_speed_factors(text: str) -> tuple[float, ...]:
 def change_speed(array: np.ndarray, factor: float, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     """``array`` played ``factor`` times faster (tempo and pitch): resampled from factor x rate to rate.
 
-    The result has ``ceil(len / factor)`` samples (torchaudio's band-limited resampler); factor 1.0 returns the
-    array itself."""
+    The result has ``ceil(len / factor)`` samples; factor 1.0 returns the array itself."""
     if factor == 1.0:
         return array
     import torch
-    import torchaudio.functional as AF
 
-    source = int(round(sampling_rate * factor))
-    if abs(source / sampling_rate - factor) > 1e-6:
+    with torch.no_grad():
+        return _speed_transform(float(factor), int(sampling_rate))(torch.from_numpy(
+            np.ascontiguousarray(array, dtype=np.float32)))[0].numpy()
+
+
+@functools.lru_cache(maxsize=None)
+def _speed_transform(factor: float, sampling_rate: int):
+    """torchaudio's ``Speed`` transform (its band-limited resampler, the filter computed once per factor)."""
+    from torchaudio.transforms import Speed
+
+    if abs(sampling_rate * factor - round(sampling_rate * factor)) > 1e-6:
         raise ValueError(f"speed factor {factor} is not a whole number of Hz at {sampling_rate} Hz")
-    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-    return AF.resample(tensor, orig_freq=source, new_freq=sampling_rate).numpy()
+    return Speed(orig_freq=sampling_rate, factor=factor)
 
 
 def speed_factor(key: int, factors) -> float:
