@@ -76,6 +76,9 @@ class Config:
     hidden_dropout: float | None = None  # None: recipe (0.1 seed and tiny, 0.0 w2v-BERT and MMS adapters)
     feat_proj_dropout: float | None = None  # None: recipe (0.0)
     mask_time_prob: float | None = None  # None: recipe (0.05; 0.0 w2v-BERT)
+    mask_feature_prob: float | None = None  # None: recipe (0.0 = off, the seed's); SpecAugment's frequency mask: share of hidden channels masked
+    mask_feature_length: int | None = None  # None: recipe (10); width of one frequency (channel) mask span
+    speed_perturbation: str | None = None  # None: recipe; "" = off, or speed factors of training clips, e.g. "0.9,1.0,1.1"
     layerdrop: float | None = None  # None: recipe (0.1 seed, 0.0 others); forced to 0.0 under DDP
     gradient_checkpointing: bool | str | None = None  # None: recipe ("auto": on only when the longest batch does not fit the GPU without it; False for tiny)
     freeze_feature_encoder: bool | None = None  # None: recipe (True where a CNN feature encoder exists)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -87,10 +87,15 @@ class DataCollatorCTCWithPadding:
     (the trainer adds the counts up and the step reports them); when every clip of a batch fails, the last
     good batch of this collator stands in for it (counted too), so one broken file never stops a long run.
     With ``cache_bytes`` > 0 decoded clips are kept in memory (int16) up to that size. Extra columns
-    (input_length, problem) are ignored."""
+    (input_length, problem) are ignored.
+
+    ``augment`` (training batches only, e.g. ``augment.SpeedPerturbation``) takes each decoded float32 clip and a
+    key drawn from torch's global generator (seeded by the Trainer, per data-loader worker, and restored on a
+    resume) and returns the clip to use; ``INPUT_LENGTHS_KEY`` then holds the new lengths."""
 
     processor: Any
     cache_bytes: int = 0
+    augment: Callable[[np.ndarray, int], np.ndarray] | None = None
     _last_good: tuple | None = field(default=None, init=False, repr=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False)
     _cached_bytes: int = field(default=0, init=False, repr=False)
@@ -114,6 +119,11 @@ class DataCollatorCTCWithPadding:
             good, arrays = self._last_good
         else:
             self._last_good = (good, arrays)
+        if self.augment is not None:
+            from .augment import KEY_RANGE
+
+            keys = torch.randint(KEY_RANGE, (len(arrays),)).tolist()
+            arrays = [self.augment(a, key) for a, key in zip(arrays, keys)]
         batch = model_inputs(self.processor.feature_extractor, arrays)
         labels = [{"input_ids": [int(x) for x in f["labels"]]} for f in good]
         padded = self.processor.tokenizer.pad(labels, padding=True, return_tensors="pt", return_attention_mask=True)

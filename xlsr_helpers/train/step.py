@@ -22,6 +22,7 @@ import numpy as np
 from ..config import SAMPLING_RATE, Config
 from ..ctc import decode_labels
 from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
+from .augment import SpeedPerturbation
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
                           list_checkpoints)
 from .curves import save_curves
@@ -229,11 +230,14 @@ class Training:
         Trainer = make_trainer_class()
         # Without data-loader workers (a CPU run) the collator runs in this process: decoded clips are kept.
         cache = CLIP_CACHE_BYTES if self.args.dataloader_num_workers == 0 else 0
+        augment = SpeedPerturbation.from_setting(self.cfg.speed_perturbation)
         self.trainer = Trainer(
             model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor, cache),
             train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
             processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
             callbacks=list(self._callbacks.values()), max_batch_seconds=self.cfg.max_batch_seconds,
+            # training batches get their own collator only to be augmented (evaluation never is)
+            train_collator=DataCollatorCTCWithPadding(self.processor, cache, augment=augment) if augment is not None else None,
         )
         self._callbacks["non_finite"].trainer = self.trainer
         return self.trainer

@@ -175,9 +175,10 @@ def make_trainer_class():
         could not decode (``skipped_clips``: training batches, ``skipped_eval_clips``: evaluations).
         """
 
-        def __init__(self, *args, max_batch_seconds: float = 0.0, **kwargs):
+        def __init__(self, *args, max_batch_seconds: float = 0.0, train_collator=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.max_batch_seconds = float(max_batch_seconds or 0.0)
+            self.train_collator = train_collator  # training batches only (e.g. speed perturbation); else data_collator
             self.non_finite_losses = 0
             self.non_finite_streak = 0
             self.skipped_clips = 0
@@ -196,6 +197,16 @@ def make_trainer_class():
                 super()._get_train_sampler()
 
         def get_train_dataloader(self):
+            """Training batches through ``train_collator`` when one is given (evaluation keeps ``data_collator``)."""
+            if self.train_collator is None:
+                return self._train_dataloader()
+            collator, self.data_collator = self.data_collator, self.train_collator
+            try:  # the DataLoader keeps the collator it was built with
+                return self._train_dataloader()
+            finally:
+                self.data_collator = collator
+
+        def _train_dataloader(self):
             """Under MAX_BATCH_SECONDS: a DataLoader over :class:`DurationBatchSampler` batches (Accelerate shards
             them between processes and replays the epoch on a resume); else the Trainer's own."""
             if not self.max_batch_seconds:
