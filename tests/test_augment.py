@@ -112,7 +112,8 @@ def test_only_training_batches_are_perturbed(run_cfg):  # noqa: F811
     rows = [training.prepared["eval"][i] for i in range(4)]
     for _ in range(3):
         lengths = trainer.get_eval_dataloader().collate_fn(rows)[data.INPUT_LENGTHS_KEY].tolist()
-        assert lengths == [r["input_length"] for r in rows], "evaluation hears the clips as they are"
+        # the rows' lengths are the metadata's (ms); a perturbed clip would be ~10 % off, not a few samples
+        assert all(abs(a - r["input_length"]) <= 160 for a, r in zip(lengths, rows)), "evaluation hears clips as they are"
     off = step.Training(run_cfg.updated(speed_perturbation=""), log=lambda *a: None)
     assert off.cfg.speed_perturbation == "" and augment.SpeedPerturbation.from_setting(off.cfg.speed_perturbation) is None
 
