@@ -1,6 +1,7 @@
 """Every notebook obeys the contract of DESIGN.md (checked statically, without running it)."""
 
 import importlib.metadata
+import json
 import shlex
 import sys
 import types
@@ -29,6 +30,9 @@ def test_notebook_contract(path):
         pytest.fail(f"{path.name} does not exist")
     notebook = nbformat.read(str(path), as_version=4)
     nbformat.validate(notebook)
+    # nbformat.read adds missing cell ids with a warning (a hard error in a future nbformat): check the file itself
+    unnamed = [i for i, cell in enumerate(json.loads(path.read_text())["cells"]) if "id" not in cell]
+    assert not unnamed, f"cells without an id: {unnamed}"
     cells = notebook.cells
     assert notebook.metadata.get("kernelspec", {}).get("name") == "python3"
     assert cells[0].cell_type == "markdown" and cells[0].source.lstrip().startswith("#")
