@@ -24,8 +24,9 @@ DEFAULT_CELL_TIMEOUT_S = 3600
 # of updates and has no time limit, so that it gives the same WER/CER on every machine (seed 42, the same
 # batches in the same order; a faster machine only finishes sooner). With MAX_TRAIN_MINUTES=5 instead, one
 # commit gave test WER 34.5 on one machine and 56.8 on a slower one: the slower one stopped mid-schedule.
-# Measured: test WER 71.35, CER 20.27 with OMP_NUM_THREADS=1 and 2 alike (models.tiny_thread_independent_);
-# runs that differed only in rounding (as another processor's arithmetic may) gave WER 65.8-71.4, CER 17.5-20.3.
+# Measured: test WER 63.13, CER 17.40 with OMP_NUM_THREADS=1 (lazy data path; before it, 71.35 / 20.27 with 1 and 2
+# threads alike: models.tiny_thread_independent_); runs that differed only in rounding (as another processor's
+# arithmetic may) gave WER 65.8-71.4, CER 17.5-20.3.
 # The learning-rate schedule (8 % warm-up, then linear decay to 0) is fitted to DEMO_STEPS. Measured on the demo
 # corpus, 1 thread, held-out (eval split) CER / WER after a whole schedule (benchmarks/demo_steps.py times a step):
 #   batches of 8, attention dropout 0.1 (models.TINY_TRAINING):  600 updates 0.24 / 0.77, 1,000 updates 0.07 / 0.36
