@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .audio import dataset_from_columns, with_audio_feature
+from .audio import dataset_from_columns, header_seconds, with_audio_feature
 from .config import SAMPLING_RATE, SPLITS, Config
 
 COLUMNS = ("id", "audio", "sentence", "speaker", "duration", "source")
@@ -490,8 +490,6 @@ def quick_check(source: str | bytes, expected: float | None = None) -> tuple[boo
             return probe_audio(source, expected)
         if expected:
             return True, float(expected), None
-        from .audio import header_seconds
-
         seconds = header_seconds(source)
         return (True, seconds, None) if seconds > 0 else probe_audio(source, expected)
     except Exception as error:  # noqa: BLE001 - an unreadable file is "undecodable", counted

@@ -47,8 +47,9 @@ def training_rows(dataset, tokenizer, text_column: str = "sentence"):
     ids = dataset["id"][:] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
     texts = [t if isinstance(t, str) else "" for t in dataset[text_column][:]]
     seconds = dataset["duration"][:] if "duration" in dataset.column_names else [0.0] * len(dataset)
+    paths = stores_paths(dataset)
     audio = dataset.select_columns([AUDIO_COLUMN])
-    if not stores_paths(dataset):
+    if not paths:
         from datasets import Audio
 
         audio = audio.cast_column(AUDIO_COLUMN, Audio(decode=False))
@@ -66,7 +67,7 @@ def training_rows(dataset, tokenizer, text_column: str = "sentence"):
                 s = 0.0
         lengths.append(int(round(float(s) * SAMPLING_RATE)))
     labels = encode(tokenizer, texts)
-    audio_feature = Value("string") if stores_paths(dataset) else {"bytes": Value("binary"), "path": Value("string")}
+    audio_feature = Value("string") if paths else {"bytes": Value("binary"), "path": Value("string")}
     features = Features({"id": Value("string"), AUDIO_COLUMN: audio_feature, "labels": List(Value("int32")),
                          LENGTH_COLUMN: Value("int32"), "problem": Value("string")})
     columns = {"id": [str(i) for i in ids], AUDIO_COLUMN: clips, "labels": labels, LENGTH_COLUMN: lengths,
