@@ -7,7 +7,8 @@ synthetic ``demo`` corpus (real 48 kHz mp3s, 1.5-4.5 s), each row with a distinc
 duration in ``clip_durations.tsv`` (what Common Voice ships). Then, in a fresh process per run: steps 01, 02 and
 03 (``xlsr_helpers``) and step 04 up to the end of its first training step (model ``tiny`` on the CPU). Printed:
 
-- time from the start of step 01 to the end of the first training step, and what it is made of (per stage);
+- time from the start of step 01 to the end of the first training step, and what it is made of (per stage), with
+  the TSV parse (train/dev/test.tsv and clip_durations.tsv, read once more alone) beside it;
 - the run folder's size against the source's (the clips counted as N distinct files, as a real release has them);
 - peak memory: the PSS of the process tree (sampled every 0.1 s from /proc).
 
@@ -108,13 +109,14 @@ def child(corpus: Path, run_dir: Path, out: Path) -> None:
     from transformers import TrainerCallback
 
     from xlsr_helpers.config import Config
-    from xlsr_helpers.load import read_cv_tsv, run_load
+    from xlsr_helpers.load import read_clip_durations, read_cv_tsv, run_load
     from xlsr_helpers.normalize import run_normalize
     from xlsr_helpers.train.step import Training
     from xlsr_helpers.vocab import run_vocab
     mark("imports")
     for name in ("train", "dev", "test"):  # the TSV parse, measured alone (step 01 does it again)
         read_cv_tsv(corpus / f"{name}.tsv")
+    read_clip_durations(corpus)
     tsv_parse = round(time.perf_counter() - started - sum(stages.values()), 2)
     started += tsv_parse  # not part of any stage
 

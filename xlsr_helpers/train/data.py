@@ -55,17 +55,15 @@ def training_rows(dataset, tokenizer, text_column: str = "sentence"):
         audio = audio.cast_column(AUDIO_COLUMN, Audio(decode=False))
     clips = audio[AUDIO_COLUMN][:]
     problems = ["" if t.strip() else "empty transcript" for t in texts]
-    lengths = []
-    for i, s in enumerate(seconds):
-        if not s or s <= 0:  # no metadata: read the header (a decode only where even that fails)
-            try:
-                item = clips[i]
-                s = header_seconds(item if isinstance(item, str) else (item.get("bytes") or item.get("path")))
-                s = s or len(decode_audio(item)) / SAMPLING_RATE
-            except Exception as error:  # noqa: BLE001 - counted by the feasibility filter
-                problems[i] = problems[i] or f"undecodable: {type(error).__name__}: {str(error)[:200]}"
-                s = 0.0
-        lengths.append(int(round(float(s) * SAMPLING_RATE)))
+    seconds = np.asarray([s or 0.0 for s in seconds], dtype=np.float64)
+    for i in np.flatnonzero(seconds <= 0):  # no metadata: read the header (a decode only where even that fails)
+        try:
+            item = clips[i]
+            s = header_seconds(item if isinstance(item, str) else (item.get("bytes") or item.get("path")))
+            seconds[i] = s or len(decode_audio(item)) / SAMPLING_RATE
+        except Exception as error:  # noqa: BLE001 - counted by the feasibility filter
+            problems[i] = problems[i] or f"undecodable: {type(error).__name__}: {str(error)[:200]}"
+    lengths = np.rint(seconds * SAMPLING_RATE).astype(np.int32)
     labels = encode(tokenizer, texts)
     audio_feature = Value("string") if paths else {"bytes": Value("binary"), "path": Value("string")}
     features = Features({"id": Value("string"), AUDIO_COLUMN: audio_feature, "labels": List(Value("int32")),
