@@ -48,7 +48,7 @@ from xlsr_helpers.models import TINY_ARCHITECTURE, mms_language_code, tiny_filte
 # encoder pre-trained on German alone (800 updates, CER 0.12) was too specific — fine-tuning it on Turkish collapsed
 # to all-blank output for 3 of 4 initial heads. Like XLSR-53, multilingual pre-training is what makes the encoder a
 # good start for a language it has not heard. Fine-tuning's own fragility (a head stuck on the all-blank plateau) was
-# the recipe's regularization, see CPU_RECIPES.
+# the recipe's time masking, see CPU_RECIPES.
 PRETRAIN_LANGUAGES = ("de", "es", "fr", "it", "ru")
 PRETRAIN_SIZE = "demo"
 PRETRAIN_STEPS = 2000
@@ -273,12 +273,13 @@ def build_pretrained_encoder(root, languages=PRETRAIN_LANGUAGES, size: str = PRE
 # - warm-up 8 % of the updates (WARMUP_STEPS=-1, as the tiny recipe) instead of 500 / 100 steps, which would be
 #   most or all of the budget;
 # - no gradient checkpointing (it saves GPU memory and costs time; the model is 2 MB);
-# - wav2vec2 without LayerDrop and time masking (seed: 0.1 and 0.05), regularizers for runs of thousands of updates:
-#   LayerDrop 0.1 over 3 layers drops one in ten updates' worth of a third of the model. With them, half the heads
-#   (SEED 42 and 3 of 42, 1, 2, 3; 1 of 4 on an encoder pre-trained 1,200 updates) stayed on the all-blank plateau
-#   for all 300 updates (CER 0.99-1.00; the others 0.24-0.45); without them, every head tried learned: CER 0.17-0.19
-#   after 300 updates on the 2,000-update encoder (seeds 42, 1, 3; one thread each), 0.26 for seed 3 on an encoder
-#   pre-trained 1,200 updates before the lazy data path (1.00 with them), and the scratch arm reached 0.89.
+# - wav2vec2 without time masking and LayerDrop (seed: 0.05 and 0.1), regularizers for runs of thousands of updates.
+#   With them, half the heads (SEED 42 and 3 of 42, 1, 2, 3; 1 of 4 on an encoder pre-trained 1,200 updates) stayed
+#   on the all-blank plateau for all 300 updates (CER 0.99-1.00; the others 0.24-0.45); without them, every head
+#   tried learned: CER 0.17-0.19 after 300 updates on the 2,000-update encoder (seeds 42, 1, 3; one thread each),
+#   0.26 for seed 3 on an encoder pre-trained 1,200 updates before the lazy data path (1.00 with them), and the
+#   scratch arm reached 0.89. The masking is what matters: seed 42 with masking alone stayed blank (CER 1.00), with
+#   LayerDrop alone it learned (0.19).
 CPU_RECIPES = {
     "wav2vec2": dict(batch_size=8, gradient_accumulation_steps=1, learning_rate=3e-3, warmup_steps=-1,
                      gradient_checkpointing=False, layerdrop=0.0, mask_time_prob=0.0),
