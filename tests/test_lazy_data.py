@@ -39,7 +39,8 @@ def test_quick_check_refuses_empty_and_non_audio_files(clips, tmp_path):
     assert load.quick_check(str(empty), 2.0) == (False, None, "empty file")
     ok, _, error = load.quick_check(str(clips["garbage"]), 2.0)  # unknown header: decode-checked instead
     assert not ok and error
-    assert load.quick_check(str(tmp_path / "gone.mp3"), 2.0)[0] is False
+    assert load.quick_check(str(tmp_path / "gone.mp3"), 2.0) == (False, None, load.MISSING_FILE)
+    assert load.quick_check(str(tmp_path), 2.0) == (False, None, load.MISSING_FILE), "a folder is no clip"
     assert load.looks_like_audio(clips["a"].read_bytes()[:12])
     assert not load.looks_like_audio(b"this is not audio")
 
@@ -57,6 +58,14 @@ def test_decode_check_covers_a_sample_and_the_rest_get_the_cheap_check(tmp_path,
     assert none["decode_check"]["train"] == {"decoded": 0, "header_only": 4}
     sample = load.run_load(cfg_for(tmp_path / "two", f"common_voice:{folder}", decode_check_clips=2)).report
     assert sample["decode_check"]["train"] == {"decoded": 2, "header_only": 2}
+
+
+@pytest.mark.parametrize("decode_check_clips", [0, -1], ids=["cheap-check", "decode-check"])
+def test_a_missing_clip_is_counted_as_missing_by_either_check(tmp_path, clips, decode_check_clips):
+    rows = {**BASIC, "train": BASIC["train"] + [("spk9", "common_voice_tr_9.mp3", "Bu dosya yok", None)]}
+    folder = make_cv(tmp_path / "cv", rows, clips, durations={n: 1800 for s in rows.values() for _, n, *_ in s})
+    report = load.run_load(cfg_for(tmp_path, f"common_voice:{folder}", decode_check_clips=decode_check_clips)).report
+    assert report["dropped"]["train"] == {"missing_clip": 1} and report["kept"]["train"] == 3
 
 
 def test_step_02_says_when_the_clips_folder_was_moved_after_step_01(tmp_path, clips):
