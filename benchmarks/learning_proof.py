@@ -1,7 +1,7 @@
 """Benchmark: a locally pretrained encoder fine-tuned through MODEL=<folder>, against the same architecture from
 random weights, and against adapters on the frozen pretrained encoder: held-out CER curves side by side.
 
-    python benchmarks/learning_proof.py [--steps 300] [--eval-steps 50] [--pretrain-updates 1200]
+    python benchmarks/learning_proof.py [--steps 300] [--eval-steps 50] [--pretrain-updates 2000]
                                         [--pretrain-languages de,es,fr,it,ru] [--language tr] [--size demo] [--work DIR]
 
 What runs (tests/pretrained.py, the same code as tests/test_learning_proof.py):
