@@ -66,6 +66,7 @@ from typing import Any, Iterable
 from .alphabets import ITEM_SEPARATOR, Alphabet, alphabet_for
 from .audio import stores_paths, with_audio_feature
 from .config import SPLITS, Config
+from .translate import TranslateTable
 
 FORMAT = "xlsr-normalizer"
 FORMAT_VERSION = 2  # 2: the alphabet's rules ("alphabet"); a file without them is read as version 1 behaved
@@ -194,18 +195,6 @@ def _chars(value: str) -> str:
     return "".join(dict.fromkeys(unicodedata.normalize("NFC", value or "").replace(" ", "")))
 
 
-class _FateTable(dict):
-    """A ``str.translate`` table filled on first sight of each character by ``fate(character)``."""
-
-    def __init__(self, fate):
-        super().__init__()
-        self._compute = fate
-
-    def __missing__(self, codepoint: int) -> str:
-        value = self[codepoint] = self._compute(chr(codepoint))
-        return value
-
-
 class Normalizer:
     """``normalizer(text) -> str``; everything it does is in its JSON (``to_dict``)."""
 
@@ -256,7 +245,7 @@ class Normalizer:
         # benchmarks/scale.py: 16 us a sentence with a Python loop over every character, 12 us with the table (the
         # rest is transform's Unicode passes); the same output for 14,000 sentences in 35 languages.
         self._context = (({APOSTROPHE} if self._apostrophe else set()) | self._word_marks) - self._ignore - self._keep
-        self._fate = _FateTable(self._context_free_fate)
+        self._fate = TranslateTable(self._context_free_fate)
 
     # --- the function --------------------------------------------------------------------------
     def __call__(self, text: str) -> str:
@@ -509,7 +498,7 @@ def inventory_report(raw: list[str], normalized: list[str], normalizer: Normaliz
 
 
 def alphabet_report(raw: list[str], normalized: list[str], normalizer: Normalizer,
-                    examples: int = EXAMPLES_PER_CHARACTER) -> dict[str, Any]:
+                    examples: int = EXAMPLES_PER_CHARACTER, after: dict[str, int] | None = None) -> dict[str, Any]:
     """Characters of the normalized text that are not in the language's alphabet (CLDR main + auxiliary
     letters, as the normalizer writes them): likely noise, foreign words or digits. Each with its count
     and the first ``examples`` sentences (as they were before normalization) that have it."""
@@ -520,7 +509,8 @@ def alphabet_report(raw: list[str], normalized: list[str], normalizer: Normalize
                 "message": f"no alphabet available for {normalizer.language!r} (Unicode CLDR has none): "
                            "nothing checked; normalized by the language profile alone"}
     expected = normalizer.alphabet_characters(alphabet)
-    counts = Counter({ch: n for ch, n in char_inventory(normalized).items() if ch not in expected})
+    after = char_inventory(normalized) if after is None else after  # the inventory's count, when it has one
+    counts = Counter({ch: n for ch, n in after.items() if ch not in expected})
     found: dict[str, list[str]] = {ch: [] for ch in counts}
     outside = set(found)
     for before, after in zip(raw, normalized):
@@ -639,6 +629,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     os.replace(tmp, final)
     normalizer_path = normalizer.save(step_dir / FILE_NAME)
 
+    inv = inventory_report(raw_all, norm_all, normalizer)
     report = {
         "normalizer": normalizer.to_dict(),
         "profile_note": normalizer.profile.note,
@@ -646,10 +637,9 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
         "emptied_total": sum(p["emptied"] for p in per_split.values()),
         "emptied_examples": emptied_examples,
         "leak_removed_after_normalization": sum(leaks.values()),
-        "inventory": inventory_report(raw_all, norm_all, normalizer),
-        "alphabet": alphabet_report(raw_all, norm_all, normalizer),
+        "inventory": inv,
+        "alphabet": alphabet_report(raw_all, norm_all, normalizer, after=inv["after"]),
     }
-    inv = report["inventory"]
     report["chars_before"] = len(inv["before"])
     report["chars_after"] = len(inv["after"])
     report["removed_chars"] = "".join(e["char"] for e in inv["removed"])

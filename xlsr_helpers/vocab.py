@@ -37,6 +37,7 @@ from typing import Any, Iterable
 from .config import SPLITS, Config
 from .models import detect_family, feature_extractor_for, target_lang
 from .normalize import WORD_DELIMITER  # fixed: see the module docstring
+from .translate import TranslateTable
 
 # First candidate is the seed's choice; the others are used only when the text contains the first.
 SPECIAL_CANDIDATES = {
@@ -184,8 +185,8 @@ def encode(tokenizer, texts: list[str]):
     if (not single or getattr(tokenizer, "do_lower_case", False) or delimiter not in vocab
             or max(vocab.values()) >= 0xD800):  # ids from 0xD800 are no characters (surrogates)
         return pa.array(tokenizer(texts).input_ids, column_type)
-    table = _IdCharacters({ord(token): chr(i) for token, i in vocab.items() if len(token) == 1},
-                          unknown=chr(tokenizer.unk_token_id))
+    unknown = chr(tokenizer.unk_token_id)  # a character outside the vocabulary: the unknown token, as the tokenizer
+    table = TranslateTable(lambda ch: unknown, {ord(token): chr(i) for token, i in vocab.items() if len(token) == 1})
     table[ord(" ")] = chr(vocab[delimiter])
     ids = np.frombuffer("".join(texts).translate(table).encode("utf-32-le"), dtype=np.int32)
     offsets = np.zeros(len(texts) + 1, dtype=np.int32)
@@ -202,18 +203,6 @@ def encode(tokenizer, texts: list[str]):
             rows[i] = tokenizer(texts[i]).input_ids
         return pa.array(rows, column_type)
     return labels
-
-
-class _IdCharacters(dict):
-    """``str.translate`` table: a character -> the character whose code is its token id; one outside the vocabulary
-    -> the unknown token's (as the tokenizer has it)."""
-
-    def __init__(self, table: dict[int, str], unknown: str):
-        super().__init__(table)
-        self._unknown = unknown
-
-    def __missing__(self, codepoint: int) -> str:
-        return self._unknown
 
 
 def round_trip(tokenizer, sentences: list[str], max_examples: int = 10) -> dict[str, Any]:
