@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -65,6 +66,7 @@ from typing import Any, Iterable
 
 from .alphabets import ITEM_SEPARATOR, Alphabet, alphabet_for
 from .audio import stores_paths, with_audio_feature
+from .chars import count_chars
 from .config import SPLITS, Config
 from .translate import TranslateTable
 
@@ -448,7 +450,7 @@ def load_normalizer(path: str | Path) -> Normalizer:
 # inventory
 # --------------------------------------------------------------------------------------------------
 def char_inventory(texts: Iterable[str]) -> Counter:
-    return Counter("".join(texts))  # one count over the joined text (in C), not an update per text
+    return count_chars(texts)
 
 
 def char_info(ch: str) -> dict[str, str]:
@@ -646,7 +648,8 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     report["removed_count"] = sum(e["count"] for e in inv["removed"])
     report_path = step_dir / "report.json"
     report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    pairs = [{"before": a, "after": b} for a, b in zip(raw_all, norm_all) if a != b][:10]
+    changed = ((a, b) for a, b in zip(raw_all, norm_all) if a != b)
+    pairs = [{"before": a, "after": b} for a, b in itertools.islice(changed, 10)]
     return NormalizeResult(with_audio_feature(load_from_disk(str(final))), report, normalizer, final, report_path, normalizer_path,
                            pairs)
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import tempfile
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .chars import count_chars
 from .config import SPLITS, Config
 from .models import detect_family, feature_extractor_for, target_lang
 from .normalize import WORD_DELIMITER  # fixed: see the module docstring
@@ -236,13 +236,16 @@ def unseen_characters(vocab: dict[str, int], texts: dict[str, list[str]]) -> lis
     """Characters of eval/test absent from the vocabulary (they will be [UNK]), with counts and an example."""
     found: dict[str, dict[str, Any]] = {}
     for split, sentences in texts.items():
-        for sentence in sentences:
-            for ch in set(sentence):
-                if ch != " " and ch not in vocab:
-                    entry = found.setdefault(ch, {"char": ch, "codepoint": f"U+{ord(ch):04X}",
-                                                  "name": unicodedata.name(ch, "?"), "eval": 0, "test": 0,
-                                                  "example": sentence[:120]})
-                    entry[split] += sentence.count(ch)
+        counts = count_chars(sentences)
+        unseen = {ch for ch in counts if ch != " " and ch not in vocab}
+        for sentence in sentences if unseen - found.keys() else ():  # an example for each new one, in order
+            for ch in unseen.intersection(sentence) - found.keys():
+                found[ch] = {"char": ch, "codepoint": f"U+{ord(ch):04X}", "name": unicodedata.name(ch, "?"),
+                             "eval": 0, "test": 0, "example": sentence[:120]}
+            if not unseen - found.keys():
+                break
+        for ch in unseen:
+            found[ch][split] = counts[ch]
     return sorted(found.values(), key=lambda e: (-(e["eval"] + e["test"]), e["char"]))
 
 
@@ -275,9 +278,10 @@ def run_vocab(cfg: Config) -> VocabResult:
     checked_saved = round_trip(reloaded.tokenizer, sample)
 
     only_test = unseen_characters(vocab.vocab, {"eval": texts["eval"], "test": texts["test"]})
-    test_chars = Counter("".join(texts["test"]).replace(" ", ""))
+    test_chars = count_chars(texts["test"])
+    test_chars.pop(" ", None)
     unk_test = sum(test_chars[e["char"]] for e in only_test)
-    char_counts = Counter("".join(texts["train"]))
+    char_counts = count_chars(texts["train"])
     report = {
         "vocab_size": vocab.size,
         "tokenizer_len": len(reloaded.tokenizer),
