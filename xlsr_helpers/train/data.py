@@ -289,28 +289,30 @@ def feasibility(dataset, model, extractor, max_duration_s: float = 0.0, check_ct
     frames = output_frames(model, extractor, lengths) if len(lengths) else np.zeros(0, dtype=np.int64)
     mask_on = check_mask and float(getattr(model.config, "mask_time_prob", 0.0) or 0.0) > 0
     mask_length = int(getattr(model.config, "mask_time_length", 10)) if mask_on else 0
-    counts = {reason: 0 for reason in FEASIBILITY_REASONS}
+
+    # Each reason as a mask over all rows (numpy: a Python loop over the rows took 0.36 s for 100,000); a row gets
+    # the first reason that applies, in FEASIBILITY_REASONS order.
+    has_problem = np.array([bool(p) for p in problems], dtype=bool)
+    undecodable = np.array([bool(p) and p.startswith("undecodable") for p in problems], dtype=bool)
+    too_long = (lengths > max_duration_s * SAMPLING_RATE) if max_duration_s else np.zeros(len(lengths), dtype=bool)
+    too_few = np.zeros(len(lengths), dtype=bool)
+    if check_ctc:  # CTC needs at most 2 frames a label; a row's labels are read only where that does not clear it
+        for i in np.flatnonzero(2 * label_counts > frames):
+            too_few[i] = ctc_min_frames(label_column[int(i)].as_py()) > frames[i]
+    too_short_for_mask = frames < mask_length
+    masks = {"undecodable": undecodable, "empty_transcript": has_problem & ~undecodable, "too_long": too_long,
+             "too_few_frames_for_labels": too_few, "shorter_than_time_mask": too_short_for_mask}
+    taken = np.zeros(len(lengths), dtype=bool)
+    counts: dict[str, int] = {}
     examples: dict[str, list] = {}
-    keep = []
-    for i, problem in enumerate(problems):
-        reason = None
-        if problem:
-            reason = "undecodable" if problem.startswith("undecodable") else "empty_transcript"
-        elif max_duration_s and lengths[i] > max_duration_s * SAMPLING_RATE:
-            reason = "too_long"
-        elif (check_ctc and 2 * label_counts[i] > frames[i]  # CTC needs at most 2 frames a label
-              and ctc_min_frames(label_column[i].as_py()) > frames[i]):
-            reason = "too_few_frames_for_labels"
-        elif mask_on and frames[i] < mask_length:
-            reason = "shorter_than_time_mask"
-        if reason is None:
-            keep.append(i)
-        else:
-            counts[reason] += 1
-            examples.setdefault(reason, [])
-            if len(examples[reason]) < 3:
-                examples[reason].append({"row": i, "seconds": round(float(lengths[i]) / SAMPLING_RATE, 2),
-                                         "frames": int(frames[i]), "labels": int(label_counts[i]),
-                                         "problem": problem or None})
+    for reason in FEASIBILITY_REASONS:
+        hit = masks[reason] & ~taken
+        taken |= hit
+        if hit.any():
+            counts[reason] = int(hit.sum())
+            examples[reason] = [{"row": int(i), "seconds": round(float(lengths[i]) / SAMPLING_RATE, 2),
+                                 "frames": int(frames[i]), "labels": int(label_counts[i]),
+                                 "problem": problems[i] or None} for i in np.flatnonzero(hit)[:3]]
+    keep = np.flatnonzero(~taken).tolist()
     kept = dataset if len(keep) == len(dataset) else dataset.select(keep)
-    return kept, {k: v for k, v in counts.items() if v}, examples
+    return kept, counts, examples
