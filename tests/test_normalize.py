@@ -249,13 +249,3 @@ def test_run_normalize_needs_step_01(tmp_path):
     with pytest.raises(FileNotFoundError, match="01_load"):
         run_normalize(Config(run_dir=str(tmp_path)))
 
-
-def test_count_chars_counts_like_counter():
-    from collections import Counter
-
-    from xlsr_helpers.chars import count_chars
-
-    texts = ["Çiçek dağı", "e\u0301 İi ı", "", "𝔘 🙂🙂 \ud800"]  # combining mark, astral planes, a lone surrogate
-    assert count_chars(texts) == Counter("".join(texts))
-    assert count_chars([]) == Counter()
-    assert count_chars("aab") == Counter("aab")

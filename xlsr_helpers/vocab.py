@@ -188,7 +188,7 @@ def encode(tokenizer, texts: list[str]):
     unknown = chr(tokenizer.unk_token_id)  # a character outside the vocabulary: the unknown token, as the tokenizer
     table = TranslateTable(lambda ch: unknown, {ord(token): chr(i) for token, i in vocab.items() if len(token) == 1})
     table[ord(" ")] = chr(vocab[delimiter])
-    ids = np.frombuffer("".join(texts).translate(table).encode("utf-32-le"), dtype=np.int32)
+    ids = np.frombuffer(table.translate("".join(texts)).encode("utf-32-le"), dtype=np.int32)
     offsets = np.zeros(len(texts) + 1, dtype=np.int32)
     np.cumsum([len(t) for t in texts], out=offsets[1:])
     labels = pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids))
