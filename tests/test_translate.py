@@ -61,3 +61,12 @@ def test_normalize_many_is_the_normalizer_of_each(language, options):
     assert normalizer.normalize_many(texts + ["a\x00b"])[:-1] == one_by_one  # the separator in a text: one by one
     assert Normalizer(language, mode="seed_regex").normalize_many(texts[:50]) == \
         [Normalizer(language, mode="seed_regex")(t) for t in texts[:50]]
+
+
+def test_contains_any_finds_what_isdisjoint_finds():
+    from xlsr_helpers.chars import contains_any
+
+    texts = _texts(500)
+    for chars in ({"'"}, {"a", "]", "\\", "^", "-"}, {"🙂", "\ud800"}, set()):
+        holds = contains_any(chars)
+        assert [bool(holds(t)) for t in texts] == [not chars.isdisjoint(t) for t in texts]

@@ -66,7 +66,7 @@ from typing import Any, Iterable
 
 from .alphabets import ITEM_SEPARATOR, Alphabet, alphabet_for
 from .audio import stores_paths, with_audio_feature
-from .chars import count_chars
+from .chars import contains_any, count_chars
 from .config import SPLITS, Config
 from .translate import TranslateTable
 
@@ -285,8 +285,9 @@ class Normalizer:
             return [self(text) for text in texts]
         transformed = self.transform(joined)
         fated = self._fate_joined.translate(transformed)
-        if not self._context.isdisjoint(transformed):  # the apostrophe and word marks: decided text by text
-            fated = TEXT_SEPARATOR.join(done if self._context.isdisjoint(text) else self._apply_rules(text) for text, done
+        holds_context = contains_any(self._context)
+        if holds_context(transformed):  # the apostrophe and word marks: decided text by text
+            fated = TEXT_SEPARATOR.join(self._apply_rules(text) if holds_context(text) else done for text, done
                                         in zip(transformed.split(TEXT_SEPARATOR), fated.split(TEXT_SEPARATOR)))
         # white space collapsed at once: the separator is no white space, so only the spaces beside it are left over
         collapsed = " ".join(fated.split()).replace(" " + TEXT_SEPARATOR, TEXT_SEPARATOR)
@@ -487,13 +488,18 @@ def char_info(ch: str) -> dict[str, str]:
 
 
 def first_examples(texts: Iterable[str], chars: set[str], limit: int = 120) -> dict[str, str]:
+    """{character: the first text that holds it (cut at ``limit``)} for each of ``chars`` that some text holds."""
     found: dict[str, str] = {}
+    missing = set(chars)
+    holds_missing = contains_any(missing)
     for text in texts:
-        for ch in set(text) & chars:
-            if ch not in found:
-                found[ch] = text if len(text) <= limit else text[:limit] + "…"
-        if len(found) == len(chars):
+        if not missing:
             break
+        if holds_missing(text):
+            for ch in missing.intersection(text):
+                found[ch] = text if len(text) <= limit else text[:limit] + "…"
+            missing -= found.keys()
+            holds_missing = contains_any(missing)
     return found
 
 
@@ -515,6 +521,7 @@ def inventory_report(raw: list[str], normalized: list[str], normalizer: Normaliz
     digits = {ch: n for ch, n in after.items() if unicodedata.category(ch)[0] == "N"}
     digit_chars = set(digits)
     digit_examples = first_examples(normalized, digit_chars)
+    holds_digit = contains_any(digit_chars)
     return {
         "before": dict(before.most_common()),
         "after": dict(after.most_common()),
@@ -523,7 +530,7 @@ def inventory_report(raw: list[str], normalized: list[str], normalizer: Normaliz
         "changed_in_context": context,
         "digits": [{**char_info(ch), "count": n, "example": digit_examples.get(ch, "")}
                    for ch, n in sorted(digits.items())],
-        "sentences_with_digits": sum(1 for t in normalized if not digit_chars.isdisjoint(t)),
+        "sentences_with_digits": sum(1 for t in normalized if holds_digit(t)),
     }
 
 
@@ -542,13 +549,19 @@ def alphabet_report(raw: list[str], normalized: list[str], normalizer: Normalize
     after = char_inventory(normalized) if after is None else after  # the inventory's count, when it has one
     counts = Counter({ch: n for ch, n in after.items() if ch not in expected})
     found: dict[str, list[str]] = {ch: [] for ch in counts}
-    outside = set(found)
+    wanted = set(found) if examples > 0 else set()  # characters that still want examples
+    holds_wanted = contains_any(wanted)
     for before, after in zip(raw, normalized):
-        if outside.isdisjoint(after):
+        if not wanted:
+            break
+        if not holds_wanted(after):
             continue
         for ch in dict.fromkeys(after):
-            if ch in found and len(found[ch]) < examples:
+            if ch in wanted:
                 found[ch].append(before)
+                if len(found[ch]) == examples:
+                    wanted.discard(ch)
+                    holds_wanted = contains_any(wanted)
     return {
         "available": True, "locale": alphabet.locale, "cldr_version": alphabet.cldr_version,
         "outside": [{**char_info(ch), "count": n, "examples": found[ch]} for ch, n in counts.most_common()],
