@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .chars import count_chars
+from .chars import contains_any, count_chars
 from .config import SPLITS, Config
 from .models import detect_family, feature_extractor_for, target_lang
 from .normalize import WORD_DELIMITER  # fixed: see the module docstring
@@ -190,13 +190,13 @@ def encode(tokenizer, texts: list[str]):
     table[ord(" ")] = chr(vocab[delimiter])
     ids = np.frombuffer(table.translate("".join(texts)).encode("utf-32-le"), dtype=np.int32)
     offsets = np.zeros(len(texts) + 1, dtype=np.int32)
-    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int32, count=len(texts)), out=offsets[1:])
     labels = pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids))
     sample = texts[:ENCODE_CHECK]
     if labels.slice(0, len(sample)).to_pylist() != tokenizer(sample).input_ids:
         return pa.array(tokenizer(texts).input_ids, column_type)
-    special_chars = {t[0] for t in specials}
-    odd = [i for i, t in enumerate(texts) if not special_chars.isdisjoint(t) and any(s in t for s in specials)]
+    holds_special_start = contains_any(t[0] for t in specials)
+    odd = [i for i, t in enumerate(texts) if holds_special_start(t) and any(s in t for s in specials)]
     if odd:  # a special token's text in a sentence: the tokenizer's own answer for those
         rows = labels.to_pylist()
         for i in odd:
