@@ -493,3 +493,23 @@ def test_real_zh_cn_clips_load_completely(tmp_path):
     assert "，" in "".join(dataset["train"]["sentence"])  # raw text: normalization is step 02
     durations = sorted(d for split in ("train", "eval", "test") for d in dataset[split]["duration"])
     assert durations[0] == pytest.approx(2.328, abs=0.01) and durations[-1] == pytest.approx(8.688, abs=0.01)
+
+
+def test_the_garbage_collector_is_paused_during_the_step_and_restored_after():
+    import gc
+
+    from xlsr_helpers.load import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a failing step")
+    assert gc.isenabled()  # back on, also after an error
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

@@ -20,6 +20,7 @@ with its own simple key (:func:`sentence_key`); 02_normalize checks again after 
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import random
@@ -842,8 +843,23 @@ def run_load(cfg: Config) -> LoadResult:
     """The step: load, filter, guard, save ``01_load/dataset/`` and ``01_load/report.json``."""
     step_dir = cfg.step_dir("01_load")
     step_dir.mkdir(parents=True, exist_ok=True)
-    with quiet_progress():
+    with quiet_progress(), collector_paused():
         return _run_load(cfg, step_dir)
+
+
+@contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off while the step makes its few objects a row (none in a cycle; memory is
+    freed as usual, by reference counting), back on after if it was on. With torch and transformers imported, each
+    full collection walks ~400,000 objects, and the rows trigger them: step 01 of 100,000 clips took 8.4-9.1 s with
+    the collector off against 10.6-11.3 s on, 10,000 clips 4.7-5.2 s against 5.4-5.6 s (fresh processes)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
