@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-unit test-notebooks test-slow test-browser test-lowest clean
+.PHONY: setup demo test test-unit test-notebooks test-slow test-browser test-lowest test-newest lock clean
 
 setup:
 	@bash .ci/setup
@@ -32,6 +32,18 @@ test-browser:  ## the notebooks in JupyterLab in headless Chromium, widgets oper
 
 test-lowest:  ## the unit and notebook tiers on the lowest versions that pyproject.toml declares (.venv-lowest)
 	@bash .ci/lowest
+
+test-newest:  ## the unit and notebook tiers on the newest releases (.venv-newest, made anew): run it at a session's start
+	@rm -rf .venv-newest
+	@VENV=.venv-newest LOCK= LM=1 bash .ci/setup
+	.venv-newest/bin/python -m pytest -ra -m "not slow and not browser"
+
+lock:  ## constraints.txt from the newest releases (.venv-newest, made anew); then `make test`, and commit it if it passes
+	@rm -rf .venv-newest
+	@VENV=.venv-newest LOCK= LM=1 bash .ci/setup
+	@{ sed -n '/^#/p' constraints.txt; .venv-newest/bin/python -m pip freeze --exclude-editable | grep -v '^xlsr'; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@git diff --stat constraints.txt || true
 
 clean:
 	rm -rf runs
