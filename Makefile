@@ -38,12 +38,12 @@ test-newest:  ## the unit and notebook tiers on the newest releases (.venv-newes
 	@VENV=.venv-newest LOCK= LM=1 bash .ci/setup
 	.venv-newest/bin/python -m pytest -ra -m "not slow and not browser"
 
-lock:  ## constraints.txt from the newest releases (.venv-newest, made anew); then `make test`, and commit it if it passes
+lock:  ## xlsr_helpers/data/constraints.txt from the newest releases (.venv-newest, made anew); then `make test`, and commit it if it passes
 	@rm -rf .venv-newest
 	@VENV=.venv-newest LOCK= LM=1 bash .ci/setup
-	@{ sed -n '/^#/p' constraints.txt; .venv-newest/bin/python -m pip freeze --exclude-editable | grep -v '^xlsr'; } > constraints.txt.new
-	@mv constraints.txt.new constraints.txt
-	@git diff --stat constraints.txt || true
+	@{ sed -n '/^#/p' xlsr_helpers/data/constraints.txt; .venv-newest/bin/python -m pip freeze --exclude-editable | grep -v '^xlsr'; } > xlsr_helpers/data/constraints.txt.new
+	@mv xlsr_helpers/data/constraints.txt.new xlsr_helpers/data/constraints.txt
+	@git diff --stat xlsr_helpers/data/constraints.txt || true
 
 clean:
 	rm -rf runs
