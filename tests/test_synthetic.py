@@ -15,6 +15,9 @@ import pytest
 
 from xlsr_helpers import synthetic
 from xlsr_helpers.synthetic import CLIP_TSVS, MARKER, SIZES, TSV_COLUMNS, make_corpus
+from xlsr_helpers.synthetic.languages import resolve
+from xlsr_helpers.synthetic.sentences import SentenceMaker
+from xlsr_helpers.synthetic.synthesis import espeak_languages
 
 HAVE_TOOLS = shutil.which("espeak-ng") is not None and shutil.which("ffmpeg") is not None
 needs_tools = pytest.mark.skipif(not HAVE_TOOLS, reason="espeak-ng and ffmpeg are needed to synthesize clips "
@@ -208,8 +211,8 @@ def test_turkish_text_gives_normalization_work(tiny):
 
 def test_sentence_generator_statistics():
     """Over many sentences: closed vocabulary, 2-5 words, every kind of normalization work, rare digits."""
-    spec = synthetic._resolve("tr")
-    maker = synthetic._SentenceMaker(spec, random.Random(0))
+    spec = resolve("tr")
+    maker = SentenceMaker(spec, random.Random(0))
     pairs = [maker.new() for _ in range(3000)]
     texts = [t for t, _ in pairs]
     assert len(set(texts)) == len(texts)
@@ -322,10 +325,10 @@ def test_default_root_follows_xlsr_cache(monkeypatch, tmp_path):
 
 
 def test_every_chinese_word_has_its_pinyin():
-    spec = synthetic._resolve("zh-CN")
+    spec = resolve("zh-CN")
     for w in spec.words + spec.specials + spec.numbers:
         assert re.fullmatch(r"([a-z]+[1-5])+", spec.say.get(w, "")), w
-    maker = synthetic._SentenceMaker(spec, random.Random(0))
+    maker = SentenceMaker(spec, random.Random(0))
     for _ in range(300):
         _, say = maker.new()
         assert not re.search(r"[\u4e00-\u9fff]", say), say  # espeak-ng gets pinyin only
@@ -341,13 +344,13 @@ def test_bundled_vocabularies_are_closed_and_small():
 
 @needs_tools
 def test_bundled_voices_exist_in_espeak_ng():
-    installed = set(synthetic._espeak_languages())
+    installed = set(espeak_languages())
     for lang in synthetic.BUNDLED_LANGUAGES:
         assert synthetic.language_info(lang)["voice"] in installed, lang
 
 
 def test_missing_espeak_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(synthetic.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(RuntimeError, match="apt-get install espeak-ng ffmpeg"):
         make_corpus("tr", "tiny", root=tmp_path, progress=False)
 
@@ -376,11 +379,11 @@ def test_german_and_chinese_corpora(micro_size, tmp_path):
 
 def test_chinese_and_hindi_punctuation():
     for lang, marks in (("zh-CN", "，。！？"), ("hi", "।")):
-        maker = synthetic._SentenceMaker(synthetic._resolve(lang), random.Random(1))
+        maker = SentenceMaker(resolve(lang), random.Random(1))
         texts = [maker.new()[0] for _ in range(500)]
         for mark in marks:
             assert any(mark in t for t in texts), (lang, mark)
-    maker = synthetic._SentenceMaker(synthetic._resolve("zh-CN"), random.Random(2))
+    maker = SentenceMaker(resolve("zh-CN"), random.Random(2))
     texts = [maker.new()[0] for _ in range(500)]
     assert any("「" in t for t in texts) and any(t.startswith('"') for t in texts)
 
