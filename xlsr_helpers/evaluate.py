@@ -3,7 +3,8 @@
 The step's parts live in their own modules; this one puts them together and writes the step's files:
 
 * ``inference.py``: the model (``EVAL_MODEL`` or ``04_train/model``: :func:`resolve_model_path`) loaded for
-  inference, in the precision of training, and the batch-size-invariant :class:`~xlsr_helpers.inference.Transcriber` (a clip's text never depends on the batch);
+  inference, in the precision of training, and the batch-size-invariant ``Transcriber`` (a clip's text never
+  depends on the batch);
 * ``lm.py``: optional beam search with an n-gram LM (pyctcdecode + KenLM, see ``LM_INSTALL_HINT``), off by
   default. With an LM, the same logits are decoded both ways (the model runs once): greedy stays the main figure
   of ``metrics.json`` (what the model alone gives), the LM's figures are its ``"lm"`` section;
