@@ -1,4 +1,4 @@
-"""Benchmark of step 05: the seed's evaluation loop against ``xlsr_helpers.evaluate`` (CPU).
+"""Benchmark of step 05: the seed's evaluation loop against ``xlsr_helpers.inference.Transcriber`` (CPU).
 
 Both transcribe the same synthetic clips (espeak-ng, 48 kHz mp3 decoded to 16 kHz by the dataset's
 ``Audio`` column) with the same base-size wav2vec2 (``Wav2Vec2Config()`` = base, but with XLSR's
@@ -119,7 +119,7 @@ def seed_loop(dataset, model, processor, batch_size: int) -> list[str]:
 
 
 def ours(dataset, model, processor, batch_size: int) -> list[str]:
-    from xlsr_helpers.evaluate import Transcriber
+    from xlsr_helpers.inference import Transcriber
 
     return Transcriber(model, processor, batch_size=batch_size, progress=False).transcribe(dataset)
 
@@ -154,7 +154,7 @@ def main() -> None:
     from datasets import Audio, Dataset, disable_caching
     from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
-    from xlsr_helpers.evaluate import audio_duration
+    from xlsr_helpers.inference import audio_duration
 
     disable_caching()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-evaluate-"))

@@ -290,7 +290,7 @@ def test_05_slider_changes_the_transcript_and_the_audio(lab, server, model_run):
     path = notebook_copy(server, "05_evaluate", RUN_DIR=str(model_run), EVAL_BATCH_SIZE=4)
     with lab.notebook(path, "run05", artifacts="05_evaluate"):
         run_all(lab)
-        cell = lab.cell("show_predictions(")
+        cell = lab.cell("prediction_browser(")
         browser = lab.widget(cell)
         lab.wait_playable(browser)
         position, transcript = widget_texts(lab, browser)

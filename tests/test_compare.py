@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_evaluate import build_tiny_run, copy_run, make_tiny_model, run_config  # noqa: E402
 
 from xlsr_helpers import compare as cmp  # noqa: E402
-from xlsr_helpers.evaluate import EvaluationError, EvaluationResult, compute_metrics  # noqa: E402
+from xlsr_helpers.evaluate import EvaluationResult  # noqa: E402
+from xlsr_helpers.metrics import EvaluationError, compute_metrics  # noqa: E402
 
 
 def _result(references, predictions) -> EvaluationResult:
@@ -48,7 +49,7 @@ def test_paired_bootstrap_of_identical_errors_is_exactly_zero():
 def test_paired_bootstrap_sees_a_consistent_small_difference_that_unpaired_intervals_miss():
     """A is one error better on every utterance: the difference is certain, though the two models' own
     intervals overlap (the utterances differ a lot in difficulty) - what a paired test is for."""
-    from xlsr_helpers.evaluate import bootstrap_ci
+    from xlsr_helpers.metrics import bootstrap_ci
 
     rng = np.random.default_rng(0)
     totals = rng.integers(5, 15, size=60)

@@ -1,4 +1,5 @@
-"""Step 05 (xlsr_helpers.evaluate): batch-size invariance, chunking, audio forms, metrics, errors, files.
+"""Step 05 (xlsr_helpers.evaluate and the modules it puts together: inference, lm, metrics, audio.audio_array):
+batch-size invariance, chunking, audio forms, metrics, errors, precision, files.
 
 Fixtures build what the step needs: espeak-ng clips (48 kHz mp3, like Common Voice), a processor from a
 vocab.json written here, and a tiny random Wav2Vec2ForCTC. A random model gives garbage text, which is
@@ -21,7 +22,12 @@ import numpy as np
 import pytest
 
 from xlsr_helpers import evaluate as ev
+from xlsr_helpers.audio import audio_array
 from xlsr_helpers.config import Config
+from xlsr_helpers.inference import (Transcriber, audio_duration, chunk_windows, load_model, pick_dtype,
+                                    uses_attention_mask)
+from xlsr_helpers.lm import LM_FOLDER, LM_INSTALL_HINT, build_lm_decoder, ctc_labels, has_lm
+from xlsr_helpers.metrics import EvaluationError, bootstrap_ci, compute_metrics, error_analysis, format_percent
 
 LETTERS = "abcçdefgğhıijklmnoöprsştuüvyz'"
 SENTENCES = [
@@ -198,7 +204,7 @@ def write_arpa(sentences, path: Path, discount: float = 0.5) -> Path:
 def require_lm_decoder() -> None:
     """Skip, with the reason, where the optional decoder is not installed (`make test` installs it)."""
     for module in ("pyctcdecode", "kenlm"):
-        pytest.importorskip(module, reason=f"{module} is not installed: {ev.LM_INSTALL_HINT}")
+        pytest.importorskip(module, reason=f"{module} is not installed: {LM_INSTALL_HINT}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -212,13 +218,13 @@ def processor(tmp_path_factory):
 @pytest.fixture(scope="module")
 def layer_model(tmp_path_factory, processor):
     folder = make_tiny_model(tmp_path_factory.mktemp("layer-model"), processor, norm="layer")
-    return ev.load_model(folder)
+    return load_model(folder)
 
 
 @pytest.fixture(scope="module")
 def group_model(tmp_path_factory, processor):
     folder = make_tiny_model(tmp_path_factory.mktemp("group-model"), processor, norm="group")
-    return ev.load_model(folder)
+    return load_model(folder)
 
 
 @pytest.fixture(scope="module")
@@ -236,10 +242,10 @@ def tiny_run(tmp_path_factory):
 # ------------------------------------------------------------------------------------------------
 def test_batch_size_does_not_change_predictions_layer_norm(layer_model, clips):
     model, processor = layer_model
-    assert ev.uses_attention_mask(model)
+    assert uses_attention_mask(model)
     results, padded = {}, {}
     for batch_size in (1, 8, 32):
-        transcriber = ev.Transcriber(model, processor, batch_size=batch_size, progress=False)
+        transcriber = Transcriber(model, processor, batch_size=batch_size, progress=False)
         results[batch_size] = transcriber.transcribe(clips)
         padded[batch_size] = transcriber.stats["padded_samples"]
     assert padded[1] == 0 and padded[32] > 0, "batch size 32 must really pad (else the test proves nothing)"
@@ -252,24 +258,24 @@ def test_decoding_padded_frames_would_change_text(layer_model, clips):
     import torch
 
     model, processor = layer_model
-    arrays = [ev.audio_array(a) for a in clips.select(range(8))["audio"]]
+    arrays = [audio_array(a) for a in clips.select(range(8))["audio"]]
     shortest = int(np.argmin([len(a) for a in arrays]))
     batch = processor(arrays, sampling_rate=16000, padding=True, return_tensors="pt")
     with torch.inference_mode():
         logits = model(batch.input_values, attention_mask=batch.attention_mask).logits
     seed_text = processor.batch_decode(logits.argmax(-1))[shortest]
-    ours = ev.Transcriber(model, processor, batch_size=8, progress=False).transcribe_arrays(arrays)[shortest]
-    alone = ev.Transcriber(model, processor, batch_size=1, progress=False).transcribe_arrays([arrays[shortest]])[0]
+    ours = Transcriber(model, processor, batch_size=8, progress=False).transcribe_arrays(arrays)[shortest]
+    alone = Transcriber(model, processor, batch_size=1, progress=False).transcribe_arrays([arrays[shortest]])[0]
     assert ours == alone
     assert seed_text != alone
 
 
 def test_group_norm_models_are_never_padded(group_model, clips):
     model, processor = group_model
-    assert not ev.uses_attention_mask(model)
+    assert not uses_attention_mask(model)
     results = {}
     for batch_size in (1, 8):
-        transcriber = ev.Transcriber(model, processor, batch_size=batch_size, progress=False)
+        transcriber = Transcriber(model, processor, batch_size=batch_size, progress=False)
         results[batch_size] = transcriber.transcribe(clips)
         assert transcriber.stats["padded_samples"] == 0
     assert results[1] == results[8]
@@ -277,8 +283,8 @@ def test_group_norm_models_are_never_padded(group_model, clips):
 
 def test_dataset_and_arrays_give_the_same_text(layer_model, clips):
     model, processor = layer_model
-    arrays = [ev.audio_array(a) for a in clips["audio"]]
-    transcriber = ev.Transcriber(model, processor, batch_size=4, progress=False)
+    arrays = [audio_array(a) for a in clips["audio"]]
+    transcriber = Transcriber(model, processor, batch_size=4, progress=False)
     assert transcriber.transcribe(clips) == transcriber.transcribe(arrays)
 
 
@@ -286,10 +292,10 @@ def test_long_clip_is_chunked_like_the_pipeline(layer_model, clips):
     from transformers import pipeline
 
     model, processor = layer_model
-    long = np.concatenate([ev.audio_array(a) for a in clips.select(range(6))["audio"]])
+    long = np.concatenate([audio_array(a) for a in clips.select(range(6))["audio"]])
     assert len(long) / 16000 > 9
     for batch_size in (1, 4):
-        transcriber = ev.Transcriber(model, processor, batch_size=batch_size, chunk_length_s=3.0, progress=False)
+        transcriber = Transcriber(model, processor, batch_size=batch_size, chunk_length_s=3.0, progress=False)
         text = transcriber.transcribe([long])[0]
         assert transcriber.stats["chunked_clips"] == 1
         assert text.strip()
@@ -303,25 +309,25 @@ def test_long_clip_is_chunked_like_the_pipeline(layer_model, clips):
 
 
 def test_chunk_windows_tile_the_clip():
-    windows = ev.chunk_windows(100_000, 32_000, 4_800, 4_800)
+    windows = chunk_windows(100_000, 32_000, 4_800, 4_800)
     kept = [(start + left, end - right) for start, end, left, right in windows]
     assert kept[0][0] == 0 and kept[-1][1] == 100_000
     assert all(a[1] == b[0] for a, b in zip(kept, kept[1:]))
-    with pytest.raises(ev.EvaluationError):
-        ev.chunk_windows(100, 10, 5, 5)
+    with pytest.raises(EvaluationError):
+        chunk_windows(100, 10, 5, 5)
 
 
 def test_too_short_clip_gives_empty_text(layer_model):
     model, processor = layer_model
-    transcriber = ev.Transcriber(model, processor, progress=False)
+    transcriber = Transcriber(model, processor, progress=False)
     texts = transcriber.transcribe([np.zeros(100, np.float32), np.random.default_rng(0).standard_normal(16000).astype(np.float32)])
     assert texts[0] == "" and texts[1] != ""
     assert transcriber.stats["too_short"] == 1
 
 
 def test_batch_size_must_be_positive(layer_model):
-    with pytest.raises(ev.EvaluationError):
-        ev.Transcriber(*layer_model, batch_size=0)
+    with pytest.raises(EvaluationError):
+        Transcriber(*layer_model, batch_size=0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -331,21 +337,21 @@ def test_audio_array_reads_every_form(clips):
     from torchcodec.decoders import AudioDecoder
 
     path = clips.cast_column("audio", __import__("datasets").Audio(decode=False))[0]["audio"]["path"]
-    reference = ev.audio_array(clips[0]["audio"])  # datasets' AudioDecoder at 16 kHz
+    reference = audio_array(clips[0]["audio"])  # datasets' AudioDecoder at 16 kHz
     assert reference.dtype == np.float32 and reference.ndim == 1 and len(reference) > 16000
-    assert np.array_equal(ev.audio_array(path), reference)
-    assert np.array_equal(ev.audio_array(Path(path)), reference)
-    assert np.array_equal(ev.audio_array(Path(path).read_bytes()), reference)
-    assert np.array_equal(ev.audio_array({"path": path, "bytes": None}), reference)
-    assert np.array_equal(ev.audio_array({"array": reference, "sampling_rate": 16000}), reference)
+    assert np.array_equal(audio_array(path), reference)
+    assert np.array_equal(audio_array(Path(path)), reference)
+    assert np.array_equal(audio_array(Path(path).read_bytes()), reference)
+    assert np.array_equal(audio_array({"path": path, "bytes": None}), reference)
+    assert np.array_equal(audio_array({"array": reference, "sampling_rate": 16000}), reference)
     native = AudioDecoder(path).get_all_samples()  # 48 kHz
-    resampled = ev.audio_array({"array": native.data[0].numpy(), "sampling_rate": native.sample_rate})
+    resampled = audio_array({"array": native.data[0].numpy(), "sampling_rate": native.sample_rate})
     assert abs(len(resampled) - len(reference)) <= 2
     stereo = np.stack([reference, reference])
-    assert np.allclose(ev.audio_array(stereo), reference)
-    assert abs(ev.audio_duration(clips[0]["audio"]) - len(reference) / 16000) < 0.1
-    with pytest.raises(ev.EvaluationError):
-        ev.audio_array({"sampling_rate": 16000})
+    assert np.allclose(audio_array(stereo), reference)
+    assert abs(audio_duration(clips[0]["audio"]) - len(reference) / 16000) < 0.1
+    with pytest.raises(ValueError, match="neither bytes nor a path"):
+        audio_array({"sampling_rate": 16000})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -358,7 +364,7 @@ HYPS = ["bir iki uç", "merhaba dünya nasılsın", "kedi uyuyor", "çok güzel 
 def test_metrics_are_jiwer_corpus_rates():
     import jiwer
 
-    metrics = ev.compute_metrics(REFS, HYPS, n_resamples=200, seed=1)
+    metrics = compute_metrics(REFS, HYPS, n_resamples=200, seed=1)
     assert metrics["wer"] == pytest.approx(jiwer.wer(REFS, HYPS))
     assert metrics["cer"] == pytest.approx(jiwer.cer(REFS, HYPS))
     assert metrics["word_errors"] / metrics["reference_words"] == pytest.approx(metrics["wer"])
@@ -366,36 +372,36 @@ def test_metrics_are_jiwer_corpus_rates():
     low, high = metrics["ci"]["wer"]
     assert 0 <= low <= metrics["wer"] <= high
     assert metrics["ci"]["level"] == 0.95
-    assert ev.compute_metrics(REFS, HYPS, n_resamples=200, seed=1)["ci"] == metrics["ci"], "seeded"
-    perfect = ev.compute_metrics(REFS, REFS, n_resamples=50)
+    assert compute_metrics(REFS, HYPS, n_resamples=200, seed=1)["ci"] == metrics["ci"], "seeded"
+    perfect = compute_metrics(REFS, REFS, n_resamples=50)
     assert perfect["wer"] == 0 and perfect["ci"]["wer"] == [0.0, 0.0]
-    assert ev.format_percent(0.25123) == "25.12"
+    assert format_percent(0.25123) == "25.12"
 
 
 def test_bootstrap_interval_shrinks_with_more_utterances():
     rng = np.random.default_rng(0)
     errors = rng.integers(0, 4, 2000)
     words = rng.integers(3, 12, 2000)
-    small = ev.bootstrap_ci(errors[:50], words[:50], seed=0)
-    large = ev.bootstrap_ci(errors, words, seed=0)
+    small = bootstrap_ci(errors[:50], words[:50], seed=0)
+    large = bootstrap_ci(errors, words, seed=0)
     assert large[1] - large[0] < small[1] - small[0]
     rate = errors.sum() / words.sum()
     assert large[0] < rate < large[1]
 
 
 def test_empty_reference_counts_insertions_and_all_empty_is_an_error():
-    metrics = ev.compute_metrics(["bir iki", ""], ["bir iki", "fazla"], n_resamples=20)
+    metrics = compute_metrics(["bir iki", ""], ["bir iki", "fazla"], n_resamples=20)
     assert metrics["word_errors"] == 1 and metrics["empty_references"] == 1
-    with pytest.raises(ev.EvaluationError, match="empty"):
-        ev.compute_metrics(["", " "], ["a", "b"])
-    with pytest.raises(ev.EvaluationError, match="empty"):
-        ev.compute_metrics([], [])
-    with pytest.raises(ev.EvaluationError):
-        ev.compute_metrics(["a"], ["a", "b"])
+    with pytest.raises(EvaluationError, match="empty"):
+        compute_metrics(["", " "], ["a", "b"])
+    with pytest.raises(EvaluationError, match="empty"):
+        compute_metrics([], [])
+    with pytest.raises(EvaluationError):
+        compute_metrics(["a"], ["a", "b"])
 
 
 def test_error_analysis_counts():
-    errors = ev.error_analysis(["a", "b", "c", "d"], REFS, HYPS, top=10)
+    errors = error_analysis(["a", "b", "c", "d"], REFS, HYPS, top=10)
     subs = {(r["reference"], r["prediction"]): r["count"] for r in errors["word_substitutions"]}
     assert subs == {("üç", "uç"): 1}
     assert {r["word"]: r["count"] for r in errors["word_deletions"]} == {"dört": 1, "bir": 1}
@@ -404,7 +410,7 @@ def test_error_analysis_counts():
     worst = errors["worst_utterances"]
     assert worst[0]["path"] == "a" and worst[0]["errors"] == 2 and worst[-1]["errors"] == 0
     # a multi-word substitution chunk is counted word by word
-    multi = ev.error_analysis(["x"], ["bir iki üç"], ["bin ikiz üç"])
+    multi = error_analysis(["x"], ["bir iki üç"], ["bin ikiz üç"])
     assert {(r["reference"], r["prediction"]) for r in multi["word_substitutions"]} == {("bir", "bin"), ("iki", "ikiz")}
 
 
@@ -413,13 +419,13 @@ def test_error_analysis_counts():
 # ------------------------------------------------------------------------------------------------
 def test_model_folder_without_processor_is_a_clear_error(tmp_path, processor):
     folder = make_tiny_model(tmp_path / "model", processor, save_processor=False)
-    with pytest.raises(ev.EvaluationError, match="processor"):
-        ev.load_model(folder)
+    with pytest.raises(EvaluationError, match="processor"):
+        load_model(folder)
 
 
 def test_missing_trained_model_is_a_clear_error(tmp_path):
     cfg = Config(run_dir=str(tmp_path / "run"))
-    with pytest.raises(ev.EvaluationError, match="04_train"):
+    with pytest.raises(EvaluationError, match="04_train"):
         ev.resolve_model_path(cfg)
     assert ev.resolve_model_path(cfg.updated(eval_model="org/some-model")) == "org/some-model"
 
@@ -428,23 +434,23 @@ def test_empty_test_split_is_a_clear_error(tmp_path, layer_model, clips):
     from datasets import DatasetDict
 
     empty = clips.select([])
-    with pytest.raises(ev.EvaluationError, match="empty"):
+    with pytest.raises(EvaluationError, match="empty"):
         ev.evaluate(*layer_model, empty, simple_normalize, progress=False)
     run = tmp_path / "run"
     DatasetDict({"train": clips, "eval": clips, "test": empty}).save_to_disk(str(run / "02_normalize" / "dataset"))
-    with pytest.raises(ev.EvaluationError, match="empty"):
+    with pytest.raises(EvaluationError, match="empty"):
         ev.load_test_split(Config(run_dir=str(run)))
-    with pytest.raises(ev.EvaluationError, match="02_normalize"):
+    with pytest.raises(EvaluationError, match="02_normalize"):
         ev.load_test_split(Config(run_dir=str(tmp_path / "nothing")))
 
 
 def test_lm_decoding_is_off_by_default_and_needs_pyctcdecode(monkeypatch, processor, tmp_path):
-    assert ev.build_lm_decoder(processor, "") is None
+    assert build_lm_decoder(processor, "") is None
     monkeypatch.setitem(sys.modules, "pyctcdecode", None)  # import fails as if not installed
     lm = tmp_path / "lm.arpa"
     lm.write_text("\\data\\\n")
     with pytest.raises(ImportError, match="--no-deps"):
-        ev.build_lm_decoder(processor, lm)
+        build_lm_decoder(processor, lm)
 
 
 BIGRAM_ARPA = """\\data\\
@@ -471,15 +477,15 @@ def test_lm_decodes_the_same_logits_as_greedy(layer_model, clips, tmp_path):
     model, processor = layer_model
     lm = tmp_path / "bigram.arpa"
     lm.write_text(BIGRAM_ARPA, encoding="utf-8")
-    decoder = ev.build_lm_decoder(processor, lm)
+    decoder = build_lm_decoder(processor, lm)
     subset = clips.select(range(6))
     forwards = []
     hook = model.register_forward_hook(lambda *_: forwards.append(1))
     try:
-        greedy = ev.Transcriber(model, processor, batch_size=4, progress=False).transcriptions(subset)
+        greedy = Transcriber(model, processor, batch_size=4, progress=False).transcriptions(subset)
         greedy_forwards = len(forwards)
-        both = {bs: ev.Transcriber(model, processor, batch_size=bs, lm_decoder=decoder,
-                                   progress=False).transcriptions(subset) for bs in (4, 1)}
+        both = {bs: Transcriber(model, processor, batch_size=bs, lm_decoder=decoder,
+                                progress=False).transcriptions(subset) for bs in (4, 1)}
         lm_forwards = len(forwards) - greedy_forwards - 6  # batch size 1: one forward per clip
     finally:
         hook.remove()
@@ -489,9 +495,9 @@ def test_lm_decodes_the_same_logits_as_greedy(layer_model, clips, tmp_path):
     assert both[4]["lm"] != both[4]["greedy"]
     words = {w for text in both[4]["lm"] for w in text.split()}
     assert words and words <= {"güzel", "gün", "</s>", "<s>", "<unk>"} | set(LETTERS), words
-    assert ev.Transcriber(model, processor, lm_decoder=decoder, progress=False).transcribe(subset) == both[4]["lm"]
+    assert Transcriber(model, processor, lm_decoder=decoder, progress=False).transcribe(subset) == both[4]["lm"]
     with pytest.raises(FileNotFoundError):
-        ev.build_lm_decoder(processor, tmp_path / "absent.arpa")
+        build_lm_decoder(processor, tmp_path / "absent.arpa")
 
 
 def test_lm_folder_is_loaded_and_checked(layer_model, tmp_path):
@@ -501,39 +507,44 @@ def test_lm_folder_is_loaded_and_checked(layer_model, tmp_path):
     lm.write_text(BIGRAM_ARPA, encoding="utf-8")
     folder = tmp_path / "with-lm"
     folder.mkdir()
-    ev.build_lm_decoder(processor, lm).save_to_dir(str(folder))
-    assert ev.has_lm(folder) and not ev.has_lm(tmp_path / "absent")
+    build_lm_decoder(processor, lm).save_to_dir(str(folder))
+    assert has_lm(folder) and not has_lm(tmp_path / "absent")
     logits = np.random.default_rng(0).standard_normal((50, len(processor.tokenizer))).astype(np.float32)
-    assert ev.build_lm_decoder(processor, folder).decode(logits) == ev.build_lm_decoder(processor, lm).decode(logits)
-    (folder / ev.LM_FOLDER / lm.name).unlink()
-    with pytest.raises(ev.EvaluationError, match="missing: the KenLM file"):
-        ev.build_lm_decoder(processor, folder)
+    assert build_lm_decoder(processor, folder).decode(logits) == build_lm_decoder(processor, lm).decode(logits)
+    (folder / LM_FOLDER / lm.name).unlink()
+    with pytest.raises(EvaluationError, match="missing: the KenLM file"):
+        build_lm_decoder(processor, folder)
     other = make_processor(tmp_path / "other")
     other.tokenizer.add_tokens(["ş2"])  # another model's vocabulary
-    with pytest.raises(ev.EvaluationError, match="not this model's vocabulary"):
-        lm.rename(folder / ev.LM_FOLDER / lm.name)
-        ev.build_lm_decoder(other, folder)
+    with pytest.raises(EvaluationError, match="not this model's vocabulary"):
+        lm.rename(folder / LM_FOLDER / lm.name)
+        build_lm_decoder(other, folder)
 
 
 def test_ctc_labels_for_pyctcdecode(processor):
-    labels = ev.ctc_labels(processor.tokenizer)
+    labels = ctc_labels(processor.tokenizer)
     vocab = processor.tokenizer.get_vocab()
     assert labels[vocab["[PAD]"]] == "" and labels[vocab["|"]] == " " and labels[vocab["a"]] == "a"
 
 
 def test_precision_of_training_only_on_cuda(monkeypatch):
+    """precision.resolve_precision's rule, with the GPU's compute capability faked (not the function under test):
+    bf16 only where native, so a T4 (7.5), whose bf16 torch.cuda.is_bf16_supported() reports as emulated, gets
+    fp16."""
     import torch
 
-    assert ev.pick_dtype("cpu", "auto") == torch.float32
+    assert pick_dtype("cpu", "auto") == torch.float32
     with pytest.warns(UserWarning):
-        assert ev.pick_dtype("cpu", "fp16") == torch.float32
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert ev.pick_dtype("cuda", "auto") == torch.bfloat16, "auto: bf16 where the GPU has it, as in training"
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert ev.pick_dtype("cuda", "auto") == torch.float16, "a T4: fp16, as in training"
-    assert ev.pick_dtype("cuda", "bf16") == torch.bfloat16 and ev.pick_dtype("cuda", "fp32") == torch.float32
-    with pytest.raises(ev.EvaluationError):
-        ev.pick_dtype("cpu", "int8")
+        assert pick_dtype("cpu", "fp16") == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what it says on a T4
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (8, 0))
+    assert pick_dtype("cuda", "auto") == torch.bfloat16, "auto: bf16 where the GPU has it, as in training"
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
+    assert pick_dtype("cuda", "auto") == torch.float16, "a T4: fp16, as in training"
+    assert pick_dtype("cuda", "bf16") == torch.bfloat16 and pick_dtype("cuda", "fp32") == torch.float32
+    with pytest.raises(EvaluationError):
+        pick_dtype("cpu", "int8")
 
 
 def test_weights_stay_float32_and_the_transcriber_computes_in_the_chosen_precision(layer_model):
@@ -541,7 +552,7 @@ def test_weights_stay_float32_and_the_transcriber_computes_in_the_chosen_precisi
 
     model, processor = layer_model
     assert all(p.dtype == torch.float32 for p in model.parameters()), "no blanket .half()"
-    transcriber = ev.Transcriber(model, processor, progress=False, precision="fp32")
+    transcriber = Transcriber(model, processor, progress=False, precision="fp32")
     assert transcriber.dtype == torch.float32 and transcriber.weights_dtype == torch.float32
 
 
@@ -571,7 +582,7 @@ def test_run_evaluation_writes_predictions_metrics_errors(tiny_run, tmp_path):
     errors = json.loads((out / "errors.json").read_text())
     assert set(errors) >= {"worst_utterances", "word_substitutions", "word_deletions", "word_insertions",
                            "char_confusions"}
-    assert "Test WER: " + ev.format_percent(metrics["wer"]) in result.summary()
+    assert "Test WER: " + format_percent(metrics["wer"]) in result.summary()
     assert metrics["empty_predictions"] == sum(1 for r in rows if not r["prediction"].strip())
     assert "lm" not in metrics and not (out / "predictions_lm.tsv").exists()
     # the same run, other batch size: the same files' content
@@ -597,7 +608,7 @@ def test_run_evaluation_with_an_lm_reports_both_decodings(tiny_run, tmp_path):
     assert figures["n"] == metrics["n"] == 3 and "ci" in figures
     summary = result.summary().splitlines()
     assert summary[0].startswith("Test WER: ") and summary[1].startswith(
-        f"Test WER (n-gram LM): {ev.format_percent(figures['wer'])}")
+        f"Test WER (n-gram LM): {format_percent(figures['wer'])}")
     assert list(ev.metrics_table(metrics).index) == ["WER", "CER", "WER (n-gram LM)", "CER (n-gram LM)"]
     assert set(ev.read_transcriptions(out)) == {"greedy", "lm"}
     assert len(ev.decoding_differences(result)) == sum(g["prediction"] != l["prediction"]
@@ -610,15 +621,17 @@ def test_run_evaluation_with_an_lm_reports_both_decodings(tiny_run, tmp_path):
 def test_notebook_helpers_make_tables_and_figure(tiny_run, tmp_path):
     import matplotlib
 
+    from xlsr_helpers.widgets import prediction_browser
+
     matplotlib.use("Agg")
-    metrics = ev.compute_metrics(REFS, HYPS, n_resamples=50)
+    metrics = compute_metrics(REFS, HYPS, n_resamples=50)
     table = ev.metrics_table(metrics)
     assert list(table.index) == ["WER", "CER"]
-    tables = ev.error_tables(ev.error_analysis(list("abcd"), REFS, HYPS))
+    tables = ev.error_tables(error_analysis(list("abcd"), REFS, HYPS))
     assert list(tables["word_substitutions"].columns) == ["reference", "prediction", "count"]
     empty = ev.error_tables({})
     assert empty["char_confusions"].empty
     rows = [{"path": "a", "reference": "x y", "prediction": "x", "errors": 1, "words": 2}]
     assert ev.plot_errors(rows, [1.5]) is not None
-    shown = ev.show_predictions(rows + [{"path": "b", "reference": "x", "prediction": "x", "errors": 0, "words": 1}], n=1)
+    shown = prediction_browser(rows + [{"path": "b", "reference": "x", "prediction": "x", "errors": 0, "words": 1}], n=1)
     assert [r["path"] for r in shown] == ["a"]

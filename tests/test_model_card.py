@@ -303,6 +303,8 @@ def test_upload_with_an_lm_is_pyctcdecodes_layout(carded_lm, monkeypatch):
     import transformers
     from transformers import AutoProcessor
 
+    from xlsr_helpers.audio import audio_array
+
     cfg, result = carded_lm
     upload = result.upload_dir
     assert {"alphabet.json", "language_model"} <= set(result.files)
@@ -313,7 +315,7 @@ def test_upload_with_an_lm_is_pyctcdecodes_layout(carded_lm, monkeypatch):
     expected = ev.read_transcriptions(cfg.step_dir("05_evaluate"))["lm"][clip["id"]]
     model = transformers.AutoModelForCTC.from_pretrained(str(upload)).eval()
     processor = AutoProcessor.from_pretrained(str(upload))
-    logits = model(**processor.feature_extractor(ev.audio_array(clip["audio"]), sampling_rate=16000,
+    logits = model(**processor.feature_extractor(audio_array(clip["audio"]), sampling_rate=16000,
                                                  return_tensors="pt")).logits.detach()
     if hasattr(transformers, "Wav2Vec2ProcessorWithLM"):  # deprecated in transformers 5, removed in 6
         with_lm = transformers.Wav2Vec2ProcessorWithLM.from_pretrained(str(upload))

@@ -66,6 +66,20 @@ def decode_audio(item: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     return decoder.get_all_samples().data[0].numpy()
 
 
+def audio_array(value: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
+    """A clip in any form as mono float32 at ``sampling_rate``: samples already in memory at that rate (a numpy
+    array or torch tensor, channels averaged: ``(channels, samples)``, or ``(samples, channels)`` when wider),
+    or anything :func:`decode_audio` reads (step 05's transcriber and the upload check take either)."""
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, np.ndarray):
+        return decode_audio(value, sampling_rate)
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim == 2:
+        array = array.mean(axis=0 if array.shape[0] <= array.shape[1] else 1)
+    return np.ascontiguousarray(array.reshape(-1))
+
+
 def _resample(array: np.ndarray, orig: int, target: int) -> np.ndarray:
     import torch
     import torchaudio.functional as F

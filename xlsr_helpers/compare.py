@@ -3,10 +3,11 @@
 Every model is scored on the same clips (the run's test split) against the same references (normalized by the
 run's own saved normalizer), with the same batch-size-invariant transcription as step 05. A difference in WER
 between two models on a few hundred clips is often noise, so each pair gets a **paired bootstrap** interval
-of the difference: the utterances are resampled with replacement (the same draw for both models, which is
-what makes it paired), the difference of the two corpus error rates is computed on each resample, and its
-95 % percentile interval says whether the difference could be zero. An interval entirely below zero means
-the first model is better on this test set; one that contains zero means the test set cannot tell them apart.
+of the difference (``metrics.paired_bootstrap``): the utterances are resampled with replacement (the same draw
+for both models, which is what makes it paired), the difference of the two corpus error rates is computed on
+each resample, and its 95 % percentile interval says whether the difference could be zero. An interval entirely
+below zero means the first model is better on this test set; one that contains zero means the test set cannot
+tell them apart.
 
 The primary metric is WER, or CER for character-based languages (no spaces between words: zh, ja, yue, th),
 as the normalizer's language profile says.
@@ -21,17 +22,16 @@ Output: ``05_evaluate/comparison.json`` (read by the model card: "baseline vs fi
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
-
 from .config import RUN_FILE
-from .evaluate import (COMPARISON_FILE, EvaluationError, EvaluationResult, evaluate, format_percent, load_model,
-                       utterance_errors)
+from .evaluate import COMPARISON_FILE, EvaluationResult, evaluate, load_test_split, run_normalizer
+from .files import write_json_atomic
+from .inference import load_model
+from .metrics import EvaluationError, format_percent, paired_bootstrap, utterance_errors
 from .normalize import WORD_DELIMITER, primary_metric
 
 METRICS = ("wer", "cer")
@@ -71,27 +71,8 @@ def unwritable_characters(tokenizer, references: Sequence[str]) -> Counter:
     return Counter(ch for text in references for ch in text if not ch.isspace() and ch not in writable)
 
 
-# ------------------------------------------------------------------------------------------------
-# Statistics
-# ------------------------------------------------------------------------------------------------
-def paired_bootstrap(errors_a: np.ndarray, errors_b: np.ndarray, totals: np.ndarray, n_resamples: int = 1000,
-                     level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """``(difference, low, high)`` of rate(A) - rate(B), rate = sum(errors) / sum(totals), with a percentile
-    interval from resampling utterances with replacement (the same utterances for A and B)."""
-    errors_a, errors_b, totals = (np.asarray(x, dtype=np.float64) for x in (errors_a, errors_b, totals))
-    n = len(totals)
-    if n == 0 or len(errors_a) != n or len(errors_b) != n:
-        raise EvaluationError(f"paired bootstrap needs per-utterance errors of equal length (got {len(errors_a)}, "
-                              f"{len(errors_b)}, {n})")
-    difference = float((errors_a.sum() - errors_b.sum()) / max(totals.sum(), 1))
-    draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
-    resampled = (errors_a[draws].sum(axis=1) - errors_b[draws].sum(axis=1)) / np.maximum(totals[draws].sum(axis=1), 1)
-    tail = (1.0 - level) / 2 * 100
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return difference, float(low), float(high)
-
-
 def verdict(low: float, high: float, a: str, b: str) -> str:
+    """What a paired interval of rate(a) - rate(b) says (``metrics.paired_bootstrap``)."""
     if high < 0:
         return f"{a} is better"
     if low > 0:
@@ -118,12 +99,7 @@ class Comparison:
                 "n_resamples": self.n_resamples, "models": self.models, "pairs": self.pairs}
 
     def write(self, out_dir: str | Path) -> Path:
-        path = Path(out_dir) / COMPARISON_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return write_json_atomic(Path(out_dir) / COMPARISON_FILE, self.to_dict())
 
     def models_table(self):
         """One row per model, best first by the primary metric."""
@@ -211,8 +187,6 @@ def compare_models(cfg, specs: Sequence[str], dataset=None, normalizer=None, own
     """Score ``specs`` on the run's test split with its normalizer, next to ``own`` when given (step 05's
     ``(label, model, result, tokenizer)``: its rows are the greedy ones, also with an LM), and compare every
     pair. Every model of a comparison is decoded greedily."""
-    from .evaluate import load_test_split, run_normalizer
-
     dataset = load_test_split(cfg) if dataset is None else dataset
     normalizer = run_normalizer(cfg) if normalizer is None else normalizer
     options = dict(batch_size=cfg.eval_batch_size, chunk_length_s=cfg.chunk_length_s, precision=cfg.precision,

@@ -1,4 +1,4 @@
-"""Greedy CTC decoding and WER/CER: one implementation, used by training's metrics (step 04) and step 05.
+"""Greedy CTC decoding: one implementation, used by training's metrics (step 04) and step 05's transcriber.
 
 Greedy decoding takes the most likely token per frame, merges repeats and drops blanks (the pad token);
 frames outside a clip (marked -100 by the batch padding of the Trainer, or by training's valid-frame mask)
@@ -8,9 +8,9 @@ ids without merging (``group_tokens=False``): "ll" stays "ll".
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
+
+from .metrics import error_rates  # noqa: F401 - WER/CER live in metrics.py; train/ still imports them from here
 
 IGNORED_ID = -100  # label padding (ignored by the CTC loss) and frames outside a clip
 
@@ -27,20 +27,3 @@ def decode_labels(tokenizer, label_ids) -> list[str]:
     ids = np.asarray(label_ids).copy()
     ids[ids == IGNORED_ID] = tokenizer.pad_token_id
     return tokenizer.batch_decode(ids, group_tokens=False)
-
-
-def error_rates(references: Sequence[str], predictions: Sequence[str]) -> dict[str, float]:
-    """Corpus WER and CER (jiwer: errors over all pairs / reference words or characters) and the share of
-    empty predictions; NaN when no reference has a word."""
-    import jiwer
-
-    refs, preds = list(references), list(predictions)
-    if len(refs) != len(preds):
-        raise ValueError(f"{len(refs)} references but {len(preds)} predictions")
-    if not any(r.strip() for r in refs):
-        return {"wer": float("nan"), "cer": float("nan"), "empty_share": float("nan")}
-    return {
-        "wer": float(jiwer.wer(refs, preds)),
-        "cer": float(jiwer.cer(refs, preds)),
-        "empty_share": sum(1 for p in preds if not p.strip()) / len(preds),
-    }

@@ -34,9 +34,11 @@ from typing import Any
 
 from .colab import INSTALL_REQUIREMENT, REPOSITORY
 from .config import DEFAULT_MODEL, SAMPLING_RATE, Config
-from .evaluate import (COMPARISON_FILE, GREEDY, LM, LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT, METRIC_SUFFIX,
-                       EvaluationError, audio_array, build_lm_decoder, check_model_folder, has_lm, is_hub_id, load_test_split,
-                       metrics_by_decoding, read_transcriptions)
+from .audio import audio_array
+from .evaluate import COMPARISON_FILE, METRIC_SUFFIX, load_test_split, metrics_by_decoding, read_transcriptions
+from .inference import GREEDY, LM, check_model_folder
+from .lm import LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT, build_lm_decoder, has_lm, is_hub_id
+from .metrics import EvaluationError
 from .models import RECIPES, adapter_weights_file
 from .normalize import primary_metric
 
