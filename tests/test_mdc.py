@@ -22,6 +22,7 @@ pytest.importorskip("datacollective", reason="the Mozilla Data Collective's clie
 from mdc_server import Dataset, MDCStandIn, build_release  # noqa: E402
 
 from xlsr_helpers.load import find_cv_folder, read_common_voice  # noqa: E402
+from xlsr_helpers import sources_mdc  # noqa: E402
 from xlsr_helpers.sources_mdc import MARKER, MDCError, prepare_mdc, read_record  # noqa: E402
 
 KEY = "mdc-FAKE-KEY-7c1e9a5b3d0f"
@@ -47,6 +48,7 @@ def server(release, sample_release, monkeypatch):
         monkeypatch.setenv("MDC_API_URL", stand_in.api_url)
         monkeypatch.setenv("MDC_API_KEY", KEY)
         monkeypatch.delenv("MDC_DOWNLOAD_PATH", raising=False)
+        monkeypatch.setattr(sources_mdc, "RETRY_DELAY_S", 0.0)
         yield stand_in
 
 
@@ -158,6 +160,20 @@ def test_interrupted_download_is_resumed_by_the_next_call(server, tmp_path):
     assert not (root / DATASET).exists()
     result = prepare_mdc(DATASET, root, attempts=1, progress=False)
     assert Path(result.folder).is_dir() and server.seen("GET", "^/files/")[-1].range.startswith("bytes=")
+
+
+def test_a_full_disk_is_named_and_not_retried(server, tmp_path, monkeypatch):
+    import errno
+
+    import datacollective.download
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(datacollective.download, "open", full_disk, raising=False)  # where the client writes .part
+    with pytest.raises(MDCError, match="No space left on device.*free some disk space"):
+        prepare_mdc(DATASET, tmp_path / "mdc", progress=False)
+    assert len(server.seen("GET", "^/files/")) == 1, "a full disk is not retried"
 
 
 @pytest.mark.parametrize("where", ["start", "middle", "end"])

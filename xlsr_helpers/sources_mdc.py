@@ -36,6 +36,7 @@ import os
 import re
 import sys
 import tarfile
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -51,6 +52,7 @@ KEY_PAGE = "https://mozilladatacollective.com/profile/credentials"
 MARKER = ".xlsr-mdc.json"  # the record of a finished extraction, written last
 CV_SPLIT_TSVS = ("train.tsv", "dev.tsv", "test.tsv")
 _DATASET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")  # a cuid, or org/slug
+RETRY_DELAY_S = 2.0  # before the 2nd attempt; twice that before the 3rd
 _SEARCH_DEPTH = 4  # how deep the locale folder may lie in an archive (cv-corpus-24.0-2025-12-05/tr: 2)
 
 
@@ -136,6 +138,7 @@ def prepare_mdc(dataset_id: str, dest_root: str | Path | None = None, *, api_key
         _say(progress, f"Reusing {done.name or dataset_id} in {done.folder}")
         return done
 
+    client = _import_client()  # first: importing it reads a .env file into the environment (its own behaviour)
     key = find_api_key(api_key)
     if key is None:
         raise MDCError(f"No API key for the Mozilla Data Collective: create one at {KEY_PAGE}, then set the "
@@ -147,7 +150,6 @@ def prepare_mdc(dataset_id: str, dest_root: str | Path | None = None, *, api_key
                        f"{DOWNLOAD_ENV}.") from exc
     if not os.access(root, os.W_OK):
         raise MDCError(f"The download folder {root} is not writable: choose another with dest_root= or {DOWNLOAD_ENV}.")
-    client = _import_client()
     with _key_in_environment(key), _client_errors(dataset_id, sample):
         details = client.get_dataset_details(dataset_id)
         archive = _download(client, dataset_id, root / "archives", sample, progress, attempts)
@@ -174,8 +176,9 @@ def _download(client, dataset_id: str, folder: Path, sample: bool, progress: boo
         try:
             return get(dataset_id, download_directory=str(folder), show_progress=progress, enable_logging=False)
         except DownloadError as exc:
-            if attempt >= attempts or isinstance(exc.__cause__, KeyboardInterrupt):
+            if attempt >= attempts or isinstance(exc.__cause__, KeyboardInterrupt) or _disk_error(exc.__cause__):
                 raise
+            time.sleep(RETRY_DELAY_S * attempt)
             attempt += 1
             _say(progress, f"\nThe download was interrupted; resuming (attempt {attempt} of {attempts})")
 
@@ -287,6 +290,10 @@ def _client_errors(dataset_id: str, sample: bool):
     except RateLimitError as exc:
         raise MDCError("The Mozilla Data Collective's download limit is reached (HTTP 429): try again later.") from exc
     except DownloadError as exc:
+        if _disk_error(exc.__cause__):
+            raise MDCError(f"Writing the archive of {what} failed ({exc.__cause__.strerror or 'disk'}): free some disk "
+                           f"space or choose another folder with dest_root= or {DOWNLOAD_ENV}, then run again (it "
+                           "resumes).") from exc
         if sample:
             raise MDCError(f"The download of {what} was interrupted: run again (a sample starts over).") from exc
         raise MDCError(f"The download of {what} was interrupted ({exc.remaining_bytes} left): run again, it "
@@ -298,6 +305,13 @@ def _client_errors(dataset_id: str, sample: bool):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         raise MDCError(f"The Mozilla Data Collective could not serve {what} ("
                        + (f"HTTP {status}" if status else type(exc).__name__) + "): try again later.") from exc
+
+
+def _disk_error(cause: BaseException | None) -> bool:
+    """Whether a download failed on the local disk (full, not writable) rather than on the network."""
+    import requests
+
+    return isinstance(cause, OSError) and not isinstance(cause, requests.RequestException)
 
 
 def _import_client():
