@@ -14,7 +14,7 @@ comes from the run folder:
   safetensors weights, tokenizer and feature-extractor/processor files, vocab.json), the run's
   ``normalizer.json``, ``README.md``, for MMS adapters the ``adapter.<lang>.safetensors`` file, and when step
   05 decoded with an n-gram LM that LM in pyctcdecode's layout (``alphabet.json`` + ``language_model/``, which
-  ``Wav2Vec2ProcessorWithLM.from_pretrained`` loads too). It is verified by loading it back with
+  ``BeamSearchDecoderCTC.load_from_dir`` loads, as the card's code does). It is verified by loading it back with
   ``AutoModelForCTC`` + ``AutoProcessor`` (the model's own classes, and ``target_lang`` for an adapter) and
   with ``pipeline("automatic-speech-recognition")`` on a test clip: both must give the greedy text that step
   05 wrote for that clip, and the shipped LM (pyctcdecode, as the card's code) the LM text of step 05;
@@ -624,7 +624,7 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
     comparison = comparison_section(info)
     comparison = f"## Baseline vs fine-tuned\n\n{comparison}\n" if comparison else ""
     lm_files = (f" `{LM_ALPHABET_FILE}` and `{LM_FOLDER}/` hold the n-gram LM in pyctcdecode's layout "
-                "(`BeamSearchDecoderCTC.load_from_dir`, `Wav2Vec2ProcessorWithLM.from_pretrained`).") if with_lm else ""
+                "(pyctcdecode's `BeamSearchDecoderCTC.load_from_dir` loads it, as the usage code above does).") if with_lm else ""
     body = f"""
 # {title}
 
