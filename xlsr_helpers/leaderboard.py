@@ -412,9 +412,10 @@ def to_markdown(board: Leaderboard) -> str:
         name = LANGUAGE_NAMES.get(config) or language_name(language)
         lines += [f"## {language} ({name}) — {dataset}" + (f", {config}" if config else ""), "",
                   f"Ranked by {metric}, lowest first (values in %).", ""]
-        lines.append(markdown_table([{"rank": row.rank or UNRANKED, "model": row.model, "card": row.card, "split": row.split,
-                              "decoding": row.decoding, "WER": _number(row.wer), "CER": _number(row.cer),
-                              "normalizer": row.normalizer, "notes": "; ".join(row.notes)} for row in rows]))
+        lines.append(markdown_table([{"rank": row.rank or UNRANKED, "model": row.model, "card": row.card,
+                                      "split": row.split, "decoding": row.decoding, "WER": _number(row.wer),
+                                      "CER": _number(row.cer), "normalizer": row.normalizer,
+                                      "notes": "; ".join(row.notes)} for row in rows]))
     lines += ["## Skipped cards and problems", "",
               markdown_table([{"card": p.card, "problem": p.message} for p in board.problems], ["card", "problem"])]
     return "\n".join(lines)
