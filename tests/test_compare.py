@@ -147,7 +147,8 @@ def test_a_run_compared_with_itself_and_a_random_copy(tmp_path_factory):
 
 
 def test_the_card_shows_baseline_vs_fine_tuned_and_a_new_evaluation_drops_an_old_comparison(tmp_path_factory):
-    from xlsr_helpers import model_card as mc
+    from xlsr_helpers.card.run_info import read_run
+    from xlsr_helpers.card.text import build_card
     from xlsr_helpers.evaluate import run_evaluation
 
     run = copy_run(build_tiny_run(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("card") / "run")
@@ -161,14 +162,14 @@ def test_the_card_shows_baseline_vs_fine_tuned_and_a_new_evaluation_drops_an_old
     comparison = cmp.compare_models(cfg, [str(other)], own=own, progress=False)
     assert comparison.models[0]["wer"] == result.metrics["wer"], "step 05's own result is reused, not re-scored"
     comparison.write(cfg.step_dir("05_evaluate"))
-    card = str(mc.build_card(mc.read_run(cfg), "ada/x"))
+    card = str(build_card(read_run(cfg), "ada/x"))
     section = card.split("## Baseline vs fine-tuned")[1].split("## Limitations")[0]
     assert f"same {comparison.n} test clips" in section
     assert "`fine-tuned (this run)` − `base-model`" in section and str(other) in section
     assert comparison.pairs[0]["wer"]["verdict"] in section
     run_evaluation(cfg, progress=False)  # evaluated again (another model, other settings): the comparison is stale
     assert not (cfg.step_dir("05_evaluate") / cmp.COMPARISON_FILE).exists()
-    assert "Baseline vs fine-tuned" not in str(mc.build_card(mc.read_run(cfg), "ada/x"))
+    assert "Baseline vs fine-tuned" not in str(build_card(read_run(cfg), "ada/x"))
 
 
 @pytest.mark.notebooks

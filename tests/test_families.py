@@ -26,7 +26,7 @@ import torch
 import checkpoints as C
 from test_train import make_run
 from xlsr_helpers import evaluate as ev
-from xlsr_helpers import model_card as mc
+from xlsr_helpers.card.snippets import code_blocks
 from xlsr_helpers.config import Config
 from xlsr_helpers.pipeline import run_pipeline
 from xlsr_helpers.train.guards import GuardError
@@ -144,7 +144,7 @@ def test_card_usage_snippet_runs_as_written(family_run, tmp_path):
 
     kind, folder, run, results = family_run
     card = (run / "06_model_card" / "upload" / "README.md").read_text(encoding="utf-8")
-    code = mc.code_blocks(card)[0]
+    code = code_blocks(card)[0]
     model_id = results["06_model_card"]["model_id"]
     assert ('target_lang="tur"' in code) == (kind == "mms_all")
     cfg = Config.load(run)

@@ -154,6 +154,7 @@ def test_wheel_carries_the_sentence_data(tmp_path):
     (wheel,) = tmp_path.glob("xlsr_helpers-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "xlsr_helpers/data/synthetic_sentences.json" in names
-    modules = ("load", "normalize", "vocab", "models", "audio", "ctc", "evaluate", "model_card", "train/step",
+    modules = ("load", "normalize", "vocab", "models", "audio", "ctc", "evaluate", "card/step", "train/step",
                "train/__main__", "train/data", "train/trainer")
     assert {f"xlsr_helpers/{m}.py" for m in modules} <= set(names)
+    assert "xlsr_helpers/card/template.md" in names, "the model card's template is package data"

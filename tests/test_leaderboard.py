@@ -1,6 +1,6 @@
 """xlsr leaderboard (xlsr_helpers.leaderboard): model cards ranked per language and test set.
 
-The cards are the project's own (model_card.build_card on a RunInfo, no training, as in
+The cards are the project's own (card.text.build_card on a RunInfo, no training, as in
 test_model_card.test_card_for_a_real_checkpoint_names_its_base_model), saved as step 06 saves them (upload
 folder with normalizer.json), for Turkish, German and Chinese (ranked by CER), plus hand-written cards with
 missing or malformed fields.
@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from xlsr_helpers import leaderboard as lb
-from xlsr_helpers import model_card as mc
+from xlsr_helpers.card.run_info import RunInfo
+from xlsr_helpers.card.text import build_card, write_card
+from xlsr_helpers.card.upload import CARD_FILE, NORMALIZER_FILE
 from xlsr_helpers.cli import main
 from xlsr_helpers.config import Config
 from xlsr_helpers.normalize import Normalizer, primary_metric
@@ -32,7 +34,7 @@ def project_card(run_dir: Path, language: str, model: str, wer: float, cer: floa
 
     cfg = Config(language=language, model=model, run_dir=str(run_dir), normalizer=normalizer,
                  data_source=f"common_voice:/data/cv-corpus-17.0-2024-03-15/{language}")
-    card = mc.build_card(mc.RunInfo(cfg=cfg, metrics={"wer": wer, "cer": cer, "n": 500}), f"ada/{run_dir.name}")
+    card = build_card(RunInfo(cfg=cfg, metrics={"wer": wer, "cer": cer, "n": 500}), f"ada/{run_dir.name}")
     for result in card.data.eval_results:
         result.dataset_split = split
     if lm:  # the LM-decoded results as separate, labelled entries of the same dataset and split
@@ -43,14 +45,14 @@ def project_card(run_dir: Path, language: str, model: str, wer: float, cer: floa
                        metric_name=f"Test {key.upper()} (with LM)", metric_value=round(100 * value, 2))
             for key, value in zip(("wer", "cer"), lm)]
     cfg.upload_dir.mkdir(parents=True)
-    card.save(str(cfg.upload_dir / mc.CARD_FILE))
+    write_card(card, cfg.upload_dir)
     Normalizer(language, normalizer).save(cfg.upload_dir)
     return run_dir
 
 
 def handwritten(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True)
-    (folder / mc.CARD_FILE).write_text(text, encoding="utf-8")
+    (folder / CARD_FILE).write_text(text, encoding="utf-8")
     return folder
 
 
@@ -213,7 +215,7 @@ def test_csv_has_one_line_per_row(board, tmp_path):
 def test_a_run_folder_an_upload_folder_and_a_card_file_are_each_one_card(folders, tmp_path):
     runs = folders["runs"]
     upload = Config(run_dir=str(runs / "de-xlsr53")).upload_dir
-    card_file = Config(run_dir=str(runs / "zh-xlsr53")).upload_dir / mc.CARD_FILE
+    card_file = Config(run_dir=str(runs / "zh-xlsr53")).upload_dir / CARD_FILE
     cards, problems = lb.find_cards([runs / "tr-xlsr53", upload, card_file, runs / "tr-xlsr53", runs / "absent"])
     assert [card.path.resolve() for card in cards] == [
         (runs / "tr-xlsr53").resolve() / "06_model_card" / "upload" / "README.md", (upload / "README.md").resolve(),
@@ -257,7 +259,7 @@ def test_odd_headers_never_crash(tmp_path):
     for name, text in odd.items():
         handwritten(tmp_path / name, text)
     (tmp_path / "binary").mkdir()
-    (tmp_path / "binary" / mc.CARD_FILE).write_bytes(b"---\nlanguage: \xff\xfe\x00\n---\n")
+    (tmp_path / "binary" / CARD_FILE).write_bytes(b"---\nlanguage: \xff\xfe\x00\n---\n")
     board = lb.build_leaderboard([tmp_path])
     assert not board.entries and sorted(board.skipped) == sorted([*odd, "binary"])
     assert {p.card for p in board.problems} == {*odd, "binary"}
@@ -279,7 +281,7 @@ def test_cli_writes_markdown_and_csv_and_says_whether_anything_was_ranked(folder
 
 def test_a_second_value_for_the_same_row_and_an_unreadable_normalizer_are_problems(tmp_path):
     folder = handwritten(tmp_path / "twice", card_yaml("tr", result_yaml("20.0"), result_yaml("25.0")))
-    (folder / mc.NORMALIZER_FILE).write_text("{not json", encoding="utf-8")
+    (folder / NORMALIZER_FILE).write_text("{not json", encoding="utf-8")
     board = lb.build_leaderboard([folder])
     (row,) = board.entries
     assert (row.rank, row.wer, row.normalizer) == (1, 20.0, lb.NOT_STATED)

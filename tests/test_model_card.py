@@ -1,4 +1,4 @@
-"""Step 06 (xlsr_helpers.model_card): the card's header and body, the upload folder, its snippets, the push.
+"""Step 06 (xlsr_helpers.card): the card's header and body, the upload folder, its snippets, the push.
 
 The run folder is the one of test_evaluate.build_tiny_run (real steps 01-03 on the synthetic corpus and a
 random tiny model), evaluated once by step 05 for this module; and once more with an n-gram LM made from its
@@ -23,7 +23,15 @@ from test_evaluate import (build_tiny_run, copy_run, keep_test_clips, require_lm
                            train_sentences, write_arpa)
 
 from xlsr_helpers import evaluate as ev  # noqa: E402
-from xlsr_helpers import model_card as mc  # noqa: E402
+from xlsr_helpers.card.hub import find_token, push_to_hub  # noqa: E402
+from xlsr_helpers.card.names import (dataset_ids, hub_language, language_name, model_name,  # noqa: E402
+                                     public_source, repo_id)
+from xlsr_helpers.card.run_info import ModelCardError, RunInfo, read_run  # noqa: E402
+from xlsr_helpers.card.snippets import code_blocks, data_parameters  # noqa: E402
+from xlsr_helpers.card.step import run_model_card  # noqa: E402
+from xlsr_helpers.card.text import TAGS, build_card  # noqa: E402
+from xlsr_helpers.card.upload import lm_source, prepare_upload  # noqa: E402
+from xlsr_helpers.card.verify import verify_upload  # noqa: E402
 from xlsr_helpers.config import Config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +44,7 @@ def carded(tmp_path_factory):
     run = copy_run(build_tiny_run(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("card") / "run")
     cfg = run_config(run, author_name="Ada Lovelace")
     ev.run_evaluation(cfg, progress=False)
-    return cfg, mc.run_model_card(cfg)
+    return cfg, run_model_card(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +57,7 @@ def carded_lm(tmp_path_factory):
     lm = write_arpa(train_sentences(run), base / "train-bigram.arpa")
     cfg = run_config(run, lm_path=str(lm))
     ev.run_evaluation(cfg, progress=False)
-    return cfg, mc.run_model_card(cfg)
+    return cfg, run_model_card(cfg)
 
 
 def _clip_file(clip: dict, folder: Path) -> Path:
@@ -76,7 +84,7 @@ def test_card_header_is_complete(carded):
     card = ModelCard.load(str(result.card_path))
     data = card.data.to_dict()
     assert data["language"] == "tr" and data["license"] == "apache-2.0"
-    assert set(mc.TAGS) <= set(data["tags"])
+    assert set(TAGS) <= set(data["tags"])
     assert data["metrics"] == ["wer", "cer"] and data["datasets"]
     assert data["pipeline_tag"] == "automatic-speech-recognition"
     results = {r.metric_type: r for r in card.data.eval_results}
@@ -124,7 +132,7 @@ def test_usage_snippet_runs_and_matches_evaluate(carded, tmp_path):
     from datasets import Audio
 
     cfg, result = carded
-    code = mc.code_blocks(result.card_text)[0]
+    code = code_blocks(result.card_text)[0]
     assert f'MODEL_ID = "{result.repo_id}"' in code
     test = ev.load_test_split(cfg).cast_column("audio", Audio(decode=False))
     clip = test[1]
@@ -139,7 +147,7 @@ def test_usage_snippet_runs_and_matches_evaluate(carded, tmp_path):
 def _run_evaluation_snippet(cfg, result, tmp_path):
     """The card's evaluation code (its second Python block) run against the local upload and run folder;
     returns the finished process and step 05's metrics.json."""
-    code = mc.code_blocks(result.card_text)[1]
+    code = code_blocks(result.card_text)[1]
     code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
     code = re.sub(r'RUN_DIR = "runs/tr"', f"RUN_DIR = {str(cfg.run_path)!r}", code)
     done = _run_python(code, tmp_path)
@@ -152,7 +160,7 @@ def test_evaluation_snippet_reproduces_the_numbers(carded, tmp_path):
     done, metrics = _run_evaluation_snippet(cfg, result, tmp_path)
     assert f"Test WER: {100 * metrics['wer']:.2f}" in done.stdout
     assert f"CER: {100 * metrics['cer']:.2f}" in done.stdout
-    shell = mc.code_blocks(result.card_text, "bash")[0]
+    shell = code_blocks(result.card_text, "bash")[0]
     assert "--steps 1-2" in shell and "SYNTHETIC_SIZE=tiny" in shell
 
 
@@ -169,13 +177,13 @@ def test_reloads_with_wav2vec2_classes(carded):
 def test_verification_catches_a_different_transcription(carded):
     cfg, result = carded
     clip = ev.load_test_split(cfg)[0]["audio"]
-    with pytest.raises(mc.ModelCardError, match="does not reproduce"):
-        mc.verify_upload(result.upload_dir, clip, expected="not what the model says")
+    with pytest.raises(ModelCardError, match="does not reproduce"):
+        verify_upload(result.upload_dir, clip, expected="not what the model says")
 
 
 def test_card_needs_step_05(tmp_path):
-    with pytest.raises(mc.ModelCardError, match="05_evaluate"):
-        mc.read_run(Config(run_dir=str(tmp_path)))
+    with pytest.raises(ModelCardError, match="05_evaluate"):
+        read_run(Config(run_dir=str(tmp_path)))
 
 
 def test_upload_needs_a_complete_model_folder(tmp_path):
@@ -184,9 +192,9 @@ def test_upload_needs_a_complete_model_folder(tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
     with pytest.raises(EvaluationError, match="processor"):
-        mc.prepare_upload(tmp_path / "model", tmp_path / "upload")
-    with pytest.raises(mc.ModelCardError, match="04_train"):
-        mc.prepare_upload(tmp_path / "absent", tmp_path / "upload")
+        prepare_upload(tmp_path / "model", tmp_path / "upload")
+    with pytest.raises(ModelCardError, match="04_train"):
+        prepare_upload(tmp_path / "absent", tmp_path / "upload")
 
 
 def test_push_without_token_says_what_to_do(monkeypatch, tmp_path, capsys):
@@ -194,7 +202,7 @@ def test_push_without_token_says_what_to_do(monkeypatch, tmp_path, capsys):
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    result = mc.push_to_hub(tmp_path, "someone/model")
+    result = push_to_hub(tmp_path, "someone/model")
     assert not result["pushed"]
     out = capsys.readouterr().out
     assert "HF_TOKEN" in out and "notebook_login" in out and str(tmp_path) in out
@@ -223,26 +231,26 @@ def test_push_with_token_uploads_the_folder_and_never_shows_the_token(monkeypatc
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
     _, card = carded
-    result = mc.push_to_hub(card.upload_dir, "wav2vec2-tiny-tr")
+    result = push_to_hub(card.upload_dir, "wav2vec2-tiny-tr")
     assert result["pushed"] and result["repo_id"] == "ada/wav2vec2-tiny-tr"
     upload = [c[1] for c in calls if c[0] == "upload_folder"][0]
     assert upload["folder_path"] == str(card.upload_dir) and upload["repo_id"] == "ada/wav2vec2-tiny-tr"
     assert all(FAKE_TOKEN not in json.dumps(c[1] if len(c) > 1 else "", default=str) for c in calls)
     assert FAKE_TOKEN not in json.dumps(result) and FAKE_TOKEN not in capsys.readouterr().out
-    assert mc.find_token() == FAKE_TOKEN
+    assert find_token() == FAKE_TOKEN
 
 
 def test_names_and_sources():
     cfg = Config(language="zh-CN", model="facebook/wav2vec2-large-xlsr-53",
                  data_source="common_voice:/home/ada/data/cv-corpus-17.0-2024-03-15/zh-CN+hub:org/extra")
-    assert mc.hub_language("zh-CN") == "zh" and mc.language_name("zh-CN") == "Chinese (China)"
-    assert mc.model_name(cfg) == "wav2vec2-large-xlsr-zh-CN"
-    assert mc.repo_id(cfg, "ada") == "ada/wav2vec2-large-xlsr-zh-CN"
-    assert mc.repo_id(cfg.updated(hub_model_id="org/name"), "ada") == "org/name"
-    assert [d for d, _ in mc.dataset_ids(cfg)] == ["mozilla-foundation/common_voice_17_0", "org/extra"]
-    public = mc._public_source(cfg.data_source)
+    assert hub_language("zh-CN") == "zh" and language_name("zh-CN") == "Chinese (China)"
+    assert model_name(cfg) == "wav2vec2-large-xlsr-zh-CN"
+    assert repo_id(cfg, "ada") == "ada/wav2vec2-large-xlsr-zh-CN"
+    assert repo_id(cfg.updated(hub_model_id="org/name"), "ada") == "org/name"
+    assert [d for d, _ in dataset_ids(cfg)] == ["mozilla-foundation/common_voice_17_0", "org/extra"]
+    public = public_source(cfg.data_source)
     assert "/home/ada" not in public and "cv-corpus-17.0-2024-03-15/zh-CN" in public
-    params = mc.data_parameters(cfg.updated(min_duration_s=1.0, chars_to_ignore="«»"))
+    params = data_parameters(cfg.updated(min_duration_s=1.0, chars_to_ignore="«»"))
     assert params["MIN_DURATION_S"] == 1.0 and params["CHARS_TO_IGNORE"] == "«»" and "SYNTHETIC_SIZE" not in params
 
 
@@ -251,9 +259,9 @@ def test_card_for_a_real_checkpoint_names_its_base_model(tmp_path):
                  run_dir=str(tmp_path))
     metrics = {"wer": 0.2512, "cer": 0.0712, "n": 1647, "ci": {"level": 0.95, "wer": [0.24, 0.26], "cer": [0.068, 0.074],
                "n_resamples": 1000, "seed": 42}, "reference_words": 9000, "reference_chars": 60000}
-    info = mc.RunInfo(cfg=cfg, metrics=metrics, train_config={"learning_rate": 3e-4, "batch_size": 16},
+    info = RunInfo(cfg=cfg, metrics=metrics, train_config={"learning_rate": 3e-4, "batch_size": 16},
                       train_report={"global_step": 4000, "world_size": 2, "eval": {"wer": 0.27, "cer": 0.08}})
-    card = mc.build_card(info, "ada/wav2vec2-large-xlsr-tr", ["config.json"])
+    card = build_card(info, "ada/wav2vec2-large-xlsr-tr", ["config.json"])
     data = card.data.to_dict()
     assert data["base_model"] == "facebook/wav2vec2-large-xlsr-53"
     assert data["datasets"] == ["mozilla-foundation/common_voice_6_1"]
@@ -264,12 +272,12 @@ def test_card_for_a_real_checkpoint_names_its_base_model(tmp_path):
     assert "| LEARNING_RATE | 0.0003 |" in text and "| optimizer steps done | 4000 |" in text
     assert "| processes (GPUs) | 2 |" in text and "eval split (04_train's own greedy evaluation): WER 27.00 %" in text
     assert "CER is the meaningful number" not in text and "not learned yet" not in text
-    untrained = mc.build_card(mc.RunInfo(cfg=cfg, metrics={**metrics, "empty_predictions": 1647}), "ada/x")
+    untrained = build_card(RunInfo(cfg=cfg, metrics={**metrics, "empty_predictions": 1647}), "ada/x")
     assert "not learned yet" in str(untrained)
-    zh = mc.build_card(mc.RunInfo(cfg=cfg.updated(language="zh-CN"), metrics=metrics), "ada/x")
+    zh = build_card(RunInfo(cfg=cfg.updated(language="zh-CN"), metrics=metrics), "ada/x")
     assert "CER is the meaningful number" in str(zh) and zh.data.language == "zh"
-    with pytest.raises(mc.ModelCardError, match="cer"):
-        mc.build_card(mc.RunInfo(cfg=cfg, metrics={"wer": 0.1}), "x")
+    with pytest.raises(ModelCardError, match="cer"):
+        build_card(RunInfo(cfg=cfg, metrics={"wer": 0.1}), "x")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -300,6 +308,7 @@ def test_card_with_an_lm_lists_both_decodings(carded_lm):
 
 
 def test_upload_with_an_lm_is_pyctcdecodes_layout(carded_lm, monkeypatch):
+    import pyctcdecode
     import transformers
     from transformers import AutoProcessor
 
@@ -317,9 +326,10 @@ def test_upload_with_an_lm_is_pyctcdecodes_layout(carded_lm, monkeypatch):
     processor = AutoProcessor.from_pretrained(str(upload))
     logits = model(**processor.feature_extractor(audio_array(clip["audio"]), sampling_rate=16000,
                                                  return_tensors="pt")).logits.detach()
-    if hasattr(transformers, "Wav2Vec2ProcessorWithLM"):  # deprecated in transformers 5, removed in 6
-        with_lm = transformers.Wav2Vec2ProcessorWithLM.from_pretrained(str(upload))
-        assert with_lm.decode(logits[0].numpy()).text == expected
+    # pyctcdecode loads the upload's LM itself, as the card's usage code does, on every transformers version
+    # (transformers deprecated Wav2Vec2ProcessorWithLM; from 5.25 its from_pretrained fails).
+    decoder = pyctcdecode.BeamSearchDecoderCTC.load_from_dir(str(upload))
+    assert decoder.decode(logits[0].numpy()) == expected
     # Greedy needs nothing beyond transformers: the processor is the plain one, loadable without pyctcdecode.
     monkeypatch.setitem(sys.modules, "pyctcdecode", None)
     assert type(AutoProcessor.from_pretrained(str(upload))).__name__ == "Wav2Vec2Processor"
@@ -330,7 +340,7 @@ def test_usage_snippet_with_an_lm_reproduces_the_cards_numbers(carded_lm, tmp_pa
     from huggingface_hub import ModelCard
 
     cfg, result = carded_lm
-    code = mc.code_blocks(result.card_text)[0]
+    code = code_blocks(result.card_text)[0]
     code = code.replace(f'MODEL_ID = "{result.repo_id}"', f"MODEL_ID = {str(result.upload_dir)!r}")
     test = ev.load_test_split(cfg).cast_column("audio", Audio(decode=False))
     files = [str(_clip_file(clip, tmp_path)) for clip in test]
@@ -369,31 +379,31 @@ def test_verification_checks_the_lm_and_names_what_is_missing(carded_lm, tmp_pat
     clip = ev.load_test_split(cfg)[0]
     expected, expected_lm = step05["greedy"][clip["id"]], step05["lm"][clip["id"]]
     assert result.verification["lm"] == expected_lm != result.verification["model_and_processor"] == expected
-    with pytest.raises(mc.ModelCardError, match="n-gram LM: pyctcdecode"):
-        mc.verify_upload(result.upload_dir, clip["audio"], expected, expected_lm="not what the LM says")
+    with pytest.raises(ModelCardError, match="n-gram LM: pyctcdecode"):
+        verify_upload(result.upload_dir, clip["audio"], expected, expected_lm="not what the LM says")
     broken = tmp_path / "upload"
     shutil.copytree(result.upload_dir, broken)
     (broken / "language_model" / "train-bigram.arpa").unlink()
-    with pytest.raises(mc.ModelCardError, match=r"missing: the KenLM file \(\.arpa or \.bin or \.binary\)"):
-        mc.verify_upload(broken, clip["audio"], expected, expected_lm)
+    with pytest.raises(ModelCardError, match=r"missing: the KenLM file \(\.arpa or \.bin or \.binary\)"):
+        verify_upload(broken, clip["audio"], expected, expected_lm)
     shutil.rmtree(broken / "language_model")
     (broken / "alphabet.json").unlink()
-    with pytest.raises(mc.ModelCardError, match="missing: alphabet.json, language_model"):
-        mc.verify_upload(broken, clip["audio"], expected, expected_lm)
-    assert mc.verify_upload(broken, clip["audio"], expected)["ok"], "without an LM, greedy alone is checked"
+    with pytest.raises(ModelCardError, match="missing: alphabet.json, language_model"):
+        verify_upload(broken, clip["audio"], expected, expected_lm)
+    assert verify_upload(broken, clip["audio"], expected)["ok"], "without an LM, greedy alone is checked"
 
 
 def test_an_lm_in_metrics_needs_the_lm_in_the_upload(tmp_path):
     cfg = Config(language="tr", model="tiny", data_source="synthetic", run_dir=str(tmp_path))
     ci = {"level": 0.95, "wer": [0.2, 0.3], "cer": [0.05, 0.1], "n_resamples": 1000, "seed": 42}
     lm = {"wer": 0.18, "cer": 0.07, "n": 10, "ci": ci, "lm_path": str(tmp_path / "gone.arpa")}
-    info = mc.RunInfo(cfg=cfg, metrics={"wer": 0.25, "cer": 0.08, "n": 10, "ci": ci, "lm": lm})
-    with pytest.raises(mc.ModelCardError, match="no language_model/"):
-        mc.build_card(info, "ada/x", ["config.json", "model.safetensors"])
-    card = mc.build_card(info, "ada/x", ["config.json", "model.safetensors", "alphabet.json", "language_model"])
+    info = RunInfo(cfg=cfg, metrics={"wer": 0.25, "cer": 0.08, "n": 10, "ci": ci, "lm": lm})
+    with pytest.raises(ModelCardError, match="no language_model/"):
+        build_card(info, "ada/x", ["config.json", "model.safetensors"])
+    card = build_card(info, "ada/x", ["config.json", "model.safetensors", "alphabet.json", "language_model"])
     assert [(r.metric_name, r.metric_value) for r in card.data.eval_results] == [
         ("Test WER", 25.0), ("Test CER", 8.0), ("Test WER (n-gram LM)", 18.0), ("Test CER (n-gram LM)", 7.0)]
     assert "with the n-gram LM of this repository WER **18.00** %" in str(card)
-    with pytest.raises(mc.ModelCardError, match="not there any more"):
-        mc.lm_source(info)
-    assert mc.lm_source(mc.RunInfo(cfg=cfg, metrics={"wer": 0.25})) is None
+    with pytest.raises(ModelCardError, match="not there any more"):
+        lm_source(info)
+    assert lm_source(RunInfo(cfg=cfg, metrics={"wer": 0.25})) is None

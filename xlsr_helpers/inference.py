@@ -203,7 +203,7 @@ class _Decoder:
         if self.lm is None:
             return [{GREEDY: text} for text in greedy]
         started = time.perf_counter()
-        # The raw logits, as the card's code and Wav2Vec2ProcessorWithLM pass them (pyctcdecode normalizes them).
+        # The raw logits, as the card's code passes them to pyctcdecode (which normalizes them).
         lm = [self.lm.decode(f.numpy()) for f in frames]
         self.lm_seconds += time.perf_counter() - started
         return [{GREEDY: g, LM: t} for g, t in zip(greedy, lm)]

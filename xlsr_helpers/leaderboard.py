@@ -27,6 +27,7 @@ dataset, a value that is not a number, ...) never stops the leaderboard: each pr
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections import Counter
@@ -37,7 +38,9 @@ from typing import Any, Iterable
 import yaml  # huggingface_hub's YAML parser: its errors are those of a broken card header
 
 from .config import Config
-from .model_card import CARD_FILE, LANGUAGE_NAMES, NORMALIZER_FILE, _table, language_name
+from .card.names import LANGUAGE_NAMES, language_name
+from .card.upload import CARD_FILE, NORMALIZER_FILE
+from .files import markdown_table, write_text_atomic
 from .normalize import load_normalizer, primary_metric
 
 TEST_SPLIT = "test"
@@ -409,28 +412,28 @@ def to_markdown(board: Leaderboard) -> str:
         name = LANGUAGE_NAMES.get(config) or language_name(language)
         lines += [f"## {language} ({name}) — {dataset}" + (f", {config}" if config else ""), "",
                   f"Ranked by {metric}, lowest first (values in %).", ""]
-        lines.append(_table([{"rank": row.rank or UNRANKED, "model": row.model, "card": row.card, "split": row.split,
-                              "decoding": row.decoding, "WER": _number(row.wer), "CER": _number(row.cer),
-                              "normalizer": row.normalizer, "notes": "; ".join(row.notes)} for row in rows]))
+        lines.append(markdown_table([{"rank": row.rank or UNRANKED, "model": row.model, "card": row.card,
+                                      "split": row.split, "decoding": row.decoding, "WER": _number(row.wer),
+                                      "CER": _number(row.cer), "normalizer": row.normalizer,
+                                      "notes": "; ".join(row.notes)} for row in rows]))
     lines += ["## Skipped cards and problems", "",
-              _table([{"card": p.card, "problem": p.message} for p in board.problems], ["card", "problem"])]
+              markdown_table([{"card": p.card, "problem": p.message} for p in board.problems], ["card", "problem"])]
     return "\n".join(lines)
 
 
 def write_csv(board: Leaderboard, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for rows in board.tables().values():
-            for row in rows:
-                writer.writerow({"language": row.language, "dataset": row.dataset, "config": row.config,
-                                 "ranked_by": row.ranked_by, "rank": row.rank or "", "model": row.model,
-                                 "card": row.card, "split": row.split, "decoding": row.decoding,
-                                 "wer": "" if row.wer is None else row.wer, "cer": "" if row.cer is None else row.cer,
-                                 "normalizer": row.normalizer, "notes": "; ".join(row.notes)})
-    return path
+    """The rows of every table as CSV (written atomically)."""
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for rows in board.tables().values():
+        for row in rows:
+            writer.writerow({"language": row.language, "dataset": row.dataset, "config": row.config,
+                             "ranked_by": row.ranked_by, "rank": row.rank or "", "model": row.model,
+                             "card": row.card, "split": row.split, "decoding": row.decoding,
+                             "wer": "" if row.wer is None else row.wer, "cer": "" if row.cer is None else row.cer,
+                             "normalizer": row.normalizer, "notes": "; ".join(row.notes)})
+    return write_text_atomic(path, handle.getvalue())
 
 
 def write_outputs(board: Leaderboard, out: str | Path | None = None, markdown: str | Path | None = None,
@@ -442,9 +445,7 @@ def write_outputs(board: Leaderboard, out: str | Path | None = None, markdown: s
     text = to_markdown(board)
     written = []
     if markdown:
-        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(markdown).write_text(text, encoding="utf-8")
-        written.append(Path(markdown))
+        written.append(write_text_atomic(markdown, text))
     if csv_file:
         written.append(write_csv(board, csv_file))
     return text, written

@@ -17,7 +17,7 @@ from .metrics import EvaluationError
 # pyctcdecode 0.5 declares numpy<2 but runs on numpy 2: installed with its dependencies, it would downgrade
 # numpy and break pandas (on Colab: half the preinstalled packages). So its two real dependencies first.
 LM_INSTALL_HINT = 'pip install kenlm "pygtrie>=2.1" && pip install --no-deps "pyctcdecode>=0.5"'
-# How pyctcdecode saves a decoder (BeamSearchDecoderCTC.save_to_dir), which Wav2Vec2ProcessorWithLM loads too:
+# How pyctcdecode saves a decoder (BeamSearchDecoderCTC.save_to_dir; load_from_dir reads it back):
 # the alphabet, and a folder with the KenLM file, attrs.json (alpha, beta, ...) and unigrams.txt.
 LM_ALPHABET_FILE = "alphabet.json"
 LM_FOLDER = "language_model"
