@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from xlsr_helpers import card_results as cr
 from xlsr_helpers import leaderboard as lb
 from xlsr_helpers import model_card as mc
 from xlsr_helpers.cli import main
@@ -57,7 +58,7 @@ def handwritten(folder: Path, text: str) -> Path:
 def result_yaml(value: str, split: str = "test", dataset: str = CV_17, config: str = "tr", metric: str = "wer") -> str:
     return f"""
   - task: {{type: automatic-speech-recognition}}
-    dataset: {{name: Common Voice tr, type: {dataset}, config: {config}{f', split: {split}' if split else ''}}}
+    dataset: {{name: Common Voice tr, type: {dataset}{f', config: {config}' if config else ''}{f', split: {split}' if split else ''}}}
     metrics:
     - {{type: {metric}, name: Test {metric.upper()}, value: {value}}}"""
 
@@ -97,7 +98,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     project_card(runs / "zh-xls-r-300m", "zh-CN", XLS_R_300M, 0.9000, 0.2890)
     project_card(runs / "zh-mms-300m", "zh-CN", MMS_300M, 0.9900, 0.1980)
     # Hand-written: a 2021-style value as text, joining the Turkish table; a card with one good and one bad result;
-    # a 2021-style card without a split, on another dataset.
+    # a 2021-style card without a split (its metric is named "Test WER"), on another dataset.
     handwritten(cards / "tr-percent", card_yaml("tr", result_yaml('"27.5%"'), name="wav2vec2-turkish-2021"))
     handwritten(cards / "tr-partly-bad", card_yaml("tr", result_yaml("40.0"), result_yaml("n/a", metric="cer"),
                                                    name="partly-bad"))
@@ -158,7 +159,8 @@ def test_notes_mark_another_split_another_normalizer_and_none_stated(board):
     assert notes["tr-xlsr53", "LM"] == notes["tr-xls-r-300m", "greedy"] == []
     assert {row.normalizer for row in _table(board, "tr") if row.card.startswith("tr-x")} == {"profile tr"}
     (no_split,) = _table(board, "tr", "common_voice")
-    assert no_split.rank == 1 and no_split.notes == ["no split stated"] and no_split.wer == 30.1
+    assert no_split.rank == 1 and no_split.notes == [cr.SPLIT_FROM_NAME] and no_split.wer == 30.1
+    assert no_split.split == "test", "the split of a card that states none is the one its metric name says"
 
 
 def test_malformed_cards_are_skipped_with_a_note_each(board):
@@ -232,14 +234,18 @@ def test_decoding_and_values_as_written_by_hand():
         return EvalResult(task_type="automatic-speech-recognition", dataset_type=CV_17, dataset_name="CV",
                           metric_type="wer", metric_value=1.0, **metric)
 
-    assert lb.decoding(result(metric_name="Test WER")) == lb.GREEDY
-    assert lb.decoding(result(metric_name="Test WER (with LM)")) == lb.LM
-    assert lb.decoding(result(metric_name="Test WER", metric_config="with_lm")) == lb.LM
-    assert lb.decoding(result(metric_name="Test WER, 5-gram KenLM")) == lb.LM
-    assert lb.decoding(result(metric_name="Test WER (film subtitles)")) == lb.GREEDY
-    assert lb.percent(12.3) == (12.3, None) and lb.percent(" 12.3 % ".strip())[0] == 12.3
-    assert lb.percent(True)[0] is None and lb.percent(None)[0] is None and lb.percent("-1")[0] is None
-    assert lb.percent(float("nan"))[0] is None
+    assert cr.decoding(result(metric_name="Test WER")) == cr.GREEDY
+    assert cr.decoding(result(metric_name="Test WER (with LM)")) == cr.LM
+    assert cr.decoding(result(metric_name="Test WER", metric_config="with_lm")) == cr.LM
+    assert cr.decoding(result(metric_name="Test WER, 5-gram KenLM")) == cr.LM
+    assert cr.decoding(result(metric_name="Test WER (film subtitles)")) == cr.GREEDY
+    for greedy in ("Test WER (without LM)", "Test WER (no LM)", "Test WER w/o LM", "WER without a language model"):
+        assert cr.decoding(result(metric_name=greedy)) == cr.GREEDY, greedy
+    assert cr.decoding(result(metric_name="Test WER", metric_config="no_lm")) == cr.GREEDY
+    assert cr.decoding(result(metric_name="Test WER (+LM)")) == cr.LM
+    assert cr.percent(12.3) == (12.3, None) and cr.percent(" 12.3 % ".strip())[0] == 12.3
+    assert cr.percent(True)[0] is None and cr.percent(None)[0] is None and cr.percent("-1")[0] is None
+    assert cr.percent(float("nan"))[0] is None
 
 
 def test_odd_headers_never_crash(tmp_path):
@@ -250,7 +256,7 @@ def test_odd_headers_never_crash(tmp_path):
     "task-is-text": card_yaml("tr", result_yaml("11.0")).replace("task: {type: automatic-speech-recognition}", "task: asr"),
         "header-is-a-list": "---\n- a\n- b\n---\n",
         "value-missing": card_yaml("tr", result_yaml("")),
-        "two-languages": card_yaml("[tr, de]", result_yaml("11.0")),
+        "two-languages": card_yaml("[tr, de]", result_yaml("11.0", config="")),  # which one is the result's?
         "source-without-url": card_yaml("tr", result_yaml("11.0") + "\n    source: {name: me}"),
         "empty-file": "",
     }
