@@ -396,7 +396,7 @@ def test_common_voice_id_variants_are_one_table_per_release(hub_board):
     assert {row.dataset_written for row in rows} == {"common_voice_8_0", CV_8}
     assert [row.card for row in _table(hub_board, "tr", CV_7)] == ["robust-tr-cv7"], "another release, another table"
     text = lb.to_markdown(hub_board)
-    assert f"Ranked by WER, lowest first (values in %). Dataset ids read as {CV_8}: common_voice_8_0." in text
+    assert f", tr\n\nDataset ids read as {CV_8}: common_voice_8_0.\n\nRanked by WER, lowest first" in text
     unversioned = text.split("## tr (Turkish) — common_voice, tr")[1].split("##")[0]
     assert "Common Voice, release not stated" in unversioned and "apart from those of numbered releases" in unversioned
     written = ("common_voice_8_0", "mozilla-foundation/common_voice_8_0", "Common_Voice_8_0",

@@ -382,16 +382,17 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
-def dataset_remark(dataset: str, rows: list[Entry]) -> str:
-    """What the table's heading does not say about its dataset: the ids read as it, a release not stated."""
-    remark = ""
+def dataset_remark(dataset: str, rows: list[Entry]) -> list[str]:
+    """What the table's heading does not say about its dataset (the ids read as it, a release not stated), as
+    a paragraph's lines, or none."""
+    remark = []
     written = sorted({row.dataset_written for row in rows} - {dataset})
     if written:
-        remark += f" Dataset ids read as {dataset}: {', '.join(written)}."
+        remark.append(f"Dataset ids read as {dataset}: {', '.join(written)}.")
     if dataset == COMMON_VOICE_NO_RELEASE:
-        remark += (" Common Voice, release not stated (the 2021 week's `common_voice` loader read release 6.1): "
-                   "releases have different test splits, so this table is apart from those of numbered releases.")
-    return remark
+        remark.append("Common Voice, release not stated (the 2021 week's `common_voice` loader read release 6.1): "
+                      "releases have different test splits, so this table is apart from those of numbered releases.")
+    return [" ".join(remark), ""] if remark else []
 
 
 def to_markdown(board: Leaderboard) -> str:
@@ -403,7 +404,8 @@ def to_markdown(board: Leaderboard) -> str:
         metric = rows[0].ranked_by.upper()
         name = LANGUAGE_NAMES.get(config) or language_name(language)
         lines += [f"## {language} ({name}) — {dataset}" + (f", {config}" if config else ""), "",
-                  f"Ranked by {metric}, lowest first (values in %).{dataset_remark(dataset, rows)}", ""]
+                  *dataset_remark(dataset, rows),
+                  f"Ranked by {metric}, lowest first (values in %).", ""]
         lines.append(_table([{"rank": row.rank or UNRANKED, "model": row.model, "card": row.card, "split": row.split,
                               "decoding": row.decoding, "WER": _number(row.wer), "CER": _number(row.cer),
                               "normalizer": row.normalizer, "notes": "; ".join(row.notes)} for row in rows]))
