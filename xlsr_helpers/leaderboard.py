@@ -60,7 +60,7 @@ class Entry:
     card: str  # the folder that names the model (run folder, upload folder) or the card file
     model: str  # the model-index name
     language: str
-    dataset: str  # the dataset type (a Hub id, e.g. mozilla-foundation/common_voice_17_0; dataset_key)
+    dataset: str  # the dataset type as card_results.dataset_key reads it (mozilla-foundation/common_voice_17_0)
     config: str  # the dataset config (the Common Voice locale)
     split: str
     decoding: str  # GREEDY or LM
