@@ -1,9 +1,13 @@
-"""xlsr leaderboard (xlsr_helpers.leaderboard): model cards ranked per language and test set.
+"""xlsr leaderboard (xlsr_helpers.leaderboard, card_results): model cards ranked per language and test set.
 
 The cards are the project's own (card.text.build_card on a RunInfo, no training, as in
 test_model_card.test_card_for_a_real_checkpoint_names_its_base_model), saved as step 06 saves them (upload
 folder with normalizer.json), for Turkish, German and Chinese (ranked by CER), plus hand-written cards with
-missing or malformed fields.
+missing or malformed fields, plus the cards of tests/data/hub_cards: written here in the styles of the Hub
+cards of the 2021 fine-tuning week (``common_voice``, ``args: tr``, "Test WER", no split), the 2022
+robust-speech event (``mozilla-foundation/common_voice_8_0`` or ``common_voice_8_0``, "Test WER (+LM)",
+"(without LM)", a ``language:`` list) and the Whisper event (``mozilla-foundation/common_voice_11_0``, split
+test, "Wer" as a percent or a fraction).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from xlsr_helpers import card_results as cr
 from xlsr_helpers import leaderboard as lb
 from xlsr_helpers.card.run_info import RunInfo
 from xlsr_helpers.card.text import build_card, write_card
@@ -59,7 +64,8 @@ def handwritten(folder: Path, text: str) -> Path:
 def result_yaml(value: str, split: str = "test", dataset: str = CV_17, config: str = "tr", metric: str = "wer") -> str:
     return f"""
   - task: {{type: automatic-speech-recognition}}
-    dataset: {{name: Common Voice tr, type: {dataset}, config: {config}{f', split: {split}' if split else ''}}}
+    dataset: {{name: Common Voice tr, type: {dataset}{f', config: {config}' if config else ''}\
+{f', split: {split}' if split else ''}}}
     metrics:
     - {{type: {metric}, name: Test {metric.upper()}, value: {value}}}"""
 
@@ -99,7 +105,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     project_card(runs / "zh-xls-r-300m", "zh-CN", XLS_R_300M, 0.9000, 0.2890)
     project_card(runs / "zh-mms-300m", "zh-CN", MMS_300M, 0.9900, 0.1980)
     # Hand-written: a 2021-style value as text, joining the Turkish table; a card with one good and one bad result;
-    # a 2021-style card without a split, on another dataset.
+    # a 2021-style card without a split (its metric is named "Test WER"), on another dataset.
     handwritten(cards / "tr-percent", card_yaml("tr", result_yaml('"27.5%"'), name="wav2vec2-turkish-2021"))
     handwritten(cards / "tr-partly-bad", card_yaml("tr", result_yaml("40.0"), result_yaml("n/a", metric="cer"),
                                                    name="partly-bad"))
@@ -160,7 +166,8 @@ def test_notes_mark_another_split_another_normalizer_and_none_stated(board):
     assert notes["tr-xlsr53", "LM"] == notes["tr-xls-r-300m", "greedy"] == []
     assert {row.normalizer for row in _table(board, "tr") if row.card.startswith("tr-x")} == {"profile tr"}
     (no_split,) = _table(board, "tr", "common_voice")
-    assert no_split.rank == 1 and no_split.notes == ["no split stated"] and no_split.wer == 30.1
+    assert no_split.rank == 1 and no_split.notes == [cr.SPLIT_FROM_NAME] and no_split.wer == 30.1
+    assert no_split.split == "test", "the split of a card that states none is the one its metric name says"
 
 
 def test_malformed_cards_are_skipped_with_a_note_each(board):
@@ -234,14 +241,18 @@ def test_decoding_and_values_as_written_by_hand():
         return EvalResult(task_type="automatic-speech-recognition", dataset_type=CV_17, dataset_name="CV",
                           metric_type="wer", metric_value=1.0, **metric)
 
-    assert lb.decoding(result(metric_name="Test WER")) == lb.GREEDY
-    assert lb.decoding(result(metric_name="Test WER (with LM)")) == lb.LM
-    assert lb.decoding(result(metric_name="Test WER", metric_config="with_lm")) == lb.LM
-    assert lb.decoding(result(metric_name="Test WER, 5-gram KenLM")) == lb.LM
-    assert lb.decoding(result(metric_name="Test WER (film subtitles)")) == lb.GREEDY
-    assert lb.percent(12.3) == (12.3, None) and lb.percent(" 12.3 % ".strip())[0] == 12.3
-    assert lb.percent(True)[0] is None and lb.percent(None)[0] is None and lb.percent("-1")[0] is None
-    assert lb.percent(float("nan"))[0] is None
+    assert cr.decoding(result(metric_name="Test WER")) == cr.GREEDY
+    assert cr.decoding(result(metric_name="Test WER (with LM)")) == cr.LM
+    assert cr.decoding(result(metric_name="Test WER", metric_config="with_lm")) == cr.LM
+    assert cr.decoding(result(metric_name="Test WER, 5-gram KenLM")) == cr.LM
+    assert cr.decoding(result(metric_name="Test WER (film subtitles)")) == cr.GREEDY
+    for greedy in ("Test WER (without LM)", "Test WER (no LM)", "Test WER w/o LM", "WER without a language model"):
+        assert cr.decoding(result(metric_name=greedy)) == cr.GREEDY, greedy
+    assert cr.decoding(result(metric_name="Test WER", metric_config="no_lm")) == cr.GREEDY
+    assert cr.decoding(result(metric_name="Test WER (+LM)")) == cr.LM
+    assert cr.percent(12.3) == (12.3, None) and cr.percent(" 12.3 % ".strip())[0] == 12.3
+    assert cr.percent(True)[0] is None and cr.percent(None)[0] is None and cr.percent("-1")[0] is None
+    assert cr.percent(float("nan"))[0] is None
 
 
 def test_odd_headers_never_crash(tmp_path):
@@ -252,7 +263,7 @@ def test_odd_headers_never_crash(tmp_path):
     "task-is-text": card_yaml("tr", result_yaml("11.0")).replace("task: {type: automatic-speech-recognition}", "task: asr"),
         "header-is-a-list": "---\n- a\n- b\n---\n",
         "value-missing": card_yaml("tr", result_yaml("")),
-        "two-languages": card_yaml("[tr, de]", result_yaml("11.0")),
+        "two-languages": card_yaml("[tr, de]", result_yaml("11.0", config="")),  # which one is the result's?
         "source-without-url": card_yaml("tr", result_yaml("11.0") + "\n    source: {name: me}"),
         "empty-file": "",
     }
@@ -288,3 +299,134 @@ def test_a_second_value_for_the_same_row_and_an_unreadable_normalizer_are_proble
     messages = [p.message for p in board.problems]
     assert messages[0].startswith("normalizer.json beside the card cannot be read")
     assert messages[1:] == [f"result 2: a second WER for {CV_17} test (greedy): the first, 20, is kept"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Cards in the styles of the Hub (tests/data/hub_cards)
+# ------------------------------------------------------------------------------------------------
+HUB_CARDS = Path(__file__).parent / "data" / "hub_cards"
+CV_7, CV_8, CV_11 = (f"mozilla-foundation/common_voice_{release}_0" for release in (7, 8, 11))
+
+
+@pytest.fixture(scope="module")
+def hub_board() -> lb.Leaderboard:
+    return lb.build_leaderboard([HUB_CARDS])
+
+
+def _ranked(rows: list[lb.Entry]) -> list[tuple]:
+    return [(row.rank, row.card, row.decoding, row.wer) for row in rows]
+
+
+def _notes(rows: list[lb.Entry]) -> dict[tuple[str, str, str], list[str]]:
+    return {(row.card, row.split, row.decoding): row.notes for row in rows}
+
+
+def test_hub_cards_are_all_read_into_one_table_per_language_and_release(hub_board):
+    assert len(hub_board.cards) == 19 and not hub_board.skipped and not hub_board.problems
+    assert list(hub_board.tables()) == [
+        ("az", CV_8, "az"), ("kab", CV_8, "kab"), ("tr", "common_voice", "tr"), ("tr", CV_11, "tr"), ("tr", CV_7, "tr"),
+        ("tr", CV_8, "tr"), ("tr", "speech-recognition-community-v2/dev_data", "tr")]
+
+
+def test_values_on_the_fraction_scale_are_converted_or_flagged_never_ranked_as_percents(hub_board, tmp_path):
+    rows = _table(hub_board, "tr", CV_11)
+    # the lone 0.2378 would be rank 1 read as 0.24 %; as 23.78 % it would be 4th: it is unsure, so not ranked
+    assert _ranked(rows) == [
+        (1, "whisper-tr-a", "greedy", 19.9), (2, "whisper-tr-fraction-pair", "greedy", 21.12),
+        (3, "whisper-tr-b", "greedy", 22.6), (4, "whisper-tr-c", "greedy", 25.4),
+        (None, "whisper-tr-fraction", "greedy", 0.2378)]
+    notes = _notes(rows)
+    assert rows[1].cer == 6.33 and notes["whisper-tr-fraction-pair", "test", "greedy"] == [
+        "WER 0.2112 read as a fraction: 21.12 %", "CER 0.0633 read as a fraction: 6.33 %"]
+    assert notes["whisper-tr-fraction", "test", "greedy"] == [
+        "WER 0.2378: a percent, or a fraction (23.78 %)? not ranked"]
+    assert notes["whisper-tr-a", "test", "greedy"] == []
+    # a WER below 1 beside the card's percents: the LM row of robust-tr-mixed-scale is 17.02 %, rank 1
+    mixed = [row for row in _table(hub_board, "tr", CV_8) if row.card == "robust-tr-mixed-scale"]
+    assert [(row.rank, row.decoding, row.wer) for row in mixed] == [(1, "LM", 17.02), (5, "greedy", 21.4)]
+    assert "WER 0.1702 read as a fraction: 17.02 %" in mixed[0].notes
+    assert "| – | Whisper Small Tr - D | whisper-tr-fraction | test | greedy | 0.24 |" in lb.to_markdown(hub_board)
+    # A CER below 1 beside a WER in % may be a true percent: noted; it keeps a row from its rank only where the
+    # language is ranked by CER. "%" and step 06's cards (normalizer.json beside them) are percents.
+    handwritten(tmp_path / "tr-cer", card_yaml("tr", result_yaml("3.2"), result_yaml("0.9", metric="cer")))
+    handwritten(tmp_path / "zh-cer", card_yaml("zh-CN", result_yaml("8.0", config="zh-CN"),
+                                               result_yaml("0.9", config="zh-CN", metric="cer")))
+    tr, zh = sorted(lb.build_leaderboard([tmp_path]).entries, key=lambda row: row.card)
+    assert (tr.rank, tr.wer, tr.cer, tr.notes) == (1, 3.2, 0.9, ["CER 0.9: a percent, or a fraction (90 %)?"])
+    assert (zh.rank, zh.cer, zh.notes) == (None, 0.9, ["CER 0.9: a percent, or a fraction (90 %)? not ranked"])
+    assert cr.value_scales([("wer", 0.5, True), ("cer", 0.2, False)]) == [cr.PERCENT, cr.UNSURE]
+    assert cr.value_scales([("wer", 0.25, False), ("cer", 0.07, False)], percent_card=True) == [cr.PERCENT] * 2
+    assert cr.value_scales([("wer", 0.0, False), ("wer", 1.0, False)]) == [cr.PERCENT] * 2
+
+
+def test_without_no_and_wo_lm_are_greedy_and_with_lm_is_lm(hub_board):
+    rows = _table(hub_board, "tr", CV_8)
+    values = {(row.card, row.decoding): (row.wer, row.cer) for row in rows}
+    assert values["robust-tr-without-lm", "greedy"] == (25.3, 7.4)
+    assert values["robust-tr-without-lm", "LM"] == (19.9, 6.2)
+    assert values["robust-tr-no-lm", "greedy"] == (23.0, None) and values["robust-tr-no-lm", "LM"] == (18.8, None)
+    assert values["robust-tr-lm", "greedy"] == (22.1, 6.0) and values["robust-tr-lm", "LM"] == (17.5, 5.1)
+    assert [key for key in values if key[0] == "robust-tr-wo-lm"] == [("robust-tr-wo-lm", "greedy")]
+    assert not [p for p in hub_board.problems if "a second" in p.message], "no LM result is dropped as a second WER"
+
+
+def test_the_split_is_taken_from_the_metric_name_when_the_card_states_none(hub_board):
+    rows = _table(hub_board, "tr", "common_voice")
+    assert _ranked(rows) == [
+        (1, "2021-tr-week-a", "greedy", 24.37), (2, "2021-tr-week-validation", "greedy", 26.04),
+        (3, "2021-tr-week-b", "greedy", 30.81), (None, "2021-tr-week-validation", "greedy", 18.02),
+        (None, "2021-tr-week-no-split", "greedy", 21.9)]
+    notes = _notes(rows)
+    assert notes["2021-tr-week-a", "test", "greedy"] == [cr.SPLIT_FROM_NAME]
+    assert notes["2021-tr-week-validation", "validation", "greedy"] == [
+        cr.SPLIT_FROM_NAME, "scored on the 'validation' split, not 'test': not ranked"]
+    assert notes["2021-tr-week-no-split", "", "greedy"] == ["no split stated: not ranked"]
+    # a stated test split whose metric is named "Dev WER" is in doubt
+    (dev,) = [row for row in _table(hub_board, "tr", CV_8) if row.card == "robust-tr-dev-named"]
+    assert (dev.rank, dev.split, dev.wer) == (None, "test", 20.5)
+    assert dev.notes == ["the metric name 'Dev WER' says another split than 'test': not ranked"]
+
+
+def test_common_voice_id_variants_are_one_table_per_release(hub_board):
+    rows = _table(hub_board, "tr", CV_8)
+    assert _ranked(rows) == [
+        (1, "robust-tr-mixed-scale", "LM", 17.02), (2, "robust-tr-lm", "LM", 17.5), (3, "robust-tr-no-lm", "LM", 18.8),
+        (4, "robust-tr-without-lm", "LM", 19.9), (5, "robust-tr-mixed-scale", "greedy", 21.4),
+        (6, "robust-tr-lm", "greedy", 22.1), (7, "robust-tr-no-lm", "greedy", 23.0),
+        (8, "robust-tr-without-lm", "greedy", 25.3), (9, "robust-multi-tr-az", "greedy", 26.5),
+        (10, "robust-tr-wo-lm", "greedy", 28.4), (None, "robust-tr-dev-named", "greedy", 20.5)]
+    assert {row.dataset_written for row in rows} == {"common_voice_8_0", CV_8}
+    assert [row.card for row in _table(hub_board, "tr", CV_7)] == ["robust-tr-cv7"], "another release, another table"
+    text = lb.to_markdown(hub_board)
+    assert f", tr\n\nDataset ids read as {CV_8}: common_voice_8_0.\n\nRanked by WER, lowest first" in text
+    unversioned = text.split("## tr (Turkish) — common_voice, tr")[1].split("##")[0]
+    assert "Common Voice, release not stated" in unversioned and "apart from those of numbered releases" in unversioned
+    written = ("common_voice_8_0", "mozilla-foundation/common_voice_8_0", "Common_Voice_8_0",
+               "mozilla-foundation/common_voice_11_0", "common_voice", "mozilla-foundation/common_voice", "google/fleurs")
+    assert [cr.dataset_key(name) for name in written] == [
+        CV_8, CV_8, CV_8, CV_11, "common_voice", "common_voice", "google/fleurs"]
+
+
+def test_a_card_of_several_languages_gives_a_row_per_language(hub_board, tmp_path):
+    assert _ranked(_table(hub_board, "az", CV_8)) == [(1, "robust-multi-tr-az", "greedy", 41.2)]
+    (tr,) = [row for row in _table(hub_board, "tr", CV_8) if row.card == "robust-multi-tr-az"]
+    assert (tr.rank, tr.wer, tr.notes) == (9, 26.5, [])
+    # a result on a locale that is none of the card's languages is filed under its locale, with a note; one
+    # without a config cannot be filed
+    handwritten(tmp_path / "tr-az", card_yaml("[tr, az]", result_yaml("20.0"), result_yaml("30.0", config="de"),
+                                              result_yaml("40.0", config="")))
+    board = lb.build_leaderboard([tmp_path])
+    assert [(row.language, row.config, row.wer, row.notes) for row in board.entries] == [
+        ("tr", "tr", 20.0, []),
+        ("de", "de", 30.0, ["the card's language is tr, az, its dataset config 'de': filed under de"])]
+    assert [p.message for p in board.problems] == [
+        "result 3: the card has several languages (tr, az) and the result's dataset has no config: left out"]
+
+
+def test_a_card_whose_language_is_not_its_dataset_config_is_filed_under_the_config_with_a_note(hub_board):
+    rows = _table(hub_board, "kab", CV_8)
+    assert _ranked(rows) == [(1, "robust-kab", "greedy", 30.0), (2, "robust-ka-on-kab", "greedy", 33.0)]
+    assert _notes(rows)["robust-ka-on-kab", "test", "greedy"] == [
+        "the card's language is ka, its dataset config 'kab': filed under kab"]
+    assert not [key for key in hub_board.tables() if key[0] == "ka"]
+    assert cr.result_language(["zh"], "zh-CN") == ("zh", None) and cr.result_language(["tr"], "clean") == ("tr", None)

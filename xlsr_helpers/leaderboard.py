@@ -8,16 +8,17 @@ an upload folder, or any folder of these: every ``README.md`` below it is read.
 Reading a card: the YAML header with huggingface_hub's ``metadata_load``, each result of its model-index
 with huggingface_hub's own parser (``model_index_to_eval_results``), one result at a time, so that a
 malformed result costs only itself. The normalizer is the ``normalizer.json`` beside the card (step 06
-puts it in the upload folder).
+puts it in the upload folder). What a result of a card written by others says (its config, split,
+decoding, scale, dataset id, language) is ``card_results``'s.
 
 Ranking: one table per language and dataset (type + config). A row is one card's WER and CER on one split
-with one decoding: greedy and LM-decoded results are separate rows (a result is LM-decoded when its metric
-name or config says so, e.g. "Test WER (with LM)"). Rows are ranked by WER, lowest first, or by CER for
-the languages written without spaces between words (``normalize.primary_metric``: zh, ja, th, ...), where a
-sentence is one "word". Only rows on the table's split get a rank: ``test``, or the most common split where no row has a
-test split. The notes column marks rows on another split (not ranked), rows without a split stated, rows
-without the ranking metric (not ranked), and rows whose normalizer is not the table's most common one, or
-not stated (ranked, but their numbers are not strictly comparable).
+with one decoding: greedy and LM-decoded results are separate rows. Rows are ranked by WER, lowest first,
+or by CER for the languages written without spaces between words (``normalize.primary_metric``: zh, ja, th,
+...), where a sentence is one "word". Only rows on the table's split get a rank: ``test``, or the most
+common split where no row has a test split. The notes column marks rows on another split or without a split
+(not ranked), rows without the ranking metric (not ranked), values read from fractions or of unsure scale,
+and rows whose normalizer is not the table's most common one, or not stated (ranked, but their numbers are
+not strictly comparable).
 
 A card that cannot be read (no YAML header, broken YAML, no model-index, no language, a result without a
 dataset, a value that is not a number, ...) never stops the leaderboard: each problem is one line of its
@@ -28,8 +29,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,21 +36,17 @@ from typing import Any, Iterable
 
 import yaml  # huggingface_hub's YAML parser: its errors are those of a broken card header
 
+from .card_results import (COMMON_VOICE_NO_RELEASE, FRACTION, TEST_SPLIT, UNSURE, card_languages, dataset_key,
+                           decoding, metric_kind, percent, result_config, result_language, result_split, value_scales)
 from .config import Config
 from .card.names import LANGUAGE_NAMES, language_name
 from .card.upload import CARD_FILE, NORMALIZER_FILE
 from .files import markdown_table, write_text_atomic
 from .normalize import load_normalizer, primary_metric
 
-TEST_SPLIT = "test"
-RANKED_METRICS = ("wer", "cer")
-GREEDY, LM = "greedy", "LM"
 NOT_STATED = "not stated"
 UNRANKED = "–"
 MARKDOWN_FILE, CSV_FILE = "leaderboard.md", "leaderboard.csv"
-# How a results entry says that a language model decoded it: "Test WER (with LM)", config "with_lm", ...
-LM_DECODING = re.compile(r"(?<![a-z])lm(?![a-z])|language model|kenlm|n-gram", re.IGNORECASE)
-LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")  # tr, zh-CN, rm-sursilv, sv_SE
 # What huggingface_hub's model-index parser needs in a result, as paths into it.
 REQUIRED_FIELDS = (("task", "type"), ("dataset", "type"), ("dataset", "name"), ("metrics",))
 CSV_COLUMNS = ["language", "dataset", "config", "ranked_by", "rank", "model", "card", "split", "decoding",
@@ -68,7 +63,7 @@ class Entry:
     card: str  # the folder that names the model (run folder, upload folder) or the card file
     model: str  # the model-index name
     language: str
-    dataset: str  # the dataset type (a Hub id, e.g. mozilla-foundation/common_voice_17_0)
+    dataset: str  # the dataset type as card_results.dataset_key reads it (mozilla-foundation/common_voice_17_0)
     config: str  # the dataset config (the Common Voice locale)
     split: str
     decoding: str  # GREEDY or LM
@@ -78,6 +73,12 @@ class Entry:
     ranked_by: str = ""
     rank: int | None = None
     notes: list[str] = field(default_factory=list)
+    dataset_written: str = ""  # the dataset type as the card wrote it (common_voice_8_0)
+    rankable: bool = True  # False when the card leaves its split or the scale of its ranking metric in doubt
+
+    def note(self, text: str | None) -> None:
+        if text and text not in self.notes:
+            self.notes.append(text)
 
     @property
     def table(self) -> tuple[str, str, str]:
@@ -181,19 +182,6 @@ def find_cards(paths: Iterable[str | Path]) -> tuple[list[CardFile], list[Proble
 # ------------------------------------------------------------------------------------------------
 # Reading one card
 # ------------------------------------------------------------------------------------------------
-def card_language(value: Any) -> tuple[str | None, str | None]:
-    """(language code, None), or (None, what is wrong with the card's ``language``)."""
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, list):
-        return None, f"several languages {value}: a leaderboard row needs one language per card"
-    if not value:
-        return None, "no language in the YAML header"
-    if not isinstance(value, str) or not LANGUAGE_CODE.fullmatch(value):
-        return None, f"language {value!r} is not a language code (e.g. tr, zh-CN)"
-    return value, None
-
-
 def normalizer_label(folder: Path) -> tuple[str, str | None]:
     """(how the references were normalized, a problem or None), from the normalizer.json in ``folder``."""
     try:
@@ -226,39 +214,6 @@ def result_problem(result: Any) -> str | None:
     if not isinstance(result["metrics"], list) or not all(isinstance(m, dict) for m in result["metrics"]):
         return "has metrics that are not a list of {type, value}"
     return None
-
-
-def metric_kind(result) -> str | None:
-    """'wer', 'cer', or None for a metric the leaderboard does not rank."""
-    for text in (result.metric_type, result.metric_name):
-        for kind in RANKED_METRICS:
-            if re.search(rf"\b{kind}\b", str(text or ""), re.IGNORECASE):
-                return kind
-    return None
-
-
-def decoding(result) -> str:
-    """LM when the metric's name, config or args say that a language model decoded it, else greedy."""
-    described = " ".join(str(x) for x in (result.metric_name, result.metric_config, result.metric_args) if x)
-    return LM if LM_DECODING.search(described) else GREEDY
-
-
-def percent(value: Any) -> tuple[float | None, str | None]:
-    """(the metric value as a number, a problem or None); text such as "12.3%" is read, with a problem."""
-    problem = None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip().rstrip("%"))
-        except ValueError:
-            return None, f"value {value!r} is not a number"
-        problem = f"value written as text {value!r}, read as {number:g}"
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        return None, f"value {value!r} is not a number"
-    if not math.isfinite(number) or number < 0:
-        return None, f"value {value!r} is not an error rate"
-    return number, problem
 
 
 def read_header(path: Path) -> tuple[dict | None, str | None]:
@@ -310,13 +265,14 @@ def parse_results(model_index: list, default_name: str) -> tuple[list[tuple[str,
 def read_card(card: CardFile) -> tuple[list[Entry], list[Problem]]:
     """The rows of one card, and every problem met on the way (never an exception)."""
     header, wrong = read_header(card.path)
-    language, wrong = card_language(header.get("language")) if header else (None, wrong)
-    if language is None:
+    languages, wrong = card_languages(header.get("language")) if header else (None, wrong)
+    if languages is None:
         return [], [Problem(card.label, f"{wrong}: card skipped")]
     normalizer, wrong = normalizer_label(card.path.parent)
     metrics, messages = parse_results(header["model-index"], card.label)
     messages = ([wrong] if wrong else []) + messages
     rows: dict[tuple, Entry] = {}
+    readings = []  # (where, row, kind, value as written, written with "%"): the scale is the card's
     for where, name, metric in metrics:
         kind = metric_kind(metric)
         value, wrong = percent(metric.metric_value) if kind else (None, None)
@@ -324,18 +280,45 @@ def read_card(card: CardFile) -> tuple[list[Entry], list[Problem]]:
             messages.append(f"{where}, {kind.upper()}: {wrong}" + ("" if value is not None else ": left out"))
         if value is None:
             continue
-        row = Entry(card=card.label, model=name, language=language, dataset=str(metric.dataset_type),
-                    config=str(metric.dataset_config or ""), split=str(metric.dataset_split or "").strip().lower(),
-                    decoding=decoding(metric), normalizer=normalizer)
-        row = rows.setdefault((row.model, row.dataset, row.config, row.split, row.decoding), row)
+        config = result_config(metric)
+        language, language_note = result_language(languages, config)
+        if language is None:
+            if f"{where}: {language_note}" not in messages:  # once per result, not once per metric
+                messages.append(f"{where}: {language_note}")
+            continue
+        split, split_note, split_in_doubt = result_split(metric)
+        row = Entry(card=card.label, model=name, language=language, dataset=dataset_key(str(metric.dataset_type)),
+                    config=config, split=split, decoding=decoding(metric), normalizer=normalizer,
+                    dataset_written=str(metric.dataset_type).strip())
+        row = rows.setdefault((row.model, row.language, row.dataset, row.config, row.split, row.decoding), row)
+        row.note(language_note)
+        row.note(split_note)
+        row.rankable &= not split_in_doubt
+        readings.append((where, row, kind, value, str(metric.metric_value).strip().endswith("%")))
+    scales = value_scales([(kind, value, sign) for _, _, kind, value, sign in readings], normalizer != NOT_STATED)
+    for (where, row, kind, value, _), scale in zip(readings, scales):
         if getattr(row, kind) is not None:
             messages.append(f"{where}: a second {kind.upper()} for {row.dataset} {row.split or '(no split)'} "
                             f"({row.decoding}): the first, {getattr(row, kind):g}, is kept")
             continue
-        setattr(row, kind, value)
+        setattr(row, kind, read_value(row, kind, value, scale))
     if not rows:
         messages.append("no WER or CER could be read from the model-index: card skipped")
     return list(rows.values()), [Problem(card.label, message) for message in messages]
+
+
+def read_value(row: Entry, kind: str, value: float, scale: str) -> float:
+    """The value in %, with a note on the row when it was a fraction or its scale is unsure (then, for the
+    language's ranking metric, the row is not ranked)."""
+    if scale == FRACTION:
+        row.note(f"{kind.upper()} {value:g} read as a fraction: {round(100 * value, 6):g} %")
+        return round(100 * value, 6)
+    if scale == UNSURE:
+        ranked_by = kind == primary_metric(row.language)
+        row.note(f"{kind.upper()} {value:g}: a percent, or a fraction ({round(100 * value, 6):g} %)?"
+                 + (" not ranked" if ranked_by else ""))
+        row.rankable &= not ranked_by
+    return value
 
 
 # ------------------------------------------------------------------------------------------------
@@ -363,7 +346,7 @@ def rank_table(rows: list[Entry]) -> None:
     for row in rows:
         row.ranked_by = metric
         if not row.split:
-            row.notes.append("no split stated")
+            row.notes.append("no split stated: not ranked")
         elif row.split != split:
             row.notes.append(f"scored on the {row.split!r} split, not {split!r}: not ranked")
         elif split != TEST_SPLIT:
@@ -374,7 +357,7 @@ def rank_table(rows: list[Entry]) -> None:
             row.notes.append(f"normalizer not stated (most rows: {normalizer})")
         elif normalizer and row.normalizer != normalizer:
             row.notes.append(f"another normalizer (most rows: {normalizer})")
-        if row.split in (split, "") and getattr(row, metric) is not None:
+        if row.rankable and row.split == split and getattr(row, metric) is not None:
             rankable.append(row)
     values = [getattr(r, metric) for r in rankable]
     for row in rankable:
@@ -402,6 +385,19 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}"
 
 
+def dataset_remark(dataset: str, rows: list[Entry]) -> list[str]:
+    """What the table's heading does not say about its dataset (the ids read as it, a release not stated), as
+    a paragraph's lines, or none."""
+    remark = []
+    written = sorted({row.dataset_written for row in rows} - {dataset})
+    if written:
+        remark.append(f"Dataset ids read as {dataset}: {', '.join(written)}.")
+    if dataset == COMMON_VOICE_NO_RELEASE:
+        remark.append("Common Voice, release not stated (the 2021 week's `common_voice` loader read release 6.1): "
+                      "releases have different test splits, so this table is apart from those of numbered releases.")
+    return [" ".join(remark), ""] if remark else []
+
+
 def to_markdown(board: Leaderboard) -> str:
     tables = board.tables()
     lines = ["# Leaderboard", "",
@@ -411,6 +407,7 @@ def to_markdown(board: Leaderboard) -> str:
         metric = rows[0].ranked_by.upper()
         name = LANGUAGE_NAMES.get(config) or language_name(language)
         lines += [f"## {language} ({name}) — {dataset}" + (f", {config}" if config else ""), "",
+                  *dataset_remark(dataset, rows),
                   f"Ranked by {metric}, lowest first (values in %).", ""]
         lines.append(markdown_table([{"rank": row.rank or UNRANKED, "model": row.model, "card": row.card,
                                       "split": row.split, "decoding": row.decoding, "WER": _number(row.wer),
