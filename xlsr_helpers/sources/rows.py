@@ -18,7 +18,7 @@ class Row:
     duration: float | None = None  # seconds, when the source says (clip_durations.tsv)
     up_votes: int | None = None
     problem: str | None = None  # a reason from load.REASONS, set by the reader (malformed_row)
-    key: str = ""  # leakage.sentence_key(sentence), set for every row by read_sources (the guard compares it up to 3 times)
+    key: str = ""  # sentence_key(sentence), set for every row by read_sources (the guard compares it up to 3 times)
 
     @property
     def audio_source(self) -> str | bytes | None:
