@@ -353,8 +353,6 @@ def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
     from datasets import Audio, DatasetDict, load_from_disk
 
     dataset, report = load_source(cfg)
-    tmp_dir = step_dir / "dataset.tmp"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
     if cfg.embed_audio:
         work = step_dir / ".embed"
         shutil.rmtree(work, ignore_errors=True)
@@ -365,13 +363,10 @@ def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
             ds = ds.map(_embed, batched=True, batch_size=100, writer_batch_size=100,
                         cache_file_name=str(work / f"{split}.arrow"), desc=f"embedding {split} audio")
             embedded[split] = ds.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE))
-        DatasetDict(embedded).save_to_disk(str(tmp_dir))
+        final_dir = save_step_dataset(DatasetDict(embedded), step_dir)
         shutil.rmtree(work, ignore_errors=True)
     else:
-        dataset.save_to_disk(str(tmp_dir))
-    final_dir = step_dir / "dataset"
-    shutil.rmtree(final_dir, ignore_errors=True)
-    os.replace(tmp_dir, final_dir)
+        final_dir = save_step_dataset(dataset, step_dir)
     report["embed_audio"] = cfg.embed_audio
     if cfg.embed_audio:
         report["audio_stored_as"] = "bytes (EMBED_AUDIO=True)"
@@ -379,6 +374,18 @@ def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
     report_path = step_dir / "report.json"
     write_json_atomic(report_path, report)
     return LoadResult(with_audio_feature(load_from_disk(str(final_dir))), report, final_dir, report_path)
+
+
+def save_step_dataset(dataset: Any, step_dir: Path) -> Path:
+    """``dataset`` (a DatasetDict) saved as ``<step_dir>/dataset`` through ``dataset.tmp`` beside it: a step killed
+    while it saves leaves the dataset it had or none, never half of one. Returns the folder."""
+    tmp_dir = step_dir / "dataset.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    dataset.save_to_disk(str(tmp_dir))
+    final_dir = step_dir / "dataset"
+    shutil.rmtree(final_dir, ignore_errors=True)
+    os.replace(tmp_dir, final_dir)
+    return final_dir
 
 
 def load_step_dataset(cfg: Config, step: str = "01_load") -> Any:

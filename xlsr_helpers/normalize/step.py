@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from ..audio import with_audio_feature
 from ..audio_checks import check_clips_exist
 from ..config import SPLITS, Config
 from ..files import write_json_atomic
+from ..load import quiet_progress, save_step_dataset
 from .normalizer import FILE_NAME, Normalizer
 from .reports import alphabet_report, inventory_report
 
@@ -34,8 +33,6 @@ class NormalizeResult:
 
 def run_normalize(cfg: Config) -> NormalizeResult:
     """Normalize every split of ``01_load/dataset``; save dataset, normalizer.json and report.json."""
-    from ..load import quiet_progress
-
     with quiet_progress():
         return _run_normalize(cfg)
 
@@ -93,12 +90,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     dataset = DatasetDict({s: normalized[s].select_columns([c for c in columns if c in normalized[s].column_names])
                            for s in SPLITS})
     check_clips_exist(dataset)
-    tmp = step_dir / "dataset.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    dataset.save_to_disk(str(tmp))
-    final = step_dir / "dataset"
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    final = save_step_dataset(dataset, step_dir)
     normalizer_path = normalizer.save(step_dir / FILE_NAME)
 
     inv = inventory_report(raw_all, norm_all, normalizer)
