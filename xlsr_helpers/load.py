@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .audio import dataset_from_columns, with_audio_feature
-from .audio_checks import MISSING_FILE, check_clips
+from .audio_checks import MISSING_FILE, CheckResult, check_clips
 from .config import SAMPLING_RATE, SPLITS, Config
 from .files import write_json_atomic
 from .leakage import known_test, leakage_report
@@ -196,7 +196,7 @@ def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
     accepted: list[int] = []
     min_s, max_s = cfg.min_duration_s, cfg.max_duration_s
 
-    def take(i: int, result: tuple[bool, float | None, str | None]) -> bool:
+    def take(i: int, result: CheckResult) -> bool:
         ok, duration, error = result
         row = rows[i]
         if not ok:
