@@ -66,7 +66,7 @@ def distinct_word(i: int) -> str:
 def build_corpus(folder: Path, n: int, seed: int = 0) -> dict:
     """A Common Voice-layout folder of ``n`` clips (hard links); returns its source size in bytes (a folder built
     before in the same ``--work`` is reused)."""
-    from xlsr_helpers.load import read_clip_durations, read_cv_tsv
+    from xlsr_helpers.sources.common_voice import read_clip_durations, read_cv_tsv
     from xlsr_helpers.synthetic import make_corpus
 
     done = folder.parent / "source.json"
@@ -118,8 +118,9 @@ def child(corpus: Path, run_dir: Path, out: Path) -> None:
     from transformers import TrainerCallback
 
     from xlsr_helpers.config import Config
-    from xlsr_helpers.load import read_clip_durations, read_cv_tsv, run_load
+    from xlsr_helpers.load import run_load
     from xlsr_helpers.normalize import run_normalize
+    from xlsr_helpers.sources.common_voice import read_clip_durations, read_cv_tsv
     from xlsr_helpers.train.step import Training
     from xlsr_helpers.vocab import run_vocab
     mark("imports")

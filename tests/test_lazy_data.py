@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_load import BASIC, cfg_for, clips, make_cv  # noqa: E402,F401  (clips is a fixture)
 from test_train import QUICK, copy_run, make_run  # noqa: E402
 
-from xlsr_helpers import audio, load  # noqa: E402
+from xlsr_helpers import audio, audio_checks, load  # noqa: E402
 from xlsr_helpers.config import Config  # noqa: E402
 from xlsr_helpers.train import data, step  # noqa: E402
 
@@ -27,22 +27,22 @@ def no_decoding(*args, **kwargs):
 # step 01: the cheap check and the decode-checked sample
 # --------------------------------------------------------------------------------------------------
 def test_quick_check_reads_no_audio_when_the_metadata_has_the_duration(clips, monkeypatch):
-    monkeypatch.setattr(load, "probe_audio", no_decoding)
-    assert load.quick_check(str(clips["a"]), 1.75) == (True, 1.75, None)
+    monkeypatch.setattr(audio_checks, "probe_audio", no_decoding)
+    assert audio_checks.quick_check(str(clips["a"]), 1.75) == (True, 1.75, None)
     # a truncated mp3 has a good header: only decoding (sampled in step 01, or at training time) finds it
-    assert load.quick_check(str(clips["truncated"]), 1.75)[0] is True
+    assert audio_checks.quick_check(str(clips["truncated"]), 1.75)[0] is True
 
 
 def test_quick_check_refuses_empty_and_non_audio_files(clips, tmp_path):
     empty = tmp_path / "empty.mp3"
     empty.write_bytes(b"")
-    assert load.quick_check(str(empty), 2.0) == (False, None, "empty file")
-    ok, _, error = load.quick_check(str(clips["garbage"]), 2.0)  # unknown header: decode-checked instead
+    assert audio_checks.quick_check(str(empty), 2.0) == (False, None, "empty file")
+    ok, _, error = audio_checks.quick_check(str(clips["garbage"]), 2.0)  # unknown header: decode-checked instead
     assert not ok and error
-    assert load.quick_check(str(tmp_path / "gone.mp3"), 2.0) == (False, None, load.MISSING_FILE)
-    assert load.quick_check(str(tmp_path), 2.0) == (False, None, load.MISSING_FILE), "a folder is no clip"
-    assert load.looks_like_audio(clips["a"].read_bytes()[:12])
-    assert not load.looks_like_audio(b"this is not audio")
+    assert audio_checks.quick_check(str(tmp_path / "gone.mp3"), 2.0) == (False, None, audio_checks.MISSING_FILE)
+    assert audio_checks.quick_check(str(tmp_path), 2.0) == (False, None, audio_checks.MISSING_FILE), "a folder is no clip"
+    assert audio_checks.looks_like_audio(clips["a"].read_bytes()[:12])
+    assert not audio_checks.looks_like_audio(b"this is not audio")
 
 
 def test_decode_check_covers_a_sample_and_the_rest_get_the_cheap_check(tmp_path, clips):

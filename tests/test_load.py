@@ -15,21 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from xlsr_helpers.audio_checks import probe_audio
 from xlsr_helpers.config import Config
-from xlsr_helpers.load import (
-    REASONS,
-    dropped_table,
-    load_source,
-    load_step_dataset,
-    looks_like_audio,
-    quick_check,
-    parse_sources,
-    probe_audio,
-    read_cv_tsv,
-    run_load,
-    sentence_key,
-    split_table,
-)
+from xlsr_helpers.leakage import sentence_key
+from xlsr_helpers.load import REASONS, dropped_table, load_source, load_step_dataset, run_load, split_table
+from xlsr_helpers.sources import parse_sources, read_cv_tsv
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "cv-samples"
 needs_samples = pytest.mark.skipif(not SHARED.exists(), reason="../shared/cv-samples is absent (real CV rows/clips)")

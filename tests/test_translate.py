@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from xlsr_helpers.chars import count_chars
-from xlsr_helpers.load import sentence_key, sentence_keys
+from xlsr_helpers.leakage import sentence_key, sentence_keys
 from xlsr_helpers.normalize import Normalizer
 from xlsr_helpers.translate import NUMPY_FROM_CHARS, TranslateTable
 

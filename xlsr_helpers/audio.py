@@ -39,19 +39,10 @@ def decode_audio(item: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     """
     from torchcodec.decoders import AudioDecoder
 
-    if isinstance(item, dict) and "array" in item:
-        array = np.asarray(item["array"], dtype=np.float32)
-        if array.ndim > 1:
-            array = array.mean(axis=0)
-        if item.get("sampling_rate", sampling_rate) != sampling_rate:
-            return _resample(array, int(item["sampling_rate"]), sampling_rate)
-        return array
-    if hasattr(item, "get_all_samples"):  # datasets' decoded AudioDecoder (already at the column's rate)
-        samples = item.get_all_samples()
-        array = samples.data.mean(dim=0).numpy().astype(np.float32, copy=False)
-        if samples.sample_rate != sampling_rate:
-            return _resample(array, int(samples.sample_rate), sampling_rate)
-        return array
+    decoded = decoded_samples(item, sampling_rate)
+    if decoded is not None:
+        array, rate = decoded
+        return array if rate == sampling_rate else _resample(array, rate, sampling_rate)
     if isinstance(item, dict):
         source = item.get("bytes") or item.get("path")
     else:
@@ -78,6 +69,22 @@ def audio_array(value: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     if array.ndim == 2:
         array = array.mean(axis=0 if array.shape[0] <= array.shape[1] else 1)
     return np.ascontiguousarray(array.reshape(-1))
+
+
+def decoded_samples(item: Any, default_rate: int = SAMPLING_RATE) -> tuple[np.ndarray, int] | None:
+    """(mono float32 samples, their sampling rate) of an audio value that datasets has decoded already: a torchcodec
+    ``AudioDecoder`` (datasets >= 4; at the column's rate) or the older ``{"array", "sampling_rate"}`` form
+    (``default_rate`` when it names none). None for anything else (a path, bytes): :func:`decode_audio` decodes those.
+    """
+    if isinstance(item, dict) and "array" in item:
+        array = np.asarray(item["array"], dtype=np.float32)
+        if array.ndim > 1:
+            array = array.mean(axis=0)
+        return array, int(item.get("sampling_rate", default_rate))
+    if hasattr(item, "get_all_samples"):
+        samples = item.get_all_samples()
+        return samples.data.mean(dim=0).numpy().astype(np.float32, copy=False), int(samples.sample_rate)
+    return None
 
 
 def _resample(array: np.ndarray, orig: int, target: int) -> np.ndarray:

@@ -1,56 +1,40 @@
-"""Step 01: data sources -> ``DatasetDict(train, eval, test)``, row filters, leakage guard.
+"""Step 01: the rows of the sources -> ``DatasetDict(train, eval, test)``, row filters, leakage guard, saved.
 
-``DATA_SOURCE`` names one source or several joined with ``+``:
-
-- ``synthetic``             the espeak-ng corpus of :mod:`xlsr_helpers.synthetic` (Common Voice layout)
-- ``common_voice:<dir>``    an extracted Common Voice release of any version (the locale folder, or the
-                            release folder that holds it); TSVs are parsed by header name
-- ``hub:<dataset id>``      any ``datasets.load_dataset`` path with an audio and a text column
-                            (a Hub id, or a local folder of parquet files)
-- ``audiofolder:<dir>``     audio files + ``metadata.csv`` (``file_name`` and a text column)
+``DATA_SOURCE`` names one source or several joined with ``+`` (:mod:`xlsr_helpers.sources`: ``synthetic``,
+``common_voice:<dir>``, ``hub:<dataset id>``, ``audiofolder:<dir>``). This module is what happens to their rows:
+splits (validated/other into train when asked, a held-out test or eval split when a source has none), the filters
+in :data:`REASONS` order (the cheap ones, then the audio checks of :mod:`xlsr_helpers.audio_checks`), the leakage
+guard (:mod:`xlsr_helpers.leakage`), the report, and the saved dataset (clips stored as their paths).
 
 Every row that does not reach the saved dataset is counted by reason in ``01_load/report.json``;
 nothing is dropped silently and one bad row never stops the step. Test clips and test sentences never
 reach train or eval (the event's one hard rule).
 
 This module must not import later steps (normalize, vocab, train): the leakage guard compares sentences
-with its own simple key (:func:`sentence_key`); 02_normalize checks again after the real normalization.
+with its own simple key (:func:`xlsr_helpers.leakage.sentence_key`); 02_normalize checks again after the real
+normalization.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
-import json
 import os
 import random
 import shutil
-import unicodedata
 import zlib
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import numpy as np
-
-from .audio import dataset_from_columns, header_seconds, with_audio_feature
+from .audio import dataset_from_columns, with_audio_feature
+from .audio_checks import MISSING_FILE, CheckResult, check_clips
 from .config import SAMPLING_RATE, SPLITS, Config
-from .translate import TranslateTable
+from .files import write_json_atomic
+from .leakage import known_test, leakage_report
+from .sources import Row, SourceRows, read_sources
 
-COLUMNS = ("id", "audio", "sentence", "speaker", "duration", "source")
-# Common Voice file -> our split. validated/other only feed train when EXTRA_TRAIN_SPLITS asks.
-CV_SPLIT_FILES = {"train": "train", "dev": "eval", "test": "test", "validated": "validated", "other": "other"}
-# Hub / audiofolder split names -> our split.
-HUB_SPLIT_NAMES = {
-    "train": "train", "training": "train",
-    "validation": "eval", "valid": "eval", "dev": "eval", "eval": "eval", "evaluation": "eval",
-    "test": "test", "testing": "test",
-    "validated": "validated", "other": "other",
-}
-SPEAKER_COLUMNS = ("client_id", "speaker_id", "speaker", "spk_id")
 # Reasons a row is dropped, in the order the checks run (the report keeps this order).
 REASONS = {
     "malformed_row": "TSV row with more fields than its header",
@@ -65,15 +49,6 @@ REASONS = {
     "missing_clip": "audio file not found",
     "undecodable": "audio cannot be decoded (corrupt, truncated or not audio)",
 }
-MISSING_FILE = "file not found"  # the audio check's answer for a clip that is not there (reason missing_clip)
-TAIL_CHECK_S = 0.25  # a truncated file has no audio in the last quarter second its header promises
-# The first bytes of the audio containers a corpus uses (mp3, wav, ogg/opus, flac, mp4/m4a, webm, aiff): the cheap
-# check of a clip that is not decode-checked. A file whose header is not one of these is decode-checked instead.
-AUDIO_SIGNATURES = ((0, b"ID3"), (0, b"RIFF"), (0, b"RF64"), (0, b"OggS"), (0, b"fLaC"), (4, b"ftyp"),
-                    (0, b"\x1a\x45\xdf\xa3"), (0, b"FORM"))
-_AT_START = tuple(magic for offset, magic in AUDIO_SIGNATURES if offset == 0)
-_AT_FOUR = tuple(magic for offset, magic in AUDIO_SIGNATURES if offset == 4)
-assert {offset for offset, _ in AUDIO_SIGNATURES} == {0, 4}, "looks_like_audio checks offsets 0 and 4"
 
 
 @contextmanager
@@ -88,454 +63,6 @@ def quiet_progress():
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
-
-
-# --------------------------------------------------------------------------------------------------
-# rows
-# --------------------------------------------------------------------------------------------------
-@dataclass(slots=True)  # slots and the reader's shortcuts: 90,000 rows built in 0.55 s instead of 0.72 s
-class Row:
-    id: str  # clip file name (common_voice_tr_12.mp3)
-    sentence: str
-    speaker: str
-    source: str
-    split: str  # train | eval | test | validated | other
-    path: str | None = None  # absolute path of the clip, or None when the audio is in `data`
-    data: bytes | None = None  # audio bytes (hub sources)
-    duration: float | None = None  # seconds, when the source says (clip_durations.tsv)
-    up_votes: int | None = None
-    problem: str | None = None  # a reason from REASONS, set by the reader (malformed_row)
-    key: str = ""  # sentence_key(sentence), set for every row by read_sources (the guard compares it up to 3 times)
-
-    @property
-    def audio_source(self) -> str | bytes | None:
-        return self.data if self.data is not None else self.path
-
-
-@dataclass
-class SourceRows:
-    """What one source yields: rows (with their split) and how they were read."""
-
-    spec: str
-    kind: str
-    rows: list[Row] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
-    test_sentences: list[str] = field(default_factory=list)  # test texts not in rows (leakage guard)
-    test_ids: set[str] = field(default_factory=set)  # test clip ids not in rows (leakage guard)
-
-
-def sentence_key(text: str) -> str:
-    """A loose comparison key for the leakage guard: NFKC, casefolded, letters/marks/digits only.
-
-    Deliberately looser than any normalizer (spaces, punctuation and symbols are ignored, Turkish
-    dotted/dotless i are one letter), so that a test sentence is caught whatever 02_normalize later
-    does to it.
-    """
-    return _folded(text).translate(_KEY_CHARS)
-
-
-def sentence_keys(texts: list[str]) -> list[str]:
-    """``[sentence_key(text) for text in texts]``: the Unicode passes text by text (on short texts they take their
-    ASCII and Latin-1 shortcuts: on the joined texts they took 2.5x as long), the character filter once over the
-    texts joined by a newline (100,000 sentences: 0.2 s instead of 0.4 s). A text with a newline of its own: one
-    by one."""
-    folded = [_folded(text) for text in texts]
-    joined = "\n".join(folded)
-    if joined.count("\n") != len(texts) - 1:
-        return [text.translate(_KEY_CHARS) for text in folded]
-    return _KEY_CHARS_JOINED.translate(joined).split("\n")
-
-
-def _folded(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text or "").casefold()
-    return unicodedata.normalize("NFKC", text.replace("i\u0307", "i").replace("ı", "i"))  # Turkish İ/I/ı
-
-
-def _key_char(ch: str) -> str | None:
-    """Letters, marks and digits stay in a :func:`sentence_key`, any other character goes."""
-    return ch if unicodedata.category(ch)[0] in "LMN" else None
-
-
-# a Python loop over the characters with unicodedata.category took 10 us a sentence (1 s per 100,000); this 3.4 us
-_KEY_CHARS = TranslateTable(_key_char)
-_KEY_CHARS_JOINED = TranslateTable(_key_char, {ord("\n"): "\n"})  # sentence_keys' separator stays
-
-
-# --------------------------------------------------------------------------------------------------
-# Common Voice
-# --------------------------------------------------------------------------------------------------
-def read_cv_tsv(path: str | Path) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """Rows of a Common Voice TSV as dicts keyed by header name, plus what was seen.
-
-    Unquoted parsing (``csv.QUOTE_NONE``): real rows start with ``"`` (Turkish) and 2019 rows wrap
-    sentences in quotes; both are kept verbatim. Short rows are padded with ""; rows with more fields
-    than the header are returned with ``__malformed__`` set; a repeated header name keeps its first
-    column. A UTF-8 BOM is ignored.
-    """
-    path = Path(path)
-    rows: list[dict[str, str]] = []
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None:
-            return [], {"file": path.name, "header": [], "rows": 0}
-        header = [h.strip() for h in header]
-        first: dict[str, int] = {}
-        for i, name in enumerate(header):
-            first.setdefault(name, i)
-        width = len(header)
-        unique = len(first) == width
-        malformed = 0
-        for fields in reader:
-            if not fields or fields == [""]:
-                continue  # blank line
-            if unique and len(fields) == width:  # the usual row: zip in C (2x the speed of the general case)
-                rows.append(dict(zip(header, fields)))
-                continue
-            if len(fields) > width and any(f.strip() for f in fields[width:]):
-                malformed += 1
-                record = {name: (fields[i] if i < len(fields) else "") for name, i in first.items()}
-                record["__malformed__"] = "1"
-            else:
-                record = {name: (fields[i] if i < len(fields) else "") for name, i in first.items()}
-            rows.append(record)
-    info = {"file": path.name, "header": header, "columns": width, "rows": len(rows)}
-    if malformed:
-        info["malformed_rows"] = malformed
-    if "accents" in first and "accent" not in first:
-        info["accent_column"] = "accents"
-    elif "accent" in first:
-        info["accent_column"] = "accent"
-    return rows, info
-
-
-def read_clip_durations(folder: Path) -> dict[str, float]:
-    """``clip_durations.tsv`` (CV 16.1+: ``clip``, ``duration[ms]``) as {clip name: seconds}."""
-    path = folder / "clip_durations.tsv"
-    if not path.exists():
-        return {}
-    durations: dict[str, float] = {}
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None) or []
-        try:
-            clip_col = header.index("clip")
-        except ValueError:
-            clip_col = 0
-        ms_col = next((i for i, h in enumerate(header) if h.startswith("duration")), 1)
-        for fields in reader:
-            if len(fields) > max(clip_col, ms_col):
-                try:
-                    durations[fields[clip_col].strip()] = float(fields[ms_col]) / 1000.0
-                except ValueError:
-                    continue
-    return durations
-
-
-def find_cv_folder(folder: str | Path, language: str) -> Path:
-    """The locale folder: ``folder`` itself when it holds TSVs, else ``folder/<language>``."""
-    folder = Path(folder).expanduser()
-    if not folder.exists():
-        raise FileNotFoundError(
-            f"Common Voice folder {folder} does not exist. Download a release for your language from "
-            "https://commonvoice.mozilla.org/datasets, extract it, and pass the folder that holds "
-            "train.tsv (e.g. DATA_SOURCE='common_voice:/content/cv-corpus-17.0-2024-03-15/tr')."
-        )
-    if any(folder.glob("*.tsv")):
-        return folder
-    for candidate in (folder / language, *sorted(folder.glob(f"*/{language}"))):
-        if candidate.is_dir() and any(candidate.glob("*.tsv")):
-            return candidate
-    raise FileNotFoundError(f"No Common Voice TSV files in {folder} (nor in {folder}/{language}).")
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-def _resolve_clip(clips: str, name: str) -> tuple[str, str]:
-    """(id, path) for a TSV ``path`` value, with or without the ``.mp3`` extension (string paths: pathlib
-    cost 10 us a row)."""
-    name = name.strip()
-    candidate = f"{clips}{os.sep}{name}"
-    if "." not in name and not os.path.exists(candidate):  # early releases list clips without ".mp3"
-        return name + ".mp3", candidate + ".mp3"
-    return name, candidate
-
-
-def read_common_voice(folder: str | Path, language: str, spec: str, splits: Iterable[str]) -> SourceRows:
-    """Rows of the requested Common Voice split files (train/dev/test and validated/other if asked)."""
-    folder = find_cv_folder(folder, language)
-    clips = folder / "clips"
-    durations = read_clip_durations(folder)
-    out = SourceRows(spec=spec, kind="common_voice", info={"folder": str(folder), "files": {}})
-    out.info["clip_durations_tsv"] = bool(durations)
-    splits = set(splits)
-    if not (folder / "train.tsv").exists() and (folder / "validated.tsv").exists():
-        splits.add("validated")  # releases without train.tsv: validated minus dev/test is the train set
-        out.info["note"] = "no train.tsv: validated.tsv minus dev/test is used as train"
-    for stem, split in CV_SPLIT_FILES.items():
-        if split not in splits:
-            continue
-        path = folder / f"{stem}.tsv"
-        if not path.exists():
-            continue
-        records, info = read_cv_tsv(path)
-        out.info["files"][path.name] = info
-        for record in records:
-            clip_id, clip_path = _resolve_clip(str(clips), record.get("path", ""))
-            votes = record.get("up_votes", "")
-            # Row's fields by position (id, sentence, speaker, source, split, path, data, duration, up_votes,
-            # problem): 0.05 s for 100,000 rows, 0.16 s by keyword
-            out.rows.append(Row(clip_id, record.get("sentence", ""), record.get("client_id", ""), spec, split,
-                                clip_path, None, durations.get(clip_id),
-                                int(votes) if votes.isdecimal() else _int_or_none(votes),  # the usual case first
-                                "malformed_row" if "__malformed__" in record else None))
-    if not out.info["files"]:
-        raise FileNotFoundError(f"No train/dev/test/validated TSV in {folder}")
-    return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Hub and audiofolder
-# --------------------------------------------------------------------------------------------------
-def _pick_column(columns: Iterable[str], wanted: str, fallbacks: Iterable[str], what: str, spec: str) -> str:
-    columns = list(columns)
-    for name in (wanted, *fallbacks):
-        if name and name in columns:
-            return name
-    raise KeyError(f"{spec}: no {what} column {wanted!r}; columns are {columns}. "
-                   f"Set the matching HUB_*_COLUMN parameter.")
-
-
-def _rows_from_hf(dataset_dict: Any, spec: str, kind: str, cfg: Config, limit: int) -> SourceRows:
-    """Rows of a (possibly streaming) datasets.DatasetDict with an audio and a text column."""
-    from datasets import Audio
-
-    out = SourceRows(spec=spec, kind=kind, info={"splits": {}})
-    for name in dataset_dict:
-        split = HUB_SPLIT_NAMES.get(str(name).lower())
-        if split is None:
-            out.info["splits"][str(name)] = "ignored (not a train/validation/test name)"
-            continue
-        ds = dataset_dict[name]
-        columns = list(ds.column_names or ds.features.keys())
-        # Other usual names are tried only when the parameter is left at its default.
-        audio_col = _pick_column(columns, cfg.hub_audio_column,
-                                 ("audio", "path", "file") if cfg.hub_audio_column == "audio" else (), "audio", spec)
-        text_col = _pick_column(columns, cfg.hub_text_column,
-                                ("sentence", "text", "transcription", "transcript", "normalized_text")
-                                if cfg.hub_text_column == "sentence" else (), "text", spec)
-        speaker_col = next((c for c in SPEAKER_COLUMNS if c in columns), None)
-        ds = ds.cast_column(audio_col, Audio(decode=False))
-        if split == "test":
-            # The leakage guard needs every test sentence and clip id, also of rows not read below (a limit, or a
-            # stream that is read only as far as needed): the whole test split is read first, its text and paths.
-            sentences, ids = _test_split_keys(ds, text_col, audio_col)
-            out.test_sentences.extend(sentences)
-            out.test_ids.update(ids)
-        if limit and hasattr(ds, "select") and len(ds) > limit:
-            # Not streaming: read a seeded random subset instead of every clip's bytes.
-            ds = ds.shuffle(seed=cfg.seed).select(range(limit))
-        count = 0
-        for i, item in enumerate(ds):
-            if limit and count >= limit:
-                break
-            audio = item[audio_col] or {}
-            data, path = audio.get("bytes"), audio.get("path")
-            clip_id = os.path.basename(path) if path else f"{split}_{i:07d}"
-            if path and data is None and not os.path.isabs(path) and kind == "audiofolder":
-                path = os.path.abspath(path)
-            out.rows.append(Row(
-                id=clip_id,
-                sentence=item.get(text_col) or "",
-                speaker=str(item.get(speaker_col) or "") if speaker_col else "",
-                source=spec,
-                split=split,
-                path=path if data is None else None,
-                data=data,
-                up_votes=_int_or_none(item.get("up_votes")),
-            ))
-            count += 1
-        out.info["splits"][str(name)] = {"as": split, "rows": count, "audio_column": audio_col,
-                                         "text_column": text_col, "speaker_column": speaker_col}
-    return out
-
-
-def _test_split_keys(ds: Any, text_col: str, audio_col: str) -> tuple[list[str], list[str]]:
-    """(sentences, clip ids) of a whole test split, streaming or not (a downloaded split reads two columns only)."""
-    if hasattr(ds, "flatten") and hasattr(ds, "__len__"):
-        flat = ds.select_columns([text_col, audio_col]).flatten()
-        paths = flat[f"{audio_col}.path"] if f"{audio_col}.path" in flat.column_names else []
-        return [str(t or "") for t in flat[text_col]], [os.path.basename(p) for p in paths if p]
-    sentences, ids = [], []
-    for item in ds.select_columns([text_col, audio_col]):
-        sentences.append(str(item[text_col] or ""))
-        path = (item[audio_col] or {}).get("path")
-        if path:
-            ids.append(os.path.basename(path))
-    return sentences, ids
-
-
-def read_hub(dataset_id: str, spec: str, cfg: Config) -> SourceRows:
-    from datasets import load_dataset
-
-    loaded = load_dataset(dataset_id, streaming=cfg.hub_streaming)
-    if not hasattr(loaded, "keys"):  # a single split
-        loaded = {"train": loaded}
-    # With MAX_SAMPLES_PER_SPLIT read at most 4x that many rows per split (the filters drop some).
-    limit = cfg.max_samples_per_split * 4 if cfg.max_samples_per_split else 0
-    out = _rows_from_hf(loaded, spec, "hub", cfg, limit)
-    out.info["streaming"] = cfg.hub_streaming
-    return out
-
-
-def read_audiofolder(folder: str | Path, spec: str, cfg: Config) -> SourceRows:
-    from datasets import load_dataset
-
-    folder = Path(folder).expanduser().resolve()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"audiofolder {folder} does not exist")
-    loaded = load_dataset("audiofolder", data_dir=str(folder))
-    out = _rows_from_hf(loaded, spec, "audiofolder", cfg, 0)
-    out.info["folder"] = str(folder)
-    return out
-
-
-def read_synthetic(cfg: Config, spec: str) -> SourceRows:
-    from .synthetic import make_corpus  # lazy: espeak-ng is only needed for this source
-
-    folder = make_corpus(cfg.language, cfg.synthetic_size, seed=0)
-    out = read_common_voice(folder, cfg.language, spec, _cv_splits(cfg))
-    out.kind = "synthetic"
-    out.info["size"] = cfg.synthetic_size
-    return out
-
-
-def _cv_splits(cfg: Config) -> set[str]:
-    extra = {s.strip() for s in cfg.extra_train_splits.split("+") if s.strip()}
-    unknown = extra - {"validated", "other"}
-    if unknown:
-        raise ValueError(f"EXTRA_TRAIN_SPLITS: unknown {sorted(unknown)}; use validated, other or validated+other")
-    return {"train", "eval", "test", *extra}
-
-
-def parse_sources(data_source: str) -> list[tuple[str, str, str]]:
-    """``DATA_SOURCE`` -> [(spec, kind, argument)]."""
-    parts = [p.strip() for p in data_source.split("+") if p.strip()]
-    if not parts:
-        raise ValueError("DATA_SOURCE is empty")
-    out = []
-    for part in parts:
-        kind, _, arg = part.partition(":")
-        kind = kind.strip().lower()
-        if kind == "synthetic" and not arg:
-            out.append((part, kind, ""))
-        elif kind in ("common_voice", "hub", "audiofolder") and arg.strip():
-            out.append((part, kind, arg.strip()))
-        else:
-            raise ValueError(f"DATA_SOURCE part {part!r} is not one of: synthetic, common_voice:<dir>, "
-                             "hub:<dataset id>, audiofolder:<dir>")
-    return out
-
-
-def read_sources(cfg: Config) -> list[SourceRows]:
-    """The rows of every source of ``DATA_SOURCE``, each with its :func:`sentence_key`."""
-    sources = []
-    for spec, kind, arg in parse_sources(cfg.data_source):
-        if kind == "synthetic":
-            sources.append(read_synthetic(cfg, spec))
-        elif kind == "common_voice":
-            sources.append(read_common_voice(arg, cfg.language, spec, _cv_splits(cfg)))
-        elif kind == "hub":
-            sources.append(read_hub(arg, spec, cfg))
-        else:
-            sources.append(read_audiofolder(arg, spec, cfg))
-    for source in sources:
-        for row, key in zip(source.rows, sentence_keys([row.sentence for row in source.rows])):
-            row.key = key
-    return sources
-
-
-# --------------------------------------------------------------------------------------------------
-# audio checks
-# --------------------------------------------------------------------------------------------------
-def probe_audio(source: str | bytes, expected: float | None = None) -> tuple[bool, float | None, str | None]:
-    """(decodable, duration in seconds, error) of one clip, with torchcodec.
-
-    Opens the file, reads the duration (``expected`` from clip_durations.tsv, else the header), and
-    decodes the last quarter second that duration promises: a truncated mp3 opens fine and reports its
-    full duration in the LAME header, but has no audio there. Without any duration, decodes it all.
-    """
-    from torchcodec.decoders import AudioDecoder
-
-    try:
-        decoder = AudioDecoder(source)
-        meta = decoder.metadata
-        duration = expected or meta.duration_seconds or meta.duration_seconds_from_header
-        if not duration or duration <= 0:
-            samples = decoder.get_all_samples()
-            n = samples.data.shape[-1]
-            if n == 0:
-                return False, None, "no audio samples"
-            return True, n / samples.sample_rate, None
-        begin = float(meta.begin_stream_seconds or 0.0)
-        start = max(begin, begin + duration - TAIL_CHECK_S)
-        tail = decoder.get_samples_played_in_range(start, begin + duration)
-        if tail.data.shape[-1] == 0:
-            return False, duration, "truncated (no audio at the end)"
-        return True, float(duration), None
-    except Exception as error:  # noqa: BLE001 - any decoder failure means "undecodable", counted
-        if isinstance(source, str) and not os.path.isfile(source):
-            return False, None, MISSING_FILE
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "No audio frames" in message:
-            message = "truncated (no audio at the end)"
-        return False, None, f"{type(error).__name__}: {message[:200]}"
-
-
-def looks_like_audio(head: bytes) -> bool:
-    """Whether a file's first bytes are the header of a known audio container (or an MPEG audio frame)."""
-    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # MPEG audio frame sync: mp3 without ID3
-        return True
-    return head.startswith(_AT_START) or head.startswith(_AT_FOUR, 4)  # bytes.startswith takes a tuple: in C
-
-
-def quick_check(source: str | bytes, expected: float | None = None) -> tuple[bool, float | None, str | None]:
-    """The cheap check of a clip (no decoding): a file that is there (else :data:`MISSING_FILE`), not empty, a
-    known audio header, and a duration (``expected`` from the source's metadata, else read from the header). Same
-    answer shape as :func:`probe_audio`, which takes over for anything this cannot vouch for. A clip that passes here
-    but fails to decode is skipped and counted at training time."""
-    try:
-        if isinstance(source, (bytes, bytearray)):
-            head = bytes(source[:12])
-        else:
-            # Three system calls on a descriptor (open, read, close): 12 us a clip here, where a system call costs
-            # ~3 us (a virtual machine); open() + getsize() took 38 us (a buffered file object and a second path
-            # lookup), an fstat for the size 3 us more: an empty file reads as b"" (measured on 90,000 clips).
-            try:  # O_NONBLOCK: a FIFO in the clips folder cannot block the step
-                fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)  # also the existence check: one path lookup
-            except (FileNotFoundError, NotADirectoryError):
-                return False, None, MISSING_FILE
-            try:
-                head = os.read(fd, 12)
-            except IsADirectoryError:
-                return False, None, MISSING_FILE
-            finally:
-                os.close(fd)
-            if not head:
-                return False, None, "empty file"
-        if not looks_like_audio(head):
-            return probe_audio(source, expected)
-        if expected:
-            return True, float(expected), None
-        seconds = header_seconds(source)
-        return (True, seconds, None) if seconds > 0 else probe_audio(source, expected)
-    except Exception as error:  # noqa: BLE001 - an unreadable file is "undecodable", counted
-        return False, None, f"{type(error).__name__}: {str(error)[:200]}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -656,30 +183,26 @@ def _cheap_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
     return kept
 
 
-def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally, limit: int,
-                   workers: int) -> tuple[list[Row], int, dict[str, int]]:
+def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
+                   limit: int) -> tuple[list[Row], int, dict[str, int]]:
     """Audio check (a clip that is not there: missing_clip) and duration filter; with ``limit``, stop once that
     many rows passed.
 
-    The first ``cfg.decode_check_clips`` rows examined (-1: all) are decode-checked (:func:`probe_audio`), the
-    others get the cheap check (:func:`quick_check`: existence, size, header, duration from metadata), so that the
-    cost of this step does not grow with the hours of a large language. The rows are examined in a seeded random order,
-    so the decode-checked ones are a random sample. Returns (kept rows in their original order, rows never
-    examined: "not sampled", which is not a drop, {"decoded": n, "header_only": n}).
+    The first ``cfg.decode_check_clips`` rows examined (-1: all) are decode-checked, the others get the cheap check
+    (:func:`xlsr_helpers.audio_checks.check_clips`), in a random order seeded by SEED and the split. Returns (kept
+    rows in their original order, rows never examined: "not sampled", which is not a drop,
+    {"decoded": n, "header_only": n}).
     """
-    # numpy's permutation: random.shuffle took 0.1 s for 100,000 rows
-    order = np.random.default_rng([cfg.seed % 2**32, zlib.crc32(split.encode())]).permutation(len(rows)).tolist()
-    budget = len(order) if cfg.decode_check_clips < 0 else min(len(order), cfg.decode_check_clips)
     accepted: list[int] = []
     min_s, max_s = cfg.min_duration_s, cfg.max_duration_s
 
-    def take(i: int, result: tuple[bool, float | None, str | None]) -> None:
+    def take(i: int, result: CheckResult) -> bool:
         ok, duration, error = result
         row = rows[i]
         if not ok:
             missing = error == MISSING_FILE
             tally.drop(split, "missing_clip" if missing else "undecodable", row, None if missing else error)
-            return
+            return False
         row.duration = duration
         if duration is not None and duration < min_s:
             tally.drop(split, "too_short", row)
@@ -687,32 +210,11 @@ def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally, limit
             tally.drop(split, "too_long", row)
         else:
             accepted.append(i)
+        return bool(limit) and len(accepted) >= limit
 
-    # The sample: decoding runs in threads (FFmpeg releases the GIL), in chunks so that a ``limit`` stops it early.
-    decoded, chunk = 0, 64
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, budget, chunk):
-            batch = order[start:min(start + chunk, budget)]
-            for i, result in zip(batch, pool.map(lambda i: probe_audio(rows[i].audio_source, rows[i].duration),
-                                                 batch)):
-                if limit and len(accepted) >= limit:
-                    break
-                take(i, result)
-                decoded += 1
-            if limit and len(accepted) >= limit:
-                break
-    # The others: the cheap check, serially. In threads it was slower (90,000 clips: 16 us a clip in one thread,
-    # 28 us in two, 47 us in four: the GIL changes hands at each short system call), and overlapping it with the
-    # decode checks did not help either (3,000 probes + 97,000 cheap checks: 3.9 s against 3.2 s).
-    header_only = 0
-    for i in order[budget:]:
-        if limit and len(accepted) >= limit:
-            break
-        take(i, quick_check(rows[i].audio_source, rows[i].duration))
-        header_only += 1
-    examined = decoded + header_only
-    checked = {"decoded": decoded, "header_only": header_only}
-    return [rows[i] for i in sorted(accepted)], len(order) - examined, checked
+    checked = check_clips(rows, [cfg.seed % 2**32, zlib.crc32(split.encode())], cfg.decode_check_clips, take)
+    examined = checked["decoded"] + checked["header_only"]
+    return [rows[i] for i in sorted(accepted)], len(rows) - examined, checked
 
 
 # --------------------------------------------------------------------------------------------------
@@ -735,20 +237,16 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     _held_out(splits, cfg, report)
 
     # Leakage guard: every test row of every source, before any filter, defines what is "test".
-    test_ids = {r.id for r in splits["test"]} | {i for s in sources for i in s.test_ids}
-    test_keys = {r.key for r in splits["test"] if r.key}
-    test_keys |= {k for s in sources for k in map(sentence_key, s.test_sentences) if k}
+    test_ids, test_keys = known_test(splits["test"], sources)
 
     tally = Tally()
-    # decode-check threads: one per core (3,000 probes on 2 cores: 1.8 s with 2 threads, 2.5 s with 4: the GIL)
-    workers = min(8, max(2, os.cpu_count() or 2))
     final: dict[str, list[Row]] = {}
     not_sampled: dict[str, int] = {}
     decode_check: dict[str, dict[str, int]] = {}
     for split in SPLITS:
         rows = _cheap_filters(splits[split], split, cfg, tally, test_ids, test_keys)
         final[split], not_sampled[split], decode_check[split] = _audio_filters(
-            rows, split, cfg, tally, cfg.max_samples_per_split, workers)
+            rows, split, cfg, tally, cfg.max_samples_per_split)
 
     # Clips with a file are stored as their path (a string column: datasets' save_to_disk would copy the audio of
     # an Audio column into the run folder); clips that exist only as bytes (hub sources) keep their bytes.
@@ -786,20 +284,9 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     report["decode_check"] = decode_check
     report["audio_stored_as"] = "paths" if as_paths else "bytes (the source has no files)"
     report["reasons"] = REASONS
-    train_speakers = {r.speaker for r in final["train"] if r.speaker}
-    eval_speakers = {r.speaker for r in final["eval"] if r.speaker}
-    test_speakers = {r.speaker for r in final["test"] if r.speaker}
-    report["leakage"] = {
-        "test_keys_known": {"sentences": len(test_keys), "clips": len(test_ids)},
-        "removed_by_path": sum(tally.counts[s]["leak_path"] for s in SPLITS),
-        "removed_by_sentence": sum(tally.counts[s]["leak_sentence"] for s in SPLITS),
-        "test_clips_in_train_or_eval": len(test_ids & {r.id for s in ("train", "eval") for r in final[s]}),
-        "test_sentences_in_train_or_eval": len(test_keys & {r.key
-                                                            for s in ("train", "eval") for r in final[s]}),
-        "speaker_overlap_train_test": len(train_speakers & test_speakers),
-        "speaker_overlap_eval_test": len(eval_speakers & test_speakers),
-        "speaker_overlap_train_eval": len(train_speakers & eval_speakers),
-    }
+    report["leakage"] = leakage_report(final, test_ids, test_keys,
+                                       {reason: sum(tally.counts[s][reason] for s in SPLITS)
+                                        for reason in ("leak_path", "leak_sentence")})
     if report["leakage"]["speaker_overlap_train_test"]:
         notes.append(f"{report['leakage']['speaker_overlap_train_test']} speakers are in both train and test "
                      "(their clips and sentences differ). Common Voice's own splits are speaker-disjoint; "
@@ -866,8 +353,6 @@ def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
     from datasets import Audio, DatasetDict, load_from_disk
 
     dataset, report = load_source(cfg)
-    tmp_dir = step_dir / "dataset.tmp"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
     if cfg.embed_audio:
         work = step_dir / ".embed"
         shutil.rmtree(work, ignore_errors=True)
@@ -878,20 +363,29 @@ def _run_load(cfg: Config, step_dir: Path) -> LoadResult:
             ds = ds.map(_embed, batched=True, batch_size=100, writer_batch_size=100,
                         cache_file_name=str(work / f"{split}.arrow"), desc=f"embedding {split} audio")
             embedded[split] = ds.cast_column("audio", Audio(sampling_rate=SAMPLING_RATE))
-        DatasetDict(embedded).save_to_disk(str(tmp_dir))
+        final_dir = save_step_dataset(DatasetDict(embedded), step_dir)
         shutil.rmtree(work, ignore_errors=True)
     else:
-        dataset.save_to_disk(str(tmp_dir))
-    final_dir = step_dir / "dataset"
-    shutil.rmtree(final_dir, ignore_errors=True)
-    os.replace(tmp_dir, final_dir)
+        final_dir = save_step_dataset(dataset, step_dir)
     report["embed_audio"] = cfg.embed_audio
     if cfg.embed_audio:
         report["audio_stored_as"] = "bytes (EMBED_AUDIO=True)"
     report["dataset_dir"] = str(final_dir)
     report_path = step_dir / "report.json"
-    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json_atomic(report_path, report)
     return LoadResult(with_audio_feature(load_from_disk(str(final_dir))), report, final_dir, report_path)
+
+
+def save_step_dataset(dataset: Any, step_dir: Path) -> Path:
+    """``dataset`` (a DatasetDict) saved as ``<step_dir>/dataset`` through ``dataset.tmp`` beside it: a step killed
+    while it saves leaves the dataset it had or none, never half of one. Returns the folder."""
+    tmp_dir = step_dir / "dataset.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    dataset.save_to_disk(str(tmp_dir))
+    final_dir = step_dir / "dataset"
+    shutil.rmtree(final_dir, ignore_errors=True)
+    os.replace(tmp_dir, final_dir)
+    return final_dir
 
 
 def load_step_dataset(cfg: Config, step: str = "01_load") -> Any:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import sys
 
-# torch minor -> (oldest, newest) torchcodec minor built for it and usable here (torchcodec>=0.9: load.py reads
-# AudioStreamMetadata.duration_seconds and begin_stream_seconds, new in 0.9; 0.8, also built for 2.9, lacks
+# torch minor -> (oldest, newest) torchcodec minor built for it and usable here (torchcodec>=0.9: audio_checks.py
+# reads AudioStreamMetadata.duration_seconds and begin_stream_seconds, new in 0.9; 0.8, also built for 2.9, lacks
 # them). Sources: the "Compatibility with torch
 # versions" table of torchcodec's README as shipped in its wheels' METADATA (torchcodec 0.17.0's for 0.1-0.16:
 # 0.3-0.5 -> 2.7, 0.6-0.7 -> 2.8, 0.8-0.9 -> 2.9, 0.10 -> 2.10, 0.11 -> 2.11, 0.12-0.16 -> ">=2.11"); 0.17 is

@@ -13,6 +13,8 @@ import random
 import unicodedata
 from typing import Any, Iterable, Sequence
 
+from .audio import decoded_samples
+
 
 # --------------------------------------------------------------------------------------------------
 # helpers
@@ -35,21 +37,12 @@ def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = N
 
 
 def samples(audio: Any) -> tuple[Any, int]:
-    """(mono float32 numpy array, sampling rate) of a decoded ``audio`` item of a dataset.
-
-    With datasets >= 4 the item is a torchcodec ``AudioDecoder`` (``get_all_samples()``); older
-    versions give a dict with ``array`` and ``sampling_rate``.
-    """
-    import numpy as np
-
-    if hasattr(audio, "get_all_samples"):
-        decoded = audio.get_all_samples()
-        data = decoded.data.numpy()
-        return np.asarray(data.mean(axis=0) if data.ndim == 2 else data, dtype=np.float32), int(decoded.sample_rate)
-    if isinstance(audio, dict) and "array" in audio:
-        array = np.asarray(audio["array"], dtype=np.float32)
-        return (array.mean(axis=0) if array.ndim == 2 else array), int(audio["sampling_rate"])
-    raise TypeError(f"cannot read samples from {type(audio).__name__}")
+    """(mono float32 numpy array, sampling rate) of a decoded ``audio`` item of a dataset (a torchcodec
+    ``AudioDecoder`` with datasets >= 4, a dict with ``array`` and ``sampling_rate`` before): audio.py's decoder."""
+    decoded = decoded_samples(audio)
+    if decoded is None:
+        raise TypeError(f"cannot read samples from {type(audio).__name__}")
+    return decoded
 
 
 def _splits(dataset: Any) -> dict[str, Any]:

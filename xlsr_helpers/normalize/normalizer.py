@@ -1,8 +1,8 @@
-"""Step 02: text normalization per language, character inventory, the saved normalizer.
+"""The normalizer of step 02: ``normalizer(text) -> str``, saved as ``normalizer.json`` and loaded back.
 
 The normalizer decides what the model learns to write, so it is part of the model: it is saved as
 ``02_normalize/normalizer.json`` and reused by evaluation (references) and the model card
-(:func:`load_normalizer`). Languages differ as *data* (:data:`PROFILES`), not as if-chains.
+(:func:`load_normalizer`). Languages differ as *data* (:data:`.profiles.PROFILES`), not as if-chains.
 
 What the ``profile`` normalizer does, in order:
 
@@ -24,7 +24,7 @@ What the ``profile`` normalizer does, in order:
    (Turkish ``Hasan'ın`` -> ``hasanın``). Hyphens join (``fine-tuning`` -> ``finetuning``).
    Letters, combining marks and digits stay; digits are reported (spell them out or drop the rows).
    The language's alphabet (Unicode CLDR's exemplar characters, :mod:`xlsr_helpers.alphabets`)
-   decides what is a letter (:class:`AlphabetRules`): a character of the alphabet that Unicode calls
+   decides what is a letter (:class:`.rules.AlphabetRules`): a character of the alphabet that Unicode calls
    punctuation or a symbol (Catalan ``col·lecció``) is kept inside words (removed where it stands
    alone or ends a sentence: CLDR lists Ethiopic and Syriac punctuation too); where the alphabet writes
    an apostrophe as a letter (``ʼ`` in Ukrainian, Hausa, Guarani, Breton ``cʼh``), the apostrophe
@@ -51,140 +51,25 @@ class, ``KEEP_CHARS`` shrinks it), to show what it leaves behind; only ``|`` -> 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import itertools
 import json
-import os
-import random
 import re
-import shutil
 import unicodedata
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .alphabets import ITEM_SEPARATOR, Alphabet, alphabet_for
-from .audio import stores_paths, with_audio_feature
-from .chars import contains_any, count_chars
-from .config import SPLITS, Config
-from .translate import TranslateTable
+from ..alphabets import ITEM_SEPARATOR, Alphabet, alphabet_for
+from ..chars import contains_any
+from ..config import Config
+from ..files import write_json_atomic
+from ..translate import TranslateTable
+from .profiles import Profile, profile_for
+from .rules import (APOSTROPHE, APOSTROPHES, DASHES, DELIMITER_STAND_IN, DOUBLE_QUOTES, SEED_CHARS, WORD_DELIMITER,
+                    AlphabetRules)
 
 FORMAT = "xlsr-normalizer"
 FORMAT_VERSION = 2  # 2: the alphabet's rules ("alphabet"); a file without them is read as version 1 behaved
 FILE_NAME = "normalizer.json"
-SEED_CHARS = ',?.!-;:"“%‘”�'  # the 2021 notebook's chars_to_ignore_regex, as characters
-# "|" is the CTC word delimiter of every Wav2Vec2 vocabulary; text must never contain it. (The delimiter
-# cannot be another character: transformers 5 reloads Wav2Vec2CTCTokenizer with "|" whatever was saved.)
-WORD_DELIMITER = "|"
-DELIMITER_STAND_IN = "¦"  # what a "|" that survives normalization (KEEP_CHARS, seed regex) becomes
 TEXT_SEPARATOR = "\x00"  # what Normalizer.normalize_many joins the texts with: in no sentence, and no white space
-
-APOSTROPHES = "’‘‛´`′ʼ＇"  # -> '   (ʻ U+02BB is left alone: a letter in Uzbek, Hawaiian, Tongan)
-DOUBLE_QUOTES = "“”„‟«»‹›″〝〞＂"  # -> "
-DASHES = "‐‑‒–—―−﹘﹣－"  # -> -
-APOSTROPHE = "'"  # what the APOSTROPHES become in step 3
-EXAMPLES_PER_CHARACTER = 3  # example sentences per character outside the alphabet in the report
-CLIPS_EXIST_SAMPLE = 1000  # clip paths per split checked for existence (a stat each)
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How one language is normalized (see the module docstring for the order of the steps)."""
-
-    casing: str = "lower"  # lower | turkic (I->ı, İ->i, then lower) | none
-    form: str = "NFC"  # NFC | NFKC
-    apostrophe: str = "remove"  # keep (inside words only) | remove
-    hyphen: str = "remove"  # remove (joins the parts) | space
-    char_based: bool = False  # no spaces between CJK/Thai characters; read CER, not WER
-    keep: str = ""  # punctuation/symbol/format characters this language keeps
-    remove: str = ""  # letters/marks removed anyway (Arabic tashkeel, tatweel)
-    mapping: tuple[tuple[str, str], ...] = ()  # (from, to) replacements
-    note: str = ""
-
-
-# Apostrophe inside a word changes the word (it's/its, zo'n/zon, м'ясо) or is a letter.
-_KEEP_APOSTROPHE = Profile(apostrophe="keep", note="apostrophes inside words kept (golden rule)")
-_TURKIC = Profile(casing="turkic", note="Turkic casing: I->ı, İ->i; apostrophe before suffixes removed")
-_CJK = Profile(form="NFKC", char_based=True,
-               note="character-based: NFKC (full-width forms), no spaces between characters; use CER")
-_TASHKEEL = "".join(chr(c) for c in range(0x064B, 0x0660)) + "\u0670\u0640"
-_ARABIC = Profile(remove=_TASHKEEL,
-                  note="tashkeel (harakat) and tatweel removed: written only in some sentences")
-
-PROFILES: dict[str, Profile] = {
-    "default": Profile(note="lower case, NFC, punctuation and symbols removed, hyphens join"),
-    "en": _KEEP_APOSTROPHE, "fr": _KEEP_APOSTROPHE, "it": _KEEP_APOSTROPHE, "ca": _KEEP_APOSTROPHE,
-    "nl": _KEEP_APOSTROPHE, "cy": _KEEP_APOSTROPHE, "br": _KEEP_APOSTROPHE, "eo": _KEEP_APOSTROPHE,
-    "ia": _KEEP_APOSTROPHE, "oc": _KEEP_APOSTROPHE, "lb": _KEEP_APOSTROPHE, "rw": _KEEP_APOSTROPHE,
-    "ga-IE": _KEEP_APOSTROPHE, "rm-sursilv": _KEEP_APOSTROPHE, "rm-vallader": _KEEP_APOSTROPHE,
-    "fy-NL": _KEEP_APOSTROPHE,
-    "uk": Profile(apostrophe="keep", note="the apostrophe is part of Ukrainian spelling (м'ясо)"),
-    "be": Profile(apostrophe="keep", note="the apostrophe is part of Belarusian spelling"),
-    "uz": Profile(apostrophe="keep", mapping=(("ʻ", "'"),),
-                  note="o' and g' are letters: ʻ and ' unified, kept inside words"),
-    "tr": _TURKIC, "az": _TURKIC, "crh": _TURKIC, "gag": _TURKIC,
-    "zh-CN": _CJK, "zh-TW": _CJK, "zh-HK": _CJK, "yue": _CJK, "ja": _CJK, "zh": _CJK,
-    "th": Profile(char_based=True, note="Thai: no spaces between words; spaces removed, use CER"),
-    "ar": _ARABIC,
-    "fa": Profile(remove=_TASHKEEL, keep="\u200c", mapping=(("ي", "ی"), ("ك", "ک"), ("ى", "ی")),
-                  note="Persian: Arabic yeh/kaf -> Persian forms, ZWNJ kept, tashkeel removed"),
-    "ur": _ARABIC,
-}
-
-
-def profile_for(language: str) -> tuple[str, Profile]:
-    """(key, profile) for a Common Voice locale: exact match, then the part before '-', else default."""
-    for key in (language, language.split("-")[0], language.split("_")[0]):
-        if key in PROFILES:
-            return key, PROFILES[key]
-    return "default", PROFILES["default"]
-
-
-@dataclass(frozen=True)
-class AlphabetRules:
-    """What the language's alphabet changes in the punctuation rule (saved in normalizer.json)."""
-
-    locale: str  # the CLDR locale of the alphabet
-    cldr_version: str
-    word_marks: str = ""  # letters that Unicode calls punctuation/symbols (Catalan ·): kept inside words
-    new_letters: str = ""  # letters this Python's Unicode database does not know yet (category Cn): kept
-    apostrophe: str = ""  # the alphabet's apostrophe (ʼ): the APOSTROPHES inside a word become it
-    # clusters that end in an apostrophe or a word mark (Uzbek oʻ gʻ, Navajo ch’): that last character is
-    # kept at the end of a word too (togʻ, "mountain"); joined by ITEM_SEPARATOR
-    mark_clusters: str = ""
-
-    @classmethod
-    def of(cls, alphabet: Alphabet, profile: Profile) -> "AlphabetRules":
-        characters = alphabet.characters()
-        ordered = sorted(characters)
-        apostrophes = [ch for ch in ordered if ch in APOSTROPHES + APOSTROPHE]
-        profile_maps_apostrophes = any(APOSTROPHE in new or set(old) & set(APOSTROPHES) for old, new in profile.mapping)
-        apostrophe = ""
-        apostrophe_like = set(APOSTROPHES + APOSTROPHE) | {old for old, new in profile.mapping if new == APOSTROPHE}
-        if apostrophes and not profile_maps_apostrophes:  # the form most of the alphabet's items use (kek: ’)
-            apostrophe = max(apostrophes, key=lambda a: sum(a in item for item in alphabet.items))
-        return cls(
-            locale=alphabet.locale, cldr_version=alphabet.cldr_version,
-            word_marks="".join(ch for ch in ordered if unicodedata.category(ch)[0] in "PS"
-                               and (ch == apostrophe or ch not in APOSTROPHES + APOSTROPHE)),
-            new_letters="".join(ch for ch in ordered if unicodedata.category(ch) == "Cn"),
-            apostrophe=apostrophe,
-            mark_clusters=ITEM_SEPARATOR.join(
-                item for item in alphabet.items
-                if len(item) > 1 and (item[-1] in apostrophe_like or unicodedata.category(item[-1])[0] in "PS")),
-        )
-
-
-# Languages written without spaces between words (the char_based profiles above, and scripts that space
-# phrases, not words): a whole sentence counts as one "word" for the WER, so the CER is their metric.
-NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "yue", "bo", "dz"})
-
-
-def primary_metric(language: str) -> str:
-    """"cer" for languages written without spaces between words, "wer" otherwise."""
-    base = language.replace("_", "-").split("-")[0]
-    return "cer" if profile_for(language)[1].char_based or base in NO_SPACE_LANGUAGES else "wer"
 
 
 def _is_cjk(ch: str) -> bool:
@@ -456,9 +341,7 @@ class Normalizer:
         path = Path(path)
         if path.is_dir() or path.suffix != ".json":
             path = path / FILE_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        return path
+        return write_json_atomic(path, self.to_dict())
 
     def __repr__(self) -> str:
         return (f"Normalizer(language={self.language!r}, mode={self.mode!r}, profile={self.profile_name!r}, "
@@ -473,258 +356,3 @@ def load_normalizer(path: str | Path) -> Normalizer:
         if candidate.is_file():
             return Normalizer.from_dict(json.loads(candidate.read_text(encoding="utf-8")))
     raise FileNotFoundError(f"No {FILE_NAME} at {path} (nor in {path}/02_normalize): run 02_normalize first.")
-
-
-# --------------------------------------------------------------------------------------------------
-# inventory
-# --------------------------------------------------------------------------------------------------
-def char_inventory(texts: Iterable[str]) -> Counter:
-    return count_chars(texts)
-
-
-def char_info(ch: str) -> dict[str, str]:
-    return {"char": ch, "codepoint": f"U+{ord(ch):04X}", "name": unicodedata.name(ch, "?"),
-            "category": unicodedata.category(ch)}
-
-
-def first_examples(texts: Iterable[str], chars: set[str], limit: int = 120) -> dict[str, str]:
-    """{character: the first text that holds it (cut at ``limit``)} for each of ``chars`` that some text holds."""
-    found: dict[str, str] = {}
-    missing = set(chars)
-    holds_missing = contains_any(missing)
-    for text in texts:
-        if not missing:
-            break
-        if holds_missing(text):
-            for ch in missing.intersection(text):
-                found[ch] = text if len(text) <= limit else text[:limit] + "…"
-            missing -= found.keys()
-            holds_missing = contains_any(missing)
-    return found
-
-
-def inventory_report(raw: list[str], normalized: list[str], normalizer: Normalizer) -> dict[str, Any]:
-    """Characters before and after, every removed/mapped character with count and example, digits."""
-    before, after = char_inventory(raw), char_inventory(normalized)
-    examples = first_examples(raw, set(before))
-    removed, mapped, context = [], [], []
-    for ch, count in before.most_common():
-        what = normalizer.explain(ch)
-        entry = {**char_info(ch), "count": count, "after": after.get(ch, 0), "action": what,
-                 "example": examples.get(ch, "")}
-        if what.startswith("removed"):
-            removed.append(entry)
-        elif what.startswith("mapped"):
-            mapped.append(entry)
-        elif after.get(ch, 0) != count and ch != " ":
-            context.append(entry)
-    digits = {ch: n for ch, n in after.items() if unicodedata.category(ch)[0] == "N"}
-    digit_chars = set(digits)
-    digit_examples = first_examples(normalized, digit_chars)
-    holds_digit = contains_any(digit_chars)
-    return {
-        "before": dict(before.most_common()),
-        "after": dict(after.most_common()),
-        "removed": removed,
-        "mapped": mapped,
-        "changed_in_context": context,
-        "digits": [{**char_info(ch), "count": n, "example": digit_examples.get(ch, "")}
-                   for ch, n in sorted(digits.items())],
-        "sentences_with_digits": sum(1 for t in normalized if holds_digit(t)),
-    }
-
-
-def alphabet_report(raw: list[str], normalized: list[str], normalizer: Normalizer,
-                    examples: int = EXAMPLES_PER_CHARACTER, after: dict[str, int] | None = None) -> dict[str, Any]:
-    """Characters of the normalized text that are not in the language's alphabet (CLDR main + auxiliary
-    letters, as the normalizer writes them): likely noise, foreign words or digits. Each with its count
-    and the first ``examples`` sentences (as they were before normalization) that have it."""
-    alphabet = alphabet_for(normalizer.language)
-    if alphabet is None:
-        return {"available": False, "locale": None, "cldr_version": None, "outside": [], "outside_count": None,
-                "outside_distinct": None,
-                "message": f"no alphabet available for {normalizer.language!r} (Unicode CLDR has none): "
-                           "nothing checked; normalized by the language profile alone"}
-    expected = normalizer.alphabet_characters(alphabet)
-    after = char_inventory(normalized) if after is None else after  # the inventory's count, when it has one
-    counts = Counter({ch: n for ch, n in after.items() if ch not in expected})
-    found: dict[str, list[str]] = {ch: [] for ch in counts}
-    wanted = set(found) if examples > 0 else set()  # characters that still want examples
-    holds_wanted = contains_any(wanted)
-    for before, after in zip(raw, normalized):
-        if not wanted:
-            break
-        if not holds_wanted(after):
-            continue
-        for ch in dict.fromkeys(after):
-            if ch in wanted:
-                found[ch].append(before)
-                if len(found[ch]) == examples:
-                    wanted.discard(ch)
-                    holds_wanted = contains_any(wanted)
-    return {
-        "available": True, "locale": alphabet.locale, "cldr_version": alphabet.cldr_version,
-        "outside": [{**char_info(ch), "count": n, "examples": found[ch]} for ch, n in counts.most_common()],
-        "outside_count": sum(counts.values()), "outside_distinct": len(counts),
-        "message": f"{len(counts)} characters outside the CLDR {alphabet.cldr_version} alphabet of "
-                   f"{alphabet.locale!r}, {sum(counts.values())} times",
-    }
-
-
-# --------------------------------------------------------------------------------------------------
-# the step
-# --------------------------------------------------------------------------------------------------
-@dataclass
-class NormalizeResult:
-    dataset: Any
-    report: dict[str, Any]
-    normalizer: Normalizer
-    dataset_dir: Path
-    report_path: Path
-    normalizer_path: Path
-    examples: list[dict[str, str]] = field(default_factory=list)
-
-
-def run_normalize(cfg: Config) -> NormalizeResult:
-    """Normalize every split of ``01_load/dataset``; save dataset, normalizer.json and report.json."""
-    from .load import quiet_progress
-
-    with quiet_progress():
-        return _run_normalize(cfg)
-
-
-def _check_clips_exist(dataset, sample: int = CLIPS_EXIST_SAMPLE) -> None:
-    """The clips that 01_load's rows point to must still be there: a moved or deleted clips folder (Colab's
-    /content after a disconnect) fails here with its cause. A seeded sample of ``sample`` paths per split is
-    enough for a folder; a single clip deleted since is skipped and counted at training time."""
-    for name, split in dataset.items():
-        if "audio" not in split.column_names or not stores_paths(split):
-            continue
-        paths = split["audio"][:]
-        if len(paths) > sample:
-            paths = random.Random(name).sample(paths, sample)
-        missing = next((path for path in paths if not os.path.exists(path)), None)
-        if missing is not None:
-            raise FileNotFoundError(
-                f"An audio file of 01_load's dataset is gone ({missing}): the clips folder was moved or deleted "
-                "(on Colab, /content is forgotten after a disconnect). Run 01_load again, or with EMBED_AUDIO=True "
-                "so that the run folder keeps the audio itself.")
-
-
-def _run_normalize(cfg: Config) -> NormalizeResult:
-    from datasets import DatasetDict, load_from_disk
-
-    source = cfg.step_dir("01_load") / "dataset"
-    if not source.exists():
-        raise FileNotFoundError(f"{source} does not exist: run 01_load first.")
-    loaded = load_from_disk(str(source))
-    normalizer = Normalizer.from_config(cfg)
-    step_dir = cfg.step_dir("02_normalize")
-    step_dir.mkdir(parents=True, exist_ok=True)
-
-    raw_all: list[str] = []
-    norm_all: list[str] = []
-    per_split: dict[str, Any] = {}
-    emptied_examples: list[str] = []
-    normalized = {}
-    rules_key = hashlib.sha256(json.dumps(normalizer.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
-    for split in SPLITS:
-        ds = loaded[split]
-        raw = ds["sentence"][:]  # [:] reads the column at once; iterating it went row by row (100x slower)
-        norm = normalizer.normalize_many(raw)
-        raw_all += raw
-        norm_all += norm
-        # fingerprints given: datasets would otherwise hash each 100,000-sentence list (4 s)
-        ds = (ds.add_column("raw_sentence", raw, new_fingerprint=f"{ds._fingerprint}-raw").remove_columns("sentence")
-              .add_column("sentence", norm, new_fingerprint=f"{ds._fingerprint}-{rules_key}"))
-        empty = [i for i, t in enumerate(norm) if not t]
-        emptied_examples += [raw[i] for i in empty[: max(0, 10 - len(emptied_examples))]]
-        if empty:
-            keep = sorted(set(range(len(norm))) - set(empty))
-            ds = ds.select(keep)
-        normalized[split] = ds
-        per_split[split] = {"rows_in": len(raw), "emptied": len(empty),
-                            "changed": sum(1 for a, b in zip(raw, norm) if a != b)}
-
-    # Leakage re-check after the real normalization (01_load compared a looser key).
-    test_sentences = set(normalized["test"]["sentence"][:])
-    leaks = {}
-    for split in ("train", "eval"):
-        ds = normalized[split]
-        bad = [i for i, t in enumerate(ds["sentence"][:]) if t in test_sentences]
-        if bad:
-            ds = ds.select(sorted(set(range(len(ds))) - set(bad)))
-        normalized[split] = ds
-        leaks[split] = len(bad)
-    for split in SPLITS:
-        per_split[split]["rows_out"] = len(normalized[split])
-        per_split[split]["leak_removed"] = leaks.get(split, 0)
-
-    columns = ["id", "audio", "sentence", "raw_sentence", "speaker", "duration", "source"]
-    dataset = DatasetDict({s: normalized[s].select_columns([c for c in columns if c in normalized[s].column_names])
-                           for s in SPLITS})
-    _check_clips_exist(dataset)
-    tmp = step_dir / "dataset.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    dataset.save_to_disk(str(tmp))
-    final = step_dir / "dataset"
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    normalizer_path = normalizer.save(step_dir / FILE_NAME)
-
-    inv = inventory_report(raw_all, norm_all, normalizer)
-    report = {
-        "normalizer": normalizer.to_dict(),
-        "profile_note": normalizer.profile.note,
-        "splits": per_split,
-        "emptied_total": sum(p["emptied"] for p in per_split.values()),
-        "emptied_examples": emptied_examples,
-        "leak_removed_after_normalization": sum(leaks.values()),
-        "inventory": inv,
-        "alphabet": alphabet_report(raw_all, norm_all, normalizer, after=inv["after"]),
-    }
-    report["chars_before"] = len(inv["before"])
-    report["chars_after"] = len(inv["after"])
-    report["removed_chars"] = "".join(e["char"] for e in inv["removed"])
-    report["removed_count"] = sum(e["count"] for e in inv["removed"])
-    report_path = step_dir / "report.json"
-    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    changed = ((a, b) for a, b in zip(raw_all, norm_all) if a != b)
-    pairs = [{"before": a, "after": b} for a, b in itertools.islice(changed, 10)]
-    return NormalizeResult(with_audio_feature(load_from_disk(str(final))), report, normalizer, final, report_path, normalizer_path,
-                           pairs)
-
-
-# --------------------------------------------------------------------------------------------------
-# what the notebook shows
-# --------------------------------------------------------------------------------------------------
-def inventory_table(report: dict[str, Any], limit: int | None = None):
-    """Every character before normalization: count before/after and what happened to it."""
-    import pandas as pd
-
-    inv = report["inventory"]
-    actions = {e["char"]: e["action"] for e in inv["removed"] + inv["mapped"] + inv["changed_in_context"]}
-    rows = []
-    for ch, count in list(inv["before"].items())[:limit]:
-        rows.append({**char_info(ch), "before": count, "after": inv["after"].get(ch, 0),
-                     "action": actions.get(ch, "kept")})
-    for ch, count in inv["after"].items():
-        if ch not in inv["before"]:
-            rows.append({**char_info(ch), "before": 0, "after": count, "action": "produced by mapping"})
-    return pd.DataFrame(rows)
-
-
-def outside_alphabet_table(report: dict[str, Any]):
-    """Characters outside the language's alphabet: count and example sentences (empty without an alphabet)."""
-    import pandas as pd
-
-    cols = ["char", "codepoint", "name", "category", "count", "examples"]
-    rows = [{**entry, "examples": " | ".join(entry["examples"])} for entry in report["alphabet"]["outside"]]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def removed_table(report: dict[str, Any]):
-    import pandas as pd
-
-    cols = ["char", "codepoint", "name", "category", "count", "action", "example"]
-    return pd.DataFrame(report["inventory"]["removed"], columns=cols)
