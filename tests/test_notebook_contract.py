@@ -140,11 +140,14 @@ def test_install_cell_installs_the_torchcodec_of_the_installed_torch(monkeypatch
     """On this machine's torch, the Colab branch installs the package alone, then its dependencies with the
     installed torch and torchaudio required as they are, then the torchcodec line of the table (a CPU build
     force-reinstalled, nothing else moved); the installed torchcodec is in it, so the cell would keep its
-    version. espeak-ng and ffmpeg are here: no apt-get."""
+    version. With espeak-ng and ffmpeg there, no apt-get."""
+    import shutil
+
     from packaging.requirements import Requirement
 
     from xlsr_helpers.colab import dependency_arguments
 
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
     install = nbformat.read(str(PATHS[0]), as_version=4).cells[1]
     commands = run_install_cell(install.source, monkeypatch)
     assert len(commands) == 3 and commands[0] == f'%pip install -q --no-deps "{INSTALL_REQUIREMENT}"', commands

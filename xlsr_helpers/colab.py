@@ -61,11 +61,11 @@ def install_command() -> str:
 
 
 def install_lines() -> list[str]:
-    """The code lines of the install cell's Colab branch (its comments aside), in three phases: the package
-    alone; its dependencies as dependency_arguments() gives them; the CPU build of the torchcodec made for
-    Colab's torch, from the table of xlsr_helpers.versions, force-reinstalled from PyTorch's CPU index with
-    --no-deps (pip cannot keep another build, and nothing else moves; a torch newer than the table warns and
-    takes its newest row). Then espeak-ng and ffmpeg with apt-get where missing (the synthetic corpus)."""
+    """The code lines of the install cell's Colab branch (its comments aside), four steps: 1. the package
+    alone; 2. its dependencies as dependency_arguments() gives them; 3. the CPU build of the torchcodec made
+    for Colab's torch, from the table of xlsr_helpers.versions, force-reinstalled from PyTorch's CPU index
+    with --no-deps (pip cannot keep another build, and nothing else moves; a torch newer than the table warns
+    and takes its newest row); 4. espeak-ng and ffmpeg with apt-get where missing (the synthetic corpus)."""
     return [install_command(),
             "from xlsr_helpers.colab import dependency_arguments, missing_system_packages",
             "from xlsr_helpers.versions import TORCHCODEC_INDEX, torchcodec_requirement",
