@@ -110,9 +110,10 @@ def test_notebook_opens_in_colab(path):
     assert branch == install_lines(), f"the install cell's Colab branch is xlsr_helpers.colab.install_lines(); found {branch}"
 
 
-def run_install_cell(source: str, monkeypatch) -> list[str]:
-    """Run an install cell as Colab would (IPython's transformation of %pip lines, its expansion of {...} in
-    the caller's namespace), google.colab faked and pip not run: the pip command lines it gives."""
+def run_install_cell(source: str, monkeypatch, colab: bool = True) -> list[str]:
+    """Run an install cell as Colab would (IPython's transformation of %pip and ! lines, its expansion of {...}
+    in the caller's namespace), google.colab faked (or absent: ``colab=False``), pip and apt-get not run: the
+    command lines it gives."""
     from IPython.core.inputtransformer2 import TransformerManager
     from IPython.utils.text import DollarFormatter
 
@@ -123,37 +124,82 @@ def run_install_cell(source: str, monkeypatch) -> list[str]:
         def run_line_magic(self, name, line, _stack_depth=1):
             commands.append(f"%{name} " + DollarFormatter().vformat(line, args=[], kwargs=namespace))
 
+        def system(self, command):
+            commands.append("!" + DollarFormatter().vformat(command, args=[], kwargs=namespace))
+
     namespace["get_ipython"] = lambda: Shell()
-    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    if colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     exec(TransformerManager().transform_cell(source), namespace)
     return commands
 
 
 def test_install_cell_installs_the_torchcodec_of_the_installed_torch(monkeypatch):
-    """On this machine's torch, the Colab branch installs the package with the installed torch and torchaudio
-    required as they are, then the torchcodec line of the table (a CPU build, nothing else moved); the
-    installed torchcodec is in it, so the cell would keep it."""
+    """On this machine's torch, the Colab branch installs the package alone, then its dependencies with the
+    installed torch and torchaudio required as they are, then the torchcodec line of the table (a CPU build
+    force-reinstalled, nothing else moved); the installed torchcodec is in it, so the cell would keep its
+    version. With espeak-ng and ffmpeg there, no apt-get."""
+    import shutil
+
     from packaging.requirements import Requirement
 
+    from xlsr_helpers.colab import dependency_arguments
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
     install = nbformat.read(str(PATHS[0]), as_version=4).cells[1]
     commands = run_install_cell(install.source, monkeypatch)
-    kept = f'"torch=={importlib.metadata.version("torch")}" "torchaudio=={importlib.metadata.version("torchaudio")}"'
-    assert len(commands) == 2 and commands[0] == f'%pip install -q "{INSTALL_REQUIREMENT}" {kept}', commands
-    words = shlex.split(commands[1])
-    assert words[:6] == ["%pip", "install", "-q", "--no-deps", "--index-url", versions.TORCHCODEC_INDEX], words
-    requirement = Requirement(words[6])
-    assert requirement.name == "torchcodec" and len(words) == 7, words
+    assert len(commands) == 3 and commands[0] == f'%pip install -q --no-deps "{INSTALL_REQUIREMENT}"', commands
+    assert commands[1] == f"%pip install -q {dependency_arguments()}", commands
+    kept = [f'torch=={importlib.metadata.version("torch")}', f'torchaudio=={importlib.metadata.version("torchaudio")}']
+    assert set(kept) <= set(shlex.split(commands[1])), commands[1]
+    assert not [w for w in shlex.split(commands[1]) if w.startswith("torchcodec")], commands[1]
+    words = shlex.split(commands[2])
+    assert words[:7] == ["%pip", "install", "-q", "--force-reinstall", "--no-deps", "--index-url",
+                         versions.TORCHCODEC_INDEX], words
+    requirement = Requirement(words[7])
+    assert requirement.name == "torchcodec" and len(words) == 8, words
     installed = importlib.metadata.version("torchcodec")
     assert requirement.specifier.contains(installed, prereleases=True), (
         f"torch {importlib.metadata.version('torch')}: the cell installs {requirement}, not the installed {installed}")
 
 
-def test_install_cell_stops_on_an_unknown_torch(monkeypatch):
+def test_install_cell_warns_on_a_newer_torch_and_stops_on_an_older_one(monkeypatch):
+    """A torch newer than the table (a new Colab image) takes the newest row with a warning; one older than
+    the package supports stops with a clear message."""
     install = nbformat.read(str(PATHS[0]), as_version=4).cells[1]
+    newest = versions.known_torch()[-1]
     monkeypatch.setattr(versions, "installed_torch", lambda: "9.1.0+cu999")
+    with pytest.warns(versions.NewerTorchWarning, match=rf"torch 9\.1\.0\+cu999 is newer .*newest: {newest}"):
+        commands = run_install_cell(install.source, monkeypatch)
+    assert commands[2].endswith(f'"{versions.torchcodec_requirement(newest)}"'), commands
+    monkeypatch.setattr(versions, "installed_torch", lambda: "2.4.0+cu121")
     known = ", ".join(versions.known_torch())
-    with pytest.raises(versions.UnknownTorchVersion, match=rf"torch 9\.1\.0\+cu999 .*Known torch versions: {known}\."):
+    with pytest.raises(versions.UnknownTorchVersion, match=rf"torch 2\.4\.0\+cu121 .*Known torch versions: {known}\."):
         run_install_cell(install.source, monkeypatch)
+
+
+def test_install_cell_installs_espeak_ng_and_ffmpeg_where_missing(monkeypatch):
+    """Notebook 01's default data is the synthetic corpus: espeak-ng speaks it, ffmpeg encodes it. Colab has
+    no espeak-ng: the cell installs what is missing with apt-get, and nothing when both are there."""
+    import shutil
+
+    install = nbformat.read(str(PATHS[0]), as_version=4).cells[1]
+    real_which = shutil.which
+    for missing in (["espeak-ng"], ["espeak-ng", "ffmpeg"]):
+        monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name in missing else real_which(name, *a, **k))
+        commands = run_install_cell(install.source, monkeypatch)
+        assert commands[3:] == ["!apt-get -qq update && apt-get -qq install -y --no-install-recommends "
+                                + " ".join(missing)], commands
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
+    assert len(run_install_cell(install.source, monkeypatch)) == 3
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_install_cell_is_a_no_op_off_colab(path, monkeypatch):
+    install = nbformat.read(str(path), as_version=4).cells[1]
+    assert run_install_cell(install.source, monkeypatch, colab=False) == []
 
 
 def test_colab_check_finds_what_colab_refuses():

@@ -130,3 +130,24 @@ def test_cli_prints_the_requirement_and_fails_clearly():
     default = run()
     assert default.returncode == 0, default.stderr
     assert Requirement(default.stdout.strip()).name == "torchcodec"
+
+
+def test_a_torch_newer_than_the_table_warns_and_takes_the_newest_row_where_asked():
+    """The Colab install cell (newer="warn"): a new Colab image must not stop every notebook. `.ci/lowest`
+    and the command line keep stopping; an older torch stops either way."""
+    newest = versions.known_torch()[-1]
+    with pytest.warns(versions.NewerTorchWarning, match=rf"torch 2\.99\.0\+cu126 is newer .*newest: {newest}"):
+        assert versions.torchcodec_requirement("2.99.0+cu126", newer="warn") == versions.torchcodec_requirement(newest)
+    with pytest.raises(versions.UnknownTorchVersion, match="newer than this package's table"):
+        versions.torchcodec_requirement("2.99.0")
+    with pytest.raises(versions.UnknownTorchVersion, match="older than the oldest"):
+        versions.torchcodec_requirement("2.8.0", newer="warn")
+
+
+def test_the_lock_is_read_from_the_package():
+    """locked_versions(): the pins of xlsr_helpers/data/constraints.txt by normalized name, comments skipped."""
+    locked = versions.locked_versions()
+    text = (ROOT / "xlsr_helpers" / "data" / versions.LOCK_FILE).read_text()
+    assert len(locked) == len([line for line in text.splitlines() if "==" in line and not line.startswith("#")])
+    assert re.fullmatch(r"\d+(\.\d+)+", locked["transformers"]) and "huggingface-hub" in locked
+    assert versions.normalized("Huggingface_Hub") == versions.normalized("huggingface.hub") == "huggingface-hub"

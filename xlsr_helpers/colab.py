@@ -1,10 +1,21 @@
-"""Google Colab and Google Drive detection, so that a run folder on Drive survives a disconnect."""
+"""Google Colab: the install cell's commands, and Google Drive, so that a run folder on Drive survives a
+disconnect.
+
+Standard library only (and versions.py): the install cell imports it before the package's dependencies are
+installed.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
+
+from . import versions
 
 DRIVE_MOUNT = Path("/content/drive")
 
@@ -13,7 +24,24 @@ DRIVE_MOUNT = Path("/content/drive")
 REPOSITORY = "xlsr-curriculum/xlsr-curriculum"  # GitHub owner/name
 BRANCH = "main"
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
-INSTALL_REQUIREMENT = f"xlsr-helpers @ git+https://github.com/{REPOSITORY}"  # what the install cell installs
+DISTRIBUTION = "xlsr-helpers"
+INSTALL_REQUIREMENT = f"{DISTRIBUTION} @ git+https://github.com/{REPOSITORY}"  # what the install cell installs
+
+# What the install cell does with Colab's packages. Colab's own are kept: torch and torchaudio required at their
+# installed versions (KEPT_ON_COLAB); numpy, pandas, pyarrow, matplotlib, ipywidgets, ipykernel and the rest of
+# Colab's stack keep the package's lower bounds, so pip leaves them as they are (they link Colab's CUDA, numpy
+# or notebook front end, and other preinstalled packages are built against them).
+# The libraries this curriculum calls directly, pure Python or self-contained wheels that link none of those,
+# are installed at the lock's versions (LOCKED_ON_COLAB, read from xlsr_helpers/data/constraints.txt, the
+# one list of versions): the set that CI tested. Why: a release after the lock can break a notebook whatever
+# the change (transformers 5.25 broke Wav2Vec2ProcessorWithLM.from_pretrained), and a learner on Colab should
+# get what the tests passed with, not the day's releases; a fix released later arrives with `make lock`.
+KEPT_ON_COLAB = ("torch", "torchaudio")
+LOCKED_ON_COLAB = ("transformers", "tokenizers", "safetensors", "huggingface-hub", "datasets", "accelerate",
+                   "jiwer", "optuna", "papermill")
+# Debian packages the synthetic corpus (DATA_SOURCE "synthetic", notebook 01's default) runs: espeak-ng
+# speaks, ffmpeg encodes the mp3 (when torchcodec cannot). Colab has ffmpeg but no espeak-ng.
+SYSTEM_PACKAGES = ("espeak-ng", "ffmpeg")
 
 
 def colab_url(notebook: str) -> str:
@@ -27,22 +55,78 @@ def colab_badge(notebook: str) -> str:
 
 
 def install_command() -> str:
-    """The install cell's command (run only on Colab; elsewhere `make setup` installs the package). Colab's
-    torch and torchaudio are required at their installed versions: pip keeps them, or says why it cannot."""
-    kept = " ".join(f'"{name}=={{version({name!r})}}"' for name in ("torch", "torchaudio"))  # IPython expands {...}
-    return f'%pip install -q "{INSTALL_REQUIREMENT}" {kept}'
+    """The install cell's first command (run only on Colab; elsewhere `make setup` installs the package): the
+    package alone, without its dependencies, so that this module can say which ones to install."""
+    return f'%pip install -q --no-deps "{INSTALL_REQUIREMENT}"'
 
 
 def install_lines() -> list[str]:
-    """The code lines of the install cell's Colab branch (its comments aside): the package with Colab's torch
-    and torchaudio kept (Colab's ipywidgets 7.7 satisfies the package's bound too), then the torchcodec built
-    for that torch, from the table of xlsr_helpers.versions (an unknown torch stops there with a clear
-    message), a CPU build (any CUDA variant of torch loads it) installed with --no-deps (nothing else moves)."""
-    return ["from importlib.metadata import version",
-            install_command(),
+    """The code lines of the install cell's Colab branch (its comments aside), four steps: 1. the package
+    alone; 2. its dependencies as dependency_arguments() gives them; 3. the CPU build of the torchcodec made
+    for Colab's torch, from the table of xlsr_helpers.versions, force-reinstalled from PyTorch's CPU index
+    with --no-deps (pip cannot keep another build, and nothing else moves; a torch newer than the table warns
+    and takes its newest row); 4. espeak-ng and ffmpeg with apt-get where missing (the synthetic corpus)."""
+    return [install_command(),
+            "from xlsr_helpers.colab import dependency_arguments, missing_system_packages",
             "from xlsr_helpers.versions import TORCHCODEC_INDEX, torchcodec_requirement",
-            "requirement = torchcodec_requirement()",
-            '%pip install -q --no-deps --index-url {TORCHCODEC_INDEX} "{requirement}"']
+            "arguments = dependency_arguments()",
+            "%pip install -q {arguments}",
+            'requirement = torchcodec_requirement(newer="warn")',
+            '%pip install -q --force-reinstall --no-deps --index-url {TORCHCODEC_INDEX} "{requirement}"',
+            "missing = missing_system_packages()",
+            "if missing:",
+            "!apt-get -qq update && apt-get -qq install -y --no-install-recommends {missing}"]
+
+
+def dependency_arguments(requirements: list[str] | None = None) -> str:
+    """The install cell's second pip command's arguments: the package's dependencies (``requirements``,
+    default: the installed package's metadata), where
+    - torch and torchaudio are required at Colab's installed versions (pip keeps them, or says why it
+      cannot); one that is not installed keeps the package's bound (no pin of what Colab does not have);
+    - the libraries of LOCKED_ON_COLAB are pinned at the lock's versions (xlsr_helpers/data/constraints.txt);
+    - torchcodec is left to the third command (a CPU build from PyTorch's index), extras are left out.
+    The rest (Colab's numpy, pandas, ipywidgets, ipykernel, matplotlib, ...) keeps the package's lower bound:
+    pip leaves an installed version that satisfies it."""
+    if requirements is None:
+        requirements = metadata.requires(DISTRIBUTION) or []
+    locked = versions.locked_versions()
+    arguments, named = [], set()
+    for requirement in requirements:
+        spec, _, marker = (part.strip() for part in requirement.partition(";"))
+        if "extra" in marker:
+            continue
+        name = versions.normalized(re.match(r"[A-Za-z0-9_.\-]+", spec).group(0))
+        named.add(name)
+        suffix = f"; {marker}" if marker else ""
+        if name == "torchcodec":
+            continue
+        if name in KEPT_ON_COLAB and _installed(name):
+            arguments.append(f"{name}=={_installed(name)}{suffix}")
+        elif name in LOCKED_ON_COLAB:
+            arguments.append(f"{name}=={_locked(locked, name)}{suffix}")
+        else:
+            arguments.append(requirement.strip())
+    arguments += [f"{name}=={_locked(locked, name)}" for name in LOCKED_ON_COLAB if name not in named]
+    return shlex.join(arguments)
+
+
+def missing_system_packages() -> str:
+    """The Debian packages of SYSTEM_PACKAGES whose command is missing here, for apt-get ('' when none)."""
+    return " ".join(name for name in SYSTEM_PACKAGES if shutil.which(name) is None)
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _locked(locked: dict[str, str], name: str) -> str:
+    if name not in locked:
+        raise KeyError(f"{name} is in xlsr_helpers.colab.LOCKED_ON_COLAB but not in the lock "
+                       f"(xlsr_helpers/data/{versions.LOCK_FILE})")
+    return locked[name]
 
 
 def in_colab() -> bool:

@@ -12,13 +12,16 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable
 
 from .config import STEPS, Config, resolve_run_dir
 from .results import read_results
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+# The six notebooks, shipped in the package (xlsr_helpers/notebooks: in a checkout, a link to the repository's
+# notebooks/ folder; in a wheel, the files), so that `xlsr run` finds them after `pip install` too.
+NOTEBOOKS_DIR = Path(str(files("xlsr_helpers") / "notebooks")).resolve()
 DEFAULT_CELL_TIMEOUT_S = 3600
 # The built-in rehearsal: synthetic corpus, tiny model, CPU (what `make demo` runs). It trains a fixed number
 # of updates and has no time limit, so that it gives the same WER/CER on every machine (seed 42, the same

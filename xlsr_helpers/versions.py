@@ -1,10 +1,13 @@
-"""Which torchcodec goes with which torch: the one table, used by the Colab install cell and `.ci/lowest`.
+"""Which versions go together: the torch -> torchcodec table (the Colab install cell and `.ci/lowest`) and
+the lock of known-good versions, ``xlsr_helpers/data/constraints.txt`` (CI installs it; the install cell
+installs some of its pins).
 
 torchcodec is compiled against one torch release, and its wheels declare no torch requirement: pip happily
 installs a torchcodec that cannot load with the torch already there (Colab's). So the install cell asks
 this module for the torchcodec release line built for the installed torch and installs that.
 
-Standard library only, and no torch import: the install cell uses it before torchcodec works.
+Standard library only, and no torch import: the install cell uses it before the package's dependencies are
+installed.
 
     python -m xlsr_helpers.versions                  # the torchcodec requirement for the installed torch
     python -m xlsr_helpers.versions --torch 2.11.0+cu128
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
+from importlib.resources import files
 
 # torch minor -> (oldest, newest) torchcodec minor built for it and usable here (torchcodec>=0.9: audio_checks.py
 # reads AudioStreamMetadata.duration_seconds and begin_stream_seconds, new in 0.9; 0.8, also built for 2.9, lacks
@@ -41,8 +46,16 @@ TORCHCODEC_INDEX = "https://download.pytorch.org/whl/cpu"
 COMPATIBILITY_URL = "https://github.com/meta-pytorch/torchcodec#installing-torchcodec"
 
 
+# The lock: the known-good set that CI tests (.ci/setup installs the package with it as pip constraints).
+LOCK_FILE = "constraints.txt"  # in xlsr_helpers/data/, shipped in the package
+
+
 class UnknownTorchVersion(ValueError):
     """A torch release that the table has no torchcodec for."""
+
+
+class NewerTorchWarning(UserWarning):
+    """A torch newer than the table: its newest row is used."""
 
 
 def _key(minor: str) -> tuple[int, ...]:
@@ -67,12 +80,21 @@ def known_torch() -> list[str]:
     return sorted(TORCHCODEC_FOR_TORCH, key=_key)
 
 
-def torchcodec_range(torch_version: str) -> tuple[str, str]:
-    """(oldest, newest) torchcodec minor built for this torch; UnknownTorchVersion when the table has none."""
+def torchcodec_range(torch_version: str, newer: str = "stop") -> tuple[str, str]:
+    """(oldest, newest) torchcodec minor built for this torch; UnknownTorchVersion when the table has none.
+    ``newer="warn"``: a torch newer than the table gives its newest row, with a NewerTorchWarning (the Colab
+    install cell: a new Colab image must not stop every notebook; `.ci/lowest` keeps "stop")."""
     minor = torch_minor(torch_version)
     if minor in TORCHCODEC_FOR_TORCH:
         return TORCHCODEC_FOR_TORCH[minor]
     known = known_torch()
+    if newer == "warn" and _key(minor) > _key(known[-1]):
+        oldest, newest = TORCHCODEC_FOR_TORCH[known[-1]]
+        warnings.warn(f"torch {torch_version} is newer than this package's table in xlsr_helpers/versions.py "
+                      f"(newest: {known[-1]}): using its newest row, torchcodec {oldest}-{newest}. If torchcodec "
+                      f"fails to load, install the one built for torch {minor} ({COMPATIBILITY_URL}).",
+                      NewerTorchWarning, stacklevel=3)
+        return oldest, newest
     if _key(minor) < _key(known[0]):
         why = (f"older than the oldest this package supports ({known[0]}: it needs torchcodec>=0.9, "
                f"built for torch 2.9); upgrade torch and torchaudio")
@@ -83,12 +105,13 @@ def torchcodec_range(torch_version: str) -> tuple[str, str]:
                               f"Known torch versions: {', '.join(known)}.")
 
 
-def torchcodec_requirement(torch_version: str | None = None) -> str:
+def torchcodec_requirement(torch_version: str | None = None, newer: str = "stop") -> str:
     """The pip requirement of the torchcodec release line built for ``torch_version`` (default: the installed
-    torch, read from its metadata without importing it): '2.11.0+cu128' -> 'torchcodec>=0.11,<0.18'."""
+    torch, read from its metadata without importing it): '2.11.0+cu128' -> 'torchcodec>=0.11,<0.18'.
+    ``newer``: what a torch newer than the table does, as in torchcodec_range."""
     if torch_version is None:
         torch_version = installed_torch()
-    oldest, newest = torchcodec_range(torch_version)
+    oldest, newest = torchcodec_range(torch_version, newer)
     if oldest == newest:
         return f"torchcodec=={oldest}.*"
     return f"torchcodec>={oldest},<{_next_minor(newest)}"
@@ -104,6 +127,22 @@ def installed_torch() -> str:
         raise UnknownTorchVersion("torch is not installed") from None
 
 
+def normalized(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503): 'huggingface_hub' -> 'huggingface-hub'."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions() -> dict[str, str]:
+    """The lock's pins, normalized name -> version ('transformers' -> '5.25.0')."""
+    text = (files("xlsr_helpers") / "data" / LOCK_FILE).read_text(encoding="utf-8")
+    pins = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*==\s*(\S+?)\s*(#.*)?", line)
+        if match:
+            pins[normalized(match.group(1))] = match.group(2)
+    return pins
+
+
 def lowest_pins(requirements: list[str]) -> list[str]:
     """The lowest-bounds set of a list of requirements: each ``name>=X`` becomes ``name==X`` (other
     requirements are kept as they are), and torch's and torchcodec's lower bounds must be a pair of the table.
@@ -114,7 +153,7 @@ def lowest_pins(requirements: list[str]) -> list[str]:
         match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][0-9A-Za-z.]*)", spec)
         if match:
             name, bound = match.groups()
-            lowest[name.lower().replace("_", "-")] = bound
+            lowest[normalized(name)] = bound
             pins.append(f"{name}=={bound}")
         else:
             pins.append(spec)
