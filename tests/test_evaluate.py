@@ -22,6 +22,7 @@ import pytest
 
 from xlsr_helpers import evaluate as ev
 from xlsr_helpers.config import Config
+from xlsr_helpers.families import resolve
 
 LETTERS = "abcçdefgğhıijklmnoöprsştuüvyz'"
 SENTENCES = [
@@ -125,7 +126,7 @@ def build_tiny_run(base: Path) -> Path:
     from xlsr_helpers.vocab import run_vocab
 
     cfg = Config(language="tr", run_dir=str(run), data_source="synthetic", synthetic_size="tiny", model="tiny")
-    cfg = cfg.resolved()
+    cfg = resolve(cfg)
     for step, fn in (("01_load", run_load), ("02_normalize", run_normalize), ("03_vocab", run_vocab)):
         cfg.save(step)
         fn(cfg)
@@ -148,7 +149,7 @@ def copy_run(run: Path, dest: Path) -> Path:
 
 
 def run_config(run: Path, **changes) -> Config:
-    return Config.load(run).updated(run_dir=str(run), **changes).resolved()
+    return resolve(Config.load(run).updated(run_dir=str(run), **changes))
 
 
 def keep_test_clips(run: Path, n: int) -> Path:

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .config import RUN_FILE
+from .constants import RUN_FILE
 from .evaluate import (COMPARISON_FILE, EvaluationError, EvaluationResult, evaluate, format_percent, load_model,
                        utterance_errors)
 from .normalize import WORD_DELIMITER, primary_metric

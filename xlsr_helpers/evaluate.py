@@ -42,7 +42,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .audio import model_inputs, output_frames, samples_per_frame, with_audio_feature
-from .config import SAMPLING_RATE
+from .constants import SAMPLING_RATE
 from .ctc import error_rates, greedy_decode
 from .models import padding_changes_outputs
 

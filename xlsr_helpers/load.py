@@ -37,7 +37,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from .audio import dataset_from_columns, header_seconds, with_audio_feature
-from .config import SAMPLING_RATE, SPLITS, Config
+from .config import Config
+from .constants import SAMPLING_RATE, SPLITS
 from .translate import TranslateTable
 
 COLUMNS = ("id", "audio", "sentence", "speaker", "duration", "source")

@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from .colab import INSTALL_REQUIREMENT, REPOSITORY
-from .config import DEFAULT_MODEL, SAMPLING_RATE, Config
+from .config import Config
+from .constants import DEFAULT_MODEL, SAMPLING_RATE
 from .evaluate import (COMPARISON_FILE, GREEDY, LM, LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT, METRIC_SUFFIX,
                        EvaluationError, audio_array, build_lm_decoder, check_model_folder, has_lm, is_hub_id, load_test_split,
                        metrics_by_decoding, read_transcriptions)
-from .models import RECIPES, adapter_weights_file
+from .families import RECIPES
+from .models import adapter_weights_file
 from .normalize import primary_metric
 
 STEP = "06_model_card"

@@ -67,7 +67,8 @@ from typing import Any, Iterable
 from .alphabets import ITEM_SEPARATOR, Alphabet, alphabet_for
 from .audio import stores_paths, with_audio_feature
 from .chars import contains_any, count_chars
-from .config import SPLITS, Config
+from .config import Config
+from .constants import SPLITS
 from .translate import TranslateTable
 
 FORMAT = "xlsr-normalizer"
