@@ -118,6 +118,7 @@ def child(corpus: Path, run_dir: Path, out: Path) -> None:
     from transformers import TrainerCallback
 
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
     from xlsr_helpers.load import read_clip_durations, read_cv_tsv, run_load
     from xlsr_helpers.normalize import run_normalize
     from xlsr_helpers.train.step import Training
@@ -215,6 +216,7 @@ def loader_throughput(corpus: Path, clips: int = 2000) -> list[tuple[int, float]
     from datasets import load_from_disk
 
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
     from xlsr_helpers.load import run_load
     from xlsr_helpers.normalize import run_normalize
     from xlsr_helpers.train.data import DataCollatorCTCWithPadding, training_rows
