@@ -11,9 +11,9 @@ transformer, CTC head and loss), the backward pass and the update. It does so fo
 steps interleaved (step i of each setting, then step i+1 ...) so that a load that comes and goes on a shared
 machine hits them alike: compare the rows of one run, not numbers of different runs.
 
-- ``before``: models.TINY_TRAINING (batches of 8, attention dropout 0.1) with torch's fused weight-norm and
+- ``before``: families.TINY_TRAINING (batches of 8, attention dropout 0.1) with torch's fused weight-norm and
   layer-norm kernels, i.e. the demo's step before it trained a fixed number of steps;
-- ``+ thread-independent norms``: the same with models.tiny_thread_independent_ (what every tiny model trains
+- ``+ thread-independent norms``: the same with tiny.tiny_thread_independent_ (what every tiny model trains
   with now): the price of the same numbers at any thread count;
 - ``+ no attention dropout``: the same without dropout on the attention weights;
 - ``demo``: pipeline.DEMO_PARAMETERS' settings (batches of 4, no attention dropout): what the demo trains now.
@@ -39,14 +39,15 @@ PARTS = ("collate", "front-end forward", "rest of forward + loss", "backward", "
 
 def ensure_run(run_dir: Path):
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
 
     if not (run_dir / "03_vocab" / "processor").exists():
         from xlsr_helpers.load import run_load
         from xlsr_helpers.normalize import run_normalize
         from xlsr_helpers.vocab import run_vocab
 
-        cfg = Config(language="tr", run_dir=str(run_dir), data_source="synthetic", synthetic_size="demo",
-                     model="tiny").resolved()
+        cfg = resolve(Config(language="tr", run_dir=str(run_dir), data_source="synthetic", synthetic_size="demo",
+                             model="tiny"))
         cfg.save("01_load")
         run_load(cfg)
         run_normalize(cfg)
@@ -55,7 +56,7 @@ def ensure_run(run_dir: Path):
 
 
 def fused_norms_(model):
-    """Undo models.tiny_thread_independent_: torch's own weight_norm and LayerNorm modules again."""
+    """Undo tiny.tiny_thread_independent_: torch's own weight_norm and LayerNorm modules again."""
     import torch
     from torch.nn.utils.parametrizations import _WeightNorm
 

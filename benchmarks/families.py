@@ -54,7 +54,9 @@ def main() -> int:
     import checkpoints
     from transformers import AutoProcessor
 
-    from xlsr_helpers.config import SAMPLING_RATE, Config
+    from xlsr_helpers.config import Config
+    from xlsr_helpers.constants import SAMPLING_RATE
+    from xlsr_helpers.families import resolve
     from xlsr_helpers.load import run_load
     from xlsr_helpers.normalize import run_normalize
     from xlsr_helpers.train.step import run_train
@@ -66,9 +68,9 @@ def main() -> int:
         tmp = Path(tmp)
         base = tmp / "base"
         cfg = Config(language="tr", run_dir=str(base), data_source="synthetic", synthetic_size=args.size, model="tiny")
-        cfg.save("01_load")
-        run_load(cfg.resolved())
-        run_normalize(cfg.resolved())
+        resolve(cfg).save("01_load")
+        run_load(resolve(cfg))
+        run_normalize(resolve(cfg))
         for kind in kinds:
             model = "tiny" if kind == "tiny" else str(checkpoints.build(kind, tmp / "checkpoints"))
             run = tmp / kind
@@ -79,8 +81,8 @@ def main() -> int:
                 run_dir=str(run), model=model, max_steps=args.steps, batch_size=args.batch_size,
                 gradient_accumulation_steps=1, eval_steps=10**6, save_steps=10**6, logging_steps=10**6,
                 gradient_checkpointing=False, warmup_steps=0)
-            run_vocab(cfg.resolved())
-            report = run_train(cfg.resolved(), log=lambda *a: None)
+            run_vocab(resolve(cfg))
+            report = run_train(resolve(cfg), log=lambda *a: None)
             prepared = run / "04_train" / "prepared"
             processor = AutoProcessor.from_pretrained(str(run / "03_vocab" / "processor"))
             from datasets import Dataset

@@ -91,7 +91,7 @@ SMOKE = {"wav2vec2": dict(SHRUNK, conv_dim=(16,) * 7), "wav2vec2-bert": dict(SHR
 class Family:
     name: str  # the table's label
     hub_id: str  # the repository whose architecture is copied
-    recipe: str  # xlsr_helpers.models.RECIPES key
+    recipe: str  # xlsr_helpers.families.RECIPES key
     model_type: str  # config.json model_type
     architecture: dict
 
@@ -147,13 +147,14 @@ def make_dataset(processor, n: int, mean_s: float, max_s: float, chars_per_s: fl
 def setting_config(family: Family, setting: str, args):
     """The run's Config: the family's recipe, with the 2021 batching and checkpointing for "seed"."""
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
 
     cfg = Config(model=family.hub_id, model_family=family.recipe, precision=args.precision, max_steps=args.steps,
                  max_duration_s=args.max_seconds)
     if setting == "ours":
-        cfg = cfg.updated(max_batch_seconds=args.max_batch_seconds).resolved()
+        cfg = resolve(cfg.updated(max_batch_seconds=args.max_batch_seconds))
     else:
-        cfg = cfg.updated(**SEED_BATCH, gradient_checkpointing=True, max_batch_seconds=0.0).resolved()
+        cfg = resolve(cfg.updated(**SEED_BATCH, gradient_checkpointing=True, max_batch_seconds=0.0))
     return cfg.updated(batch_size=max(1, cfg.batch_size // 4)) if args.smoke else cfg
 
 
@@ -163,7 +164,8 @@ def build_model(family: Family, cfg, processor, device, smoke: bool):
     import torch
     from transformers import AutoConfig, AutoModelForCTC, set_seed
 
-    from xlsr_helpers.models import RECIPES, freeze, model_overrides
+    from xlsr_helpers.families import RECIPES
+    from xlsr_helpers.models import freeze, model_overrides
 
     architecture = dict(family.architecture, **(SMOKE[family.model_type] if smoke else {}))
     config = AutoConfig.for_model(family.model_type, **architecture, **model_overrides(cfg, processor))
@@ -326,7 +328,8 @@ def table(rows: list[dict]) -> str:
 
 def run_all(families: list[Family], args, device: str) -> list[dict]:
     """Every family at every setting, on one synthetic corpus; an out-of-memory error is a row, not the end."""
-    from xlsr_helpers.models import RECIPES, family_feature_extractor
+    from xlsr_helpers.families import RECIPES
+    from xlsr_helpers.models import family_feature_extractor
     from xlsr_helpers.vocab import build_vocab, make_processor
 
     cuda = device == "cuda"

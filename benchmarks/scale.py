@@ -118,6 +118,7 @@ def child(corpus: Path, run_dir: Path, out: Path) -> None:
     from transformers import TrainerCallback
 
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
     from xlsr_helpers.load import run_load
     from xlsr_helpers.normalize import run_normalize
     from xlsr_helpers.sources.common_voice import read_clip_durations, read_cv_tsv
@@ -130,9 +131,9 @@ def child(corpus: Path, run_dir: Path, out: Path) -> None:
     tsv_parse = round(time.perf_counter() - started - sum(stages.values()), 2)
     started += tsv_parse  # not part of any stage
 
-    cfg = Config(language="tr", run_dir=str(run_dir), data_source=f"common_voice:{corpus}", model="tiny",
-                 max_steps=1, eval_steps=1000, save_steps=1000, logging_steps=1000, batch_size=8,
-                 gradient_accumulation_steps=1, sanity_check=False).resolved()
+    cfg = resolve(Config(language="tr", run_dir=str(run_dir), data_source=f"common_voice:{corpus}", model="tiny",
+                         max_steps=1, eval_steps=1000, save_steps=1000, logging_steps=1000, batch_size=8,
+                         gradient_accumulation_steps=1, sanity_check=False))
     cfg.save("01_load")
     run_load(cfg)
     mark("01_load")
@@ -216,13 +217,15 @@ def loader_throughput(corpus: Path, clips: int = 2000) -> list[tuple[int, float]
     from datasets import load_from_disk
 
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
+    from xlsr_helpers.families import resolve
     from xlsr_helpers.load import run_load
     from xlsr_helpers.normalize import run_normalize
     from xlsr_helpers.train.data import DataCollatorCTCWithPadding, training_rows
     from xlsr_helpers.vocab import run_vocab
 
     run = corpus.parent / "loader-run"
-    cfg = Config(language="tr", run_dir=str(run), data_source=f"common_voice:{corpus}", model="tiny").resolved()
+    cfg = resolve(Config(language="tr", run_dir=str(run), data_source=f"common_voice:{corpus}", model="tiny"))
     cfg.save("01_load")
     run_load(cfg)
     run_normalize(cfg)

@@ -35,7 +35,7 @@ def main() -> None:
 
     from demo_steps import PARTS, TimedSteps, ensure_run, prepared_training
     from xlsr_helpers.audio import SAMPLES_COLUMN, from_int16
-    from xlsr_helpers.config import SAMPLING_RATE
+    from xlsr_helpers.constants import SAMPLING_RATE
     from xlsr_helpers.pipeline import DEMO_PARAMETERS
     from xlsr_helpers.train.augment import STANDARD_SPEED_FACTORS, SpeedPerturbation, change_speed
     from xlsr_helpers.train.data import DataCollatorCTCWithPadding

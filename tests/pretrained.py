@@ -1,6 +1,6 @@
 """A small *pretrained* encoder made on this machine, for the learning proof (no machine here reaches the Hub).
 
-The ``tiny`` architecture (``models.tiny_config`` + ``models.tiny_filterbank_``: a fixed filterbank feature
+The ``tiny`` architecture (``tiny.tiny_config`` + ``tiny.tiny_filterbank_``: a fixed filterbank feature
 encoder with XLSR's frame arithmetic, a 128 x 3 pre-LN transformer) is trained with CTC on the synthetic speech
 of *other* languages than the target, through the product itself (steps 01-04, ``MODEL="tiny"``, its CPU
 recipe, a fixed number of updates). Its encoder is then saved in two real on-disk layouts, and a control:
@@ -39,10 +39,12 @@ from typing import Callable
 from checkpoints import COMPLETE, SPECIAL_TOKENS, _legacy_state_dict, _save_weights, _wav2vec2_feature_extractor
 from checkpoints import _write_config, _write_json
 
-from xlsr_helpers.config import Config
-from xlsr_helpers.models import TINY_ARCHITECTURE, mms_language_code, tiny_filterbank_
+from xlsr_helpers.config import RECIPE_FIELDS, Config
+from xlsr_helpers.families import mms_language_code, recipe_for, resolve
+from xlsr_helpers.run_config import from_params
+from xlsr_helpers.tiny import TINY_ARCHITECTURE, tiny_filterbank_
 
-# Pre-training: the tiny model's own CPU recipe (models.TINY_TRAINING: batches of 8, lr 5e-3, 8 % warm-up) on
+# Pre-training: the tiny model's own CPU recipe (families.TINY_TRAINING: batches of 8, lr 5e-3, 8 % warm-up) on
 # the demo corpora of five languages (3,000 clips), 2,000 updates: held-out CER 0.32 on their eval splits (0.55-0.61
 # after 1,200, where the curve was still falling steeply); ~8 min alone on 2 cores, 12 under load. Measured: an
 # encoder pre-trained on German alone (800 updates, CER 0.12) was too specific — fine-tuning it on Turkish collapsed
@@ -73,8 +75,8 @@ def prepare_run(run_dir: Path, language: str, model: str = "tiny", size: str = "
 
     cfg = Config(language=language, run_dir=str(run_dir), data_source=data_source, synthetic_size=size,
                  model=model).updated(**params)
+    cfg = resolve(cfg)
     cfg.save("01_load")
-    cfg = cfg.resolved()
     run_load(cfg)
     run_normalize(cfg)
     run_vocab(cfg)
@@ -82,12 +84,12 @@ def prepare_run(run_dir: Path, language: str, model: str = "tiny", size: str = "
 
 
 def notebook_config(run_dir: Path, step: str, **params) -> Config:
-    """The config a notebook of ``step`` gets from its parameters cell (``Config.from_params``, saved to run.json):
+    """The config a notebook of ``step`` gets from its parameters cell (``run_config.from_params``, saved to run.json):
     what earlier steps used, with the recipe fields they left open filled from *this* MODEL's family."""
     run_dir = Path(run_dir)
     given = {"LANGUAGE": Config.load(run_dir).language, "RUN_DIR": str(run_dir),
              **{name.upper(): value for name, value in params.items()}}
-    return Config.from_params(given, step=step)
+    return from_params(given, step=step)
 
 
 def copy_run_for(base_run: Path, run_dir: Path, model: str) -> Config:
@@ -227,8 +229,8 @@ def build_pretrained_encoder(root, languages=PRETRAIN_LANGUAGES, size: str = PRE
     run = tmp / "run"
     cfg = prepare_run(run, languages[0], model="tiny", size=size, data_source="+".join(sources), seed=seed)
     prepared_s = time.perf_counter() - started
-    report = run_train(cfg.updated(max_steps=steps, eval_steps=max(1, steps // 5), save_steps=steps,
-                                   logging_steps=max(1, steps // 20)).resolved())
+    report = run_train(resolve(cfg.updated(max_steps=steps, eval_steps=max(1, steps // 5), save_steps=steps,
+                                           logging_steps=max(1, steps // 20))))
     model_dir = run / "04_train" / "model"
     trained = Wav2Vec2ForCTC.from_pretrained(str(model_dir))
     processor = AutoProcessor.from_pretrained(str(model_dir))
@@ -262,14 +264,14 @@ def build_pretrained_encoder(root, languages=PRETRAIN_LANGUAGES, size: str = PRE
 # --------------------------------------------------------------------------------------------------
 # fine-tuning through MODEL=<folder>
 # --------------------------------------------------------------------------------------------------
-# The families' recipes scaled for 2 CPU cores. Everything not named here is the family's recipe (models.RECIPES):
+# The families' recipes scaled for 2 CPU cores. Everything not named here is the family's recipe (families.RECIPES):
 # wav2vec2 keeps the seed's dropouts (0.1) and frozen feature encoder; the adapter recipe keeps no dropout, masking
 # 0.05 and the frozen base model. What changes, and why:
 # - batches of 8 clips without accumulation (seed: 16 x 2; MMS: 32): what 2 cores update in ~0.2 s;
 # - learning rate x10 (seed 3e-4 -> 3e-3, MMS 1e-3 -> 1e-2): the encoder is ~600x smaller than XLSR's 300M and
 #   the budget is a few hundred updates. Measured on the tr demo corpus with the German-only encoder (see above):
 #   pretrained at 1e-3 had CER 0.48 after 400 updates, at 3e-3 0.16 (with a head init that worked); adapters at
-#   1e-3 0.70, 5e-3 0.39, 1e-2 0.40 (after 300). models.TINY_TRAINING's 5e-3 is the rate for training from scratch;
+#   1e-3 0.70, 5e-3 0.39, 1e-2 0.40 (after 300). families.TINY_TRAINING's 5e-3 is the rate for training from scratch;
 # - warm-up 8 % of the updates (WARMUP_STEPS=-1, as the tiny recipe) instead of 500 / 100 steps, which would be
 #   most or all of the budget;
 # - no gradient checkpointing (it saves GPU memory and costs time; the model is 2 MB);
@@ -293,7 +295,6 @@ PROOF_EVAL_STEPS = 50  # evaluate every N updates (the curves)
 def fine_tune(model_folder, base_run, run_dir, steps: int, eval_steps: int, **overrides) -> dict:
     """Steps 03-04 of ``base_run``'s data (copied to ``run_dir``) with MODEL=``model_folder`` and its family's CPU
     recipe; returns step 04's report with ``wall_seconds`` (step 03 + 04) added."""
-    from xlsr_helpers.models import RECIPE_FIELDS, recipe_for
     from xlsr_helpers.train.step import run_train
 
     started = time.perf_counter()

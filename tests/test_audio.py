@@ -144,7 +144,7 @@ def test_missing_text_column_is_a_clear_error(clips):
 def test_output_frames_use_the_models_conv_arithmetic():
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
 
-    from xlsr_helpers.models import tiny_config
+    from xlsr_helpers.tiny import tiny_config
 
     model = Wav2Vec2ForCTC(tiny_config(vocab_size=10, pad_token_id=9))
     extractor = Wav2Vec2FeatureExtractor()

@@ -7,9 +7,11 @@ import torch
 
 from test_train import base_run, processor, run_cfg  # noqa: F401  (fixtures)
 
-from xlsr_helpers import models
+from xlsr_helpers import families, models
 from xlsr_helpers.audio import to_int16
-from xlsr_helpers.config import SAMPLING_RATE, Config
+from xlsr_helpers.config import Config
+from xlsr_helpers.constants import SAMPLING_RATE
+from xlsr_helpers.families import resolve
 from xlsr_helpers.train import augment, data, step
 
 
@@ -119,20 +121,20 @@ def test_only_training_batches_are_perturbed(run_cfg):  # noqa: F811
 
 
 def test_the_frequency_mask_reaches_the_models_config(processor):  # noqa: F811
-    cfg = Config(model="tiny", mask_feature_prob=0.25, mask_feature_length=8).resolved()
+    cfg = resolve(Config(model="tiny", mask_feature_prob=0.25, mask_feature_length=8))
     model = models.build_model(cfg, processor, log=lambda *a: None)
     assert model.config.mask_feature_prob == 0.25 and model.config.mask_feature_length == 8
-    seed = models.build_model(Config(model="tiny").resolved(), processor, log=lambda *a: None)
-    recipe = models.RECIPES["tiny"].training
+    seed = models.build_model(resolve(Config(model="tiny")), processor, log=lambda *a: None)
+    recipe = families.RECIPES["tiny"].training
     assert seed.config.mask_feature_prob == recipe["mask_feature_prob"]
     assert seed.config.mask_feature_length == recipe["mask_feature_length"]
-    for recipe in models.RECIPES.values():
+    for recipe in families.RECIPES.values():
         assert {"mask_feature_prob", "mask_feature_length", "speed_perturbation"} <= set(recipe.training)
         augment.parse_speed_factors(recipe.training["speed_perturbation"])
 
 
 def test_the_frequency_mask_masks_hidden_channels_in_training(processor):  # noqa: F811
-    cfg = Config(model="tiny", mask_feature_prob=0.5, mask_feature_length=8, mask_time_prob=0.0).resolved()
+    cfg = resolve(Config(model="tiny", mask_feature_prob=0.5, mask_feature_length=8, mask_time_prob=0.0))
     model = models.build_model(cfg, processor, log=lambda *a: None).train()
     hidden = torch.randn(2, 50, model.config.hidden_size)
     masked = model.wav2vec2._mask_hidden_states(hidden.clone())

@@ -88,9 +88,10 @@ def model_run(headless_run):
     from transformers import Wav2Vec2Processor
 
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
 
     run = run_copy(headless_run, "with-model")
-    cfg = Config.load(run).updated(run_dir=str(run)).resolved()
+    cfg = resolve(Config.load(run).updated(run_dir=str(run)))
     cfg.save("04_train")
     processor = Wav2Vec2Processor.from_pretrained(str(cfg.processor_dir))
     make_tiny_model(cfg.model_dir, processor, save_processor=False)

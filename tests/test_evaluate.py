@@ -28,6 +28,7 @@ from xlsr_helpers.inference import (Transcriber, audio_duration, chunk_windows, 
                                     uses_attention_mask)
 from xlsr_helpers.lm import LM_FOLDER, LM_INSTALL_HINT, build_lm_decoder, ctc_labels, has_lm
 from xlsr_helpers.metrics import EvaluationError, bootstrap_ci, compute_metrics, error_analysis, format_percent
+from xlsr_helpers.families import resolve
 
 LETTERS = "abcçdefgğhıijklmnoöprsştuüvyz'"
 SENTENCES = [
@@ -131,7 +132,7 @@ def build_tiny_run(base: Path) -> Path:
     from xlsr_helpers.vocab import run_vocab
 
     cfg = Config(language="tr", run_dir=str(run), data_source="synthetic", synthetic_size="tiny", model="tiny")
-    cfg = cfg.resolved()
+    cfg = resolve(cfg)
     for step, fn in (("01_load", run_load), ("02_normalize", run_normalize), ("03_vocab", run_vocab)):
         cfg.save(step)
         fn(cfg)
@@ -154,7 +155,7 @@ def copy_run(run: Path, dest: Path) -> Path:
 
 
 def run_config(run: Path, **changes) -> Config:
-    return Config.load(run).updated(run_dir=str(run), **changes).resolved()
+    return resolve(Config.load(run).updated(run_dir=str(run), **changes))
 
 
 def keep_test_clips(run: Path, n: int) -> Path:

@@ -28,6 +28,7 @@ from test_train import make_run
 from xlsr_helpers import evaluate as ev
 from xlsr_helpers.card.snippets import code_blocks
 from xlsr_helpers.config import Config
+from xlsr_helpers.families import resolve
 from xlsr_helpers.pipeline import run_pipeline
 from xlsr_helpers.train.guards import GuardError
 
@@ -170,7 +171,7 @@ def test_training_another_model_than_step_03_is_refused(base_run, checkpoint_roo
 
     run = fresh_run(base_run, tmp_path / "run")
     cfg = Config.load(run).updated(run_dir=str(run), model=str(C.build("xlsr53_pretrained", checkpoint_root)))
-    run_vocab(cfg.resolved())
-    other = cfg.updated(model=str(C.build("w2v_bert", checkpoint_root))).resolved()
+    run_vocab(resolve(cfg))
+    other = resolve(cfg.updated(model=str(C.build("w2v_bert", checkpoint_root))))
     with pytest.raises(GuardError, match="Run 03_vocab again with MODEL="):
         Training(other, log=lambda *a: None).load()

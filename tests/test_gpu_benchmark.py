@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from benchmarks import gpu_families as bench
-from xlsr_helpers.models import RECIPES, count_parameters, family_feature_extractor
+from xlsr_helpers.families import RECIPES
+from xlsr_helpers.models import count_parameters, family_feature_extractor
 from xlsr_helpers.vocab import build_vocab, make_processor
 
 

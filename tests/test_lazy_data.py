@@ -16,6 +16,7 @@ from test_train import QUICK, copy_run, make_run  # noqa: E402
 
 from xlsr_helpers import audio, audio_checks, load  # noqa: E402
 from xlsr_helpers.config import Config  # noqa: E402
+from xlsr_helpers.families import resolve  # noqa: E402
 from xlsr_helpers.train import data, step  # noqa: E402
 
 
@@ -163,8 +164,8 @@ def test_a_clip_corrupted_after_step_01_is_skipped_and_counted_during_training(b
     shutil.rmtree(run / "02_normalize" / "dataset")
     shutil.move(tmp_path / "dataset", run / "02_normalize" / "dataset")
 
-    cfg = Config.load(run).updated(run_dir=str(run), **{**QUICK, "max_steps": 12, "eval_steps": 6,
-                                                        "save_steps": 6}).resolved()
+    cfg = resolve(Config.load(run).updated(run_dir=str(run), **{**QUICK, "max_steps": 12, "eval_steps": 6,
+                                                                "save_steps": 6}))
     report = step.run_train(cfg, log=lambda *a: None)
     assert report["global_step"] == 12 and report["stopped_by"] == "completed"
     skipped = report["undecodable_clips_skipped"]["train"]

@@ -64,7 +64,7 @@ def arms(encoder, base_run, tmp_path_factory) -> dict[str, dict]:
 def test_the_encoder_is_saved_in_the_real_layouts(encoder):
     from checkpoints import _canonical
 
-    from xlsr_helpers.models import detect_family
+    from xlsr_helpers.families import detect_family
 
     pretrained, scratch, mms = (encoder / ARM_FOLDERS[a] for a in ARMS)
     for folder in (pretrained, scratch):
@@ -135,6 +135,7 @@ def test_comparison_tells_the_fine_tuned_model_from_a_random_copy_and_not_from_i
 
     from xlsr_helpers import compare as cmp
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
 
     model_dir = Path(arms["pretrained"]["model_dir"])
     run = model_dir.parents[1]
@@ -142,7 +143,7 @@ def test_comparison_tells_the_fine_tuned_model_from_a_random_copy_and_not_from_i
     torch.manual_seed(0)
     AutoModelForCTC.from_config(AutoConfig.from_pretrained(str(model_dir))).save_pretrained(str(random_copy))
     AutoProcessor.from_pretrained(str(model_dir)).save_pretrained(str(random_copy))
-    cfg = Config.load(run).updated(run_dir=str(run)).resolved()
+    cfg = resolve(Config.load(run).updated(run_dir=str(run)))
     comparison = cmp.compare_models(cfg, [str(run), str(model_dir), str(random_copy)], progress=False)
     print(comparison.models_table().to_string(), comparison.pairs_table().to_string(), sep="\n")
     fine_tuned = f"run {run.name}"

@@ -1,5 +1,5 @@
-"""models.py: one recipe per family, the family read from the checkpoint, the model built through the Auto
-classes with the checkpoint's encoder intact and exactly the recipe's parameters trainable.
+"""families.py and models.py: one recipe per family, the family read from the checkpoint, the model built through
+the Auto classes with the checkpoint's encoder intact and exactly the recipe's parameters trainable.
 
 The checkpoints are the small random-weight ones of tests/checkpoints.py, in the real Hub repositories'
 on-disk layouts (pretrained-only XLSR-53 with its quantizer, HuBERT/WavLM/data2vec base, w2v-BERT 2.0, an
@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import checkpoints as C
-from xlsr_helpers import models
+from xlsr_helpers import families, models, tiny
 from xlsr_helpers.config import Config
+from xlsr_helpers.families import resolve
 from xlsr_helpers.vocab import build_vocab, make_processor
 
 FAMILY = {"xlsr53_pretrained": "wav2vec2", "hubert_base": "hubert", "wavlm_base": "wavlm", "w2v_bert": "w2v-bert",
@@ -28,56 +29,56 @@ def root(tmp_path_factory):
 
 
 def test_every_recipe_sets_every_recipe_field():
-    for recipe in models.RECIPES.values():
-        assert set(recipe.training) == set(models.RECIPE_FIELDS), recipe.family
+    for recipe in families.RECIPES.values():
+        assert set(recipe.training) == set(families.RECIPE_FIELDS), recipe.family
         assert recipe.freeze in ("feature_encoder", "base_model", "nothing")
-    assert models.RECIPES["w2v-bert"].model_config == {"add_adapter": True}
-    assert models.RECIPES["mms-adapter"].training["learning_rate"] == 1e-3
+    assert families.RECIPES["w2v-bert"].model_config == {"add_adapter": True}
+    assert families.RECIPES["mms-adapter"].training["learning_rate"] == 1e-3
 
 
 @pytest.mark.parametrize("kind", C.KINDS)
 def test_family_is_read_from_the_checkpoints_config(root, kind):
     folder = C.build(kind, root)
-    family, how = models.detect_family(str(folder))
+    family, how = families.detect_family(str(folder))
     assert family == FAMILY[kind] and "config.json" in how
     # The checkpoint's own config wins over a misleading folder name.
-    assert models.detect_family(str(folder), override="wav2vec2")[0] == "wav2vec2"
+    assert families.detect_family(str(folder), override="wav2vec2")[0] == "wav2vec2"
 
 
 def test_well_known_names_when_no_config_can_be_read():
-    assert models.detect_family("facebook/mms-1b-all")[0] == "mms-adapter"
-    assert models.detect_family("facebook/mms-300m")[0] == "wav2vec2"
-    assert models.detect_family("facebook/w2v-bert-2.0")[0] == "w2v-bert"
-    assert models.detect_family("microsoft/wavlm-large")[0] == "wavlm"
-    assert models.detect_family("facebook/hubert-large-ll60k")[0] == "hubert"
-    family, how = models.detect_family("someone/a-model")
+    assert families.detect_family("facebook/mms-1b-all")[0] == "mms-adapter"
+    assert families.detect_family("facebook/mms-300m")[0] == "wav2vec2"
+    assert families.detect_family("facebook/w2v-bert-2.0")[0] == "w2v-bert"
+    assert families.detect_family("microsoft/wavlm-large")[0] == "wavlm"
+    assert families.detect_family("facebook/hubert-large-ll60k")[0] == "hubert"
+    family, how = families.detect_family("someone/a-model")
     assert family == "wav2vec2" and "assumed" in how
-    assert models.detect_family("tiny")[0] == "tiny"
-    with pytest.raises(models.FamilyError, match="MODEL_FAMILY='bert'"):
-        models.detect_family("tiny", override="bert")
+    assert families.detect_family("tiny")[0] == "tiny"
+    with pytest.raises(families.FamilyError, match="MODEL_FAMILY='bert'"):
+        families.detect_family("tiny", override="bert")
 
 
 def test_a_model_type_without_a_ctc_recipe_is_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "whisper"}))
-    with pytest.raises(models.FamilyError, match="MODEL_FAMILY"):
-        models.detect_family(str(tmp_path))
+    with pytest.raises(families.FamilyError, match="MODEL_FAMILY"):
+        families.detect_family(str(tmp_path))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(models.FamilyError, match="without config.json"):
-        models.detect_family(str(tmp_path / "empty"))
+    with pytest.raises(families.FamilyError, match="without config.json"):
+        families.detect_family(str(tmp_path / "empty"))
 
 
 def test_mms_language_codes():
-    assert models.mms_language_code("tr") == "tur"
-    assert models.mms_language_code("zh-CN") == "cmn-script_simplified"
-    assert models.mms_language_code("sv-SE") == "swe"
-    assert models.mms_language_code("xx-YY") == "xx-YY", "unknown: the locale itself names the new adapter"
+    assert families.mms_language_code("tr") == "tur"
+    assert families.mms_language_code("zh-CN") == "cmn-script_simplified"
+    assert families.mms_language_code("sv-SE") == "swe"
+    assert families.mms_language_code("xx-YY") == "xx-YY", "unknown: the locale itself names the new adapter"
     cfg = Config(model="facebook/mms-1b-all", language="de")
-    assert models.target_lang(cfg) == "deu" and models.target_lang(cfg.updated(target_lang="gsw")) == "gsw"
-    assert models.target_lang(Config(model="tiny")) is None
+    assert families.target_lang(cfg) == "deu" and families.target_lang(cfg.updated(target_lang="gsw")) == "gsw"
+    assert families.target_lang(Config(model="tiny")) is None
 
 
 def test_recipe_table_says_where_each_value_comes_from():
-    rows = {r["parameter"]: r for r in models.recipe_table(Config(model="facebook/w2v-bert-2.0", learning_rate=1e-4))}
+    rows = {r["parameter"]: r for r in families.recipe_table(Config(model="facebook/w2v-bert-2.0", learning_rate=1e-4))}
     assert rows["LEARNING_RATE"]["value"] == 1e-4 and rows["LEARNING_RATE"]["from"] == "set by the run"
     assert rows["MASK_TIME_PROB"]["value"] == 0.0 and rows["MASK_TIME_PROB"]["from"] == "recipe"
     assert rows["add_adapter"]["value"] is True and "w2v-BERT" in rows["family"]["value"]
@@ -100,8 +101,8 @@ def _feature_encoder_parameters(model) -> int:
 def test_build_model_keeps_the_encoder_and_trains_what_the_recipe_says(root, kind):
     info = C.INFO[kind]
     folder = C.build(kind, root)
-    cfg = Config(model=str(folder), language="tr").resolved()
-    processor = _processor(folder, models.target_lang(cfg))
+    cfg = resolve(Config(model=str(folder), language="tr"))
+    processor = _processor(folder, families.target_lang(cfg))
     model = models.build_model(cfg, processor, log=lambda *a: None)
     assert type(model).__name__ == info.ctc_class, "the checkpoint's own architecture, not Wav2Vec2ForCTC"
     assert model.main_input_name == info.main_input
@@ -117,7 +118,7 @@ def test_build_model_keeps_the_encoder_and_trains_what_the_recipe_says(root, kin
     for name, tensor in saved.items():
         torch.testing.assert_close(loaded[name], tensor, msg=f"{kind}: {name} is not the checkpoint's")
     counts = models.count_parameters(model)
-    recipe = models.RECIPES[FAMILY[kind]]
+    recipe = families.RECIPES[FAMILY[kind]]
     if recipe.freeze == "feature_encoder":
         assert _feature_encoder_parameters(model) > 0
         assert counts["trainable"] == counts["total"] - _feature_encoder_parameters(model)
@@ -138,8 +139,8 @@ def test_new_weights_come_from_seed_whatever_ran_before(root, kind):
     """The head (and MMS's new adapter layers) are drawn from SEED: the same SEED gives the same model whether
     or not something used the random generator first (e.g. preparing the audio, which a reused cache skips)."""
     folder = C.build(kind, root)
-    cfg = Config(model=str(folder), language="tr").resolved()
-    processor = _processor(folder, models.target_lang(cfg))
+    cfg = resolve(Config(model=str(folder), language="tr"))
+    processor = _processor(folder, families.target_lang(cfg))
     first = models.build_model(cfg, processor, log=lambda *a: None)
     torch.rand(1000)  # what other code may do in between
     second = models.build_model(cfg, processor, log=lambda *a: None)
@@ -153,8 +154,8 @@ def test_mms_adapters_get_gradients_with_gradient_checkpointing(root):
     """The recipe trains with gradient checkpointing on a GPU; with the base model frozen, the adapters inside
     checkpointed layers must still get gradients (reentrant checkpointing would silently give them none)."""
     folder = C.build("mms_all", root)
-    cfg = Config(model=str(folder), language="tr").resolved()
-    processor = _processor(folder, models.target_lang(cfg))
+    cfg = resolve(Config(model=str(folder), language="tr"))
+    processor = _processor(folder, families.target_lang(cfg))
     model = models.build_model(cfg, processor, log=lambda *a: None)
     model.gradient_checkpointing_enable()
     model.train()
@@ -202,7 +203,7 @@ def test_w2v_bert_logits_change_with_padding_which_is_why_it_is_never_padded(roo
 
     folder = C.build("w2v_bert", root)
     processor = _processor(folder)
-    model = models.build_model(Config(model=str(folder), language="tr").resolved(), processor,
+    model = models.build_model(resolve(Config(model=str(folder), language="tr")), processor,
                                log=lambda *a: None).eval()
     rng = np.random.default_rng(0)
     # 29,360 samples = 182 filterbank frames = 91 stacked frames, nothing half-filled after them: alone, the
@@ -223,8 +224,8 @@ def test_tiny_training_gives_the_same_bits_with_any_number_of_threads():
     from transformers import Wav2Vec2ForCTC
 
     torch.manual_seed(0)
-    plain = models.tiny_filterbank_(Wav2Vec2ForCTC(models.tiny_config(vocab_size=12, pad_token_id=0)))
-    model = models.tiny_thread_independent_(Wav2Vec2ForCTC(plain.config))
+    plain = tiny.tiny_filterbank_(Wav2Vec2ForCTC(tiny.tiny_config(vocab_size=12, pad_token_id=0)))
+    model = tiny.tiny_thread_independent_(Wav2Vec2ForCTC(plain.config))
     model.load_state_dict(plain.state_dict())
     model.freeze_feature_encoder()  # as the tiny recipe trains it (the fixed filterbank's own gradients would vary)
     assert model.state_dict().keys() == plain.state_dict().keys()

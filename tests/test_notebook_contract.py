@@ -13,7 +13,8 @@ import pytest
 
 from xlsr_helpers import versions
 from xlsr_helpers.colab import COLAB_BADGE_IMAGE, INSTALL_REQUIREMENT, colab_badge, install_command, install_lines
-from xlsr_helpers.config import STEPS, Config
+from xlsr_helpers.config import Config
+from xlsr_helpers.constants import STEPS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = [NOTEBOOKS / f"{step}.ipynb" for step in STEPS]

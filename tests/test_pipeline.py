@@ -83,12 +83,13 @@ def test_demo_trains_a_fixed_number_of_steps_without_a_time_limit():
     """`make demo` must give the same WER/CER on every machine: a fixed number of updates, never a time limit
     (MAX_TRAIN_MINUTES stopped a slower machine mid-schedule), and notebook 04 declares every name it sets."""
     from xlsr_helpers.config import Config
+    from xlsr_helpers.families import resolve
     from xlsr_helpers.pipeline import DEMO_PARAMETERS, check_parameter_names, declared_parameters, notebook_path
 
     check_parameter_names(DEMO_PARAMETERS)
     assert isinstance(DEMO_PARAMETERS["MAX_STEPS"], int) and DEMO_PARAMETERS["MAX_STEPS"] > 0
     assert DEMO_PARAMETERS.get("MAX_TRAIN_MINUTES", 0.0) == 0.0
-    cfg = Config().updated(**{name.lower(): value for name, value in DEMO_PARAMETERS.items()}).resolved()
+    cfg = resolve(Config().updated(**{name.lower(): value for name, value in DEMO_PARAMETERS.items()}))
     assert cfg.is_tiny() and cfg.max_train_minutes == 0.0 and cfg.max_steps == DEMO_PARAMETERS["MAX_STEPS"]
     training = {"MAX_STEPS", "MAX_TRAIN_MINUTES", "BATCH_SIZE", "ATTENTION_DROPOUT"} & set(DEMO_PARAMETERS)
     assert training <= declared_parameters(notebook_path("04_train"))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xlsr_helpers.config import Config
-from xlsr_helpers.models import RECIPE_FIELDS
+from xlsr_helpers.config import RECIPE_FIELDS, Config
+from xlsr_helpers.run_config import from_params
 from xlsr_helpers.train import search
 from xlsr_helpers.train.guards import GuardError
 from xlsr_helpers.train.step import Training
@@ -33,7 +33,7 @@ def base_run(tmp_path_factory):
 
 def prepared_training(base_run: Path, target: Path, **params) -> Training:
     """A Training after its load, build_model, check and prepare stages, in a copy of the run folder whose run.json
-    was written by Config.from_params (as the notebook writes it)."""
+    was written by run_config.from_params (as the notebook writes it)."""
     from test_train import copy_run
 
     run = copy_run(base_run, target)
@@ -41,7 +41,7 @@ def prepared_training(base_run: Path, target: Path, **params) -> Training:
     record["recipe_fields_from_recipe"] = list(RECIPE_FIELDS)  # follow the recipe unless a notebook sets them
     (run / "run.json").write_text(json.dumps(record))
     given = {"LANGUAGE": "tr", "RUN_DIR": str(run), **{k.upper(): v for k, v in {**QUICK, **params}.items()}}
-    training = Training(Config.from_params(given, step="04_train"), log=lambda *a, **k: None)
+    training = Training(from_params(given, step="04_train"), log=lambda *a, **k: None)
     training.check_outputs()
     training.load()
     training.build_model()
@@ -142,7 +142,7 @@ def test_search_runs_writes_its_report_and_the_best_values_become_the_runs(base_
     assert not set(search.SEARCHED_FIELDS) & set(run["recipe_fields_from_recipe"])
     assert "eval_steps" in run["recipe_fields_from_recipe"], "the other recipe fields still follow the recipe"
     assert {k: run["steps"]["04_train"][k] for k in best} == best
-    later = Config.from_params({"LANGUAGE": "tr", "RUN_DIR": str(training.cfg.run_path)}, save=False)  # xlsr train
+    later = from_params({"LANGUAGE": "tr", "RUN_DIR": str(training.cfg.run_path)}, save=False)  # xlsr train
     assert {k: getattr(later, k) for k in best} == best
 
     # The same settings again (a rerun after a disconnect): the search is read back, not repeated.

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from xlsr_helpers import ctc, models
+from xlsr_helpers import ctc, models, tiny
 from xlsr_helpers.audio import to_int16
 from xlsr_helpers.config import Config
+from xlsr_helpers.families import resolve
 from xlsr_helpers.train import __main__ as entry
 from xlsr_helpers.train import checkpoints, curves, data, guards, step, trainer
 
@@ -30,8 +31,8 @@ def make_run(run_dir: Path, size: str = "tiny", language: str = "tr", **params) 
     from xlsr_helpers.normalize import run_normalize
     from xlsr_helpers.vocab import run_vocab
 
-    cfg = Config(language=language, run_dir=str(run_dir), data_source="synthetic", synthetic_size=size,
-                 model="tiny").updated(**params).resolved()
+    cfg = resolve(Config(language=language, run_dir=str(run_dir), data_source="synthetic", synthetic_size=size,
+                         model="tiny").updated(**params))
     cfg.save("01_load")
     run_load(cfg)
     run_normalize(cfg)
@@ -58,7 +59,7 @@ def base_run(tmp_path_factory):
 @pytest.fixture()
 def run_cfg(base_run, tmp_path):
     run = copy_run(base_run, tmp_path / "run")
-    return Config.load(run).updated(run_dir=str(run), **QUICK).resolved()
+    return resolve(Config.load(run).updated(run_dir=str(run), **QUICK))
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def tiny_model(processor, **overrides):
     tok = processor.tokenizer
     values = dict(vocab_size=len(tok), pad_token_id=tok.pad_token_id)
     values.update(overrides)
-    return Wav2Vec2ForCTC(models.tiny_config(**values))
+    return Wav2Vec2ForCTC(tiny.tiny_config(**values))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -83,7 +84,7 @@ def tiny_model(processor, **overrides):
 def test_tiny_model_is_small_xlsr_shaped(processor):
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
-    cfg = Config(model="tiny").resolved()
+    cfg = resolve(Config(model="tiny"))
     model = models.build_model(cfg, processor, log=lambda *a: None)
     c = model.config
     params = models.count_parameters(model)
@@ -103,7 +104,7 @@ def test_tiny_model_is_small_xlsr_shaped(processor):
 
 def test_tiny_front_end_is_a_filterbank(processor):
     """A pure tone lights up the band of its frequency: low tones low bands, high tones high bands."""
-    model = models.build_model(Config(model="tiny").resolved(), processor, log=lambda *a: None)
+    model = models.build_model(resolve(Config(model="tiny")), processor, log=lambda *a: None)
     t = np.arange(16000) / 16000
     peaks = []
     for frequency in (200, 500, 1000, 2000, 4000):
@@ -114,7 +115,7 @@ def test_tiny_front_end_is_a_filterbank(processor):
         assert bands.max() > 3 * bands.median(), "a clear peak"
     assert peaks == sorted(peaks) and len(set(peaks)) == 5, peaks
     with pytest.raises(ValueError, match="tiny layout"):
-        models.tiny_filterbank_(tiny_model(processor, conv_dim=(64,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        tiny.tiny_filterbank_(tiny_model(processor, conv_dim=(64,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2),
                                       conv_stride=(5, 2, 2, 2, 2, 2, 2)))
 
 
@@ -122,9 +123,9 @@ def test_from_pretrained_with_a_ctc_head_of_another_size(processor, tmp_path):
     """Re-fine-tuning a model fine-tuned on another vocabulary: the head is replaced, the body kept."""
     from transformers import Wav2Vec2ForCTC
 
-    other = Wav2Vec2ForCTC(models.tiny_config(vocab_size=7, pad_token_id=6))
+    other = Wav2Vec2ForCTC(tiny.tiny_config(vocab_size=7, pad_token_id=6))
     other.save_pretrained(tmp_path / "other")
-    cfg = Config(model=str(tmp_path / "other"), layerdrop=0.0, gradient_checkpointing=False).resolved()
+    cfg = resolve(Config(model=str(tmp_path / "other"), layerdrop=0.0, gradient_checkpointing=False))
     model = models.build_model(cfg, processor, log=lambda *a: None)
     assert model.lm_head.out_features == len(processor.tokenizer) != 7
     assert model.config.pad_token_id == processor.tokenizer.pad_token_id
@@ -136,7 +137,7 @@ def test_from_pretrained_with_a_ctc_head_of_another_size(processor, tmp_path):
 
 def test_layerdrop_is_switched_off_under_ddp(processor):
     messages = []
-    cfg = Config(model="tiny", layerdrop=0.1).resolved()
+    cfg = resolve(Config(model="tiny", layerdrop=0.1))
     assert models.model_overrides(cfg, processor, world_size=1, log=messages.append)["layerdrop"] == 0.1
     assert models.model_overrides(cfg, processor, world_size=2, log=messages.append)["layerdrop"] == 0.0
     assert messages and "DistributedDataParallel" in messages[0]
@@ -205,7 +206,7 @@ def test_precision_on_this_machine():
 
 
 def test_training_arguments_use_transformers_5_names(tmp_path):
-    args = trainer.training_arguments(Config(model="tiny").resolved(), tmp_path)
+    args = trainer.training_arguments(resolve(Config(model="tiny")), tmp_path)
     assert args.eval_strategy == "steps" and args.save_strategy == "steps"
     assert args.train_sampling_strategy == "group_by_length" and args.length_column_name == "input_length"
     assert args.warmup_steps == 0.08, "WARMUP_STEPS=-1 means 8 % of the steps"
@@ -214,15 +215,15 @@ def test_training_arguments_use_transformers_5_names(tmp_path):
     assert args.remove_unused_columns is False
     assert args.load_best_model_at_end and args.metric_for_best_model == "wer" and args.greater_is_better is False
     assert args.dataloader_num_workers == 0, "no data-loader workers on a CPU"
-    seed = trainer.training_arguments(Config().resolved(), tmp_path)
+    seed = trainer.training_arguments(resolve(Config()), tmp_path)
     assert (seed.learning_rate, seed.warmup_steps, seed.num_train_epochs, seed.eval_steps, seed.save_steps,
             seed.save_total_limit, seed.gradient_accumulation_steps) == (3e-4, 500, 30, 400, 400, 2, 2)
-    assert Config().resolved().gradient_checkpointing == "auto" and not seed.gradient_checkpointing, \
+    assert resolve(Config()).gradient_checkpointing == "auto" and not seed.gradient_checkpointing, \
         "auto starts off; Training.choose_checkpointing measures"
-    assert trainer.training_arguments(Config(gradient_checkpointing=True).resolved(), tmp_path).gradient_checkpointing
-    chinese = trainer.training_arguments(Config(model="tiny", language="zh-CN").resolved(), tmp_path)
+    assert trainer.training_arguments(resolve(Config(gradient_checkpointing=True)), tmp_path).gradient_checkpointing
+    chinese = trainer.training_arguments(resolve(Config(model="tiny", language="zh-CN")), tmp_path)
     assert chinese.metric_for_best_model == "cer", "languages written without spaces keep the best CER"
-    random_order = trainer.training_arguments(Config(model="tiny", group_by_length=False).resolved(), tmp_path)
+    random_order = trainer.training_arguments(resolve(Config(model="tiny", group_by_length=False)), tmp_path)
     assert random_order.train_sampling_strategy == "random"
 
 
@@ -475,11 +476,11 @@ def test_time_limit_still_saves_and_evaluates(run_cfg):
 
 def test_step_settings_the_trainer_would_refuse_are_refused_first(tmp_path):
     with pytest.raises(guards.GuardError, match="multiple of EVAL_STEPS"):
-        trainer.training_arguments(Config(model="tiny", eval_steps=100, save_steps=250).resolved(), tmp_path)
+        trainer.training_arguments(resolve(Config(model="tiny", eval_steps=100, save_steps=250)), tmp_path)
     with pytest.raises(guards.GuardError, match="GRADIENT_CHECKPOINTING"):
-        trainer.training_arguments(Config(model="tiny", gradient_checkpointing="sometimes").resolved(), tmp_path)
+        trainer.training_arguments(resolve(Config(model="tiny", gradient_checkpointing="sometimes")), tmp_path)
     with pytest.raises(guards.GuardError, match="MAX_BATCH_SECONDS"):
-        trainer.training_arguments(Config(model="tiny", max_batch_seconds=10.0).resolved(), tmp_path)
+        trainer.training_arguments(resolve(Config(model="tiny", max_batch_seconds=10.0)), tmp_path)
 
 
 def test_data_loader_workers_only_where_they_help(monkeypatch):
@@ -602,7 +603,7 @@ def test_sanity_check_passes_for_a_setup_that_learns(run_cfg):
 
 
 def test_missing_inputs_are_named(tmp_path):
-    cfg = Config(run_dir=str(tmp_path / "empty"), model="tiny").resolved()
+    cfg = resolve(Config(run_dir=str(tmp_path / "empty"), model="tiny"))
     with pytest.raises(FileNotFoundError, match="02_normalize"):
         step.Training(cfg, log=lambda *a: None).load()
 

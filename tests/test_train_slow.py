@@ -16,6 +16,7 @@ from xlsr_helpers.train import checkpoints
 from xlsr_helpers.train import curves
 from xlsr_helpers.train import step
 from xlsr_helpers.config import Config
+from xlsr_helpers.families import resolve
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def tiny_run(tmp_path_factory):
 # (a) ------------------------------------------------------------------------------------------------
 # The demo's training (pipeline.DEMO_PARAMETERS: a fixed number of updates, no time limit) on the demo corpus:
 # the held-out CER it must reach. Measured (seed 42, CPU, one machine): 0.151 after the 1,000 updates of 4 clips,
-# the same bits with 1 and 2 threads (models.tiny_thread_independent_); before that fix, runs that differed only in
+# the same bits with 1 and 2 threads (tiny.tiny_thread_independent_); before that fix, runs that differed only in
 # rounding gave 0.143 and 0.148. On the way: 0.29 at 600 updates, 0.17 at 800. 0.2 leaves room for another
 # processor's rounding (a spread of ~0.01 measured) and fails a run that learned ~200 updates' worth less, or not
 # at all (1.0: all blanks).
@@ -68,7 +69,7 @@ def test_tiny_model_learns_the_demo_corpus_in_the_demos_fixed_steps(tmp_path):
             if name not in ("DATA_SOURCE", "SYNTHETIC_SIZE", "MODEL")}
     cfg = make_run(tmp_path / "run", size="demo").updated(model="tiny", save_steps=100000, **demo)
     started = time.perf_counter()
-    report = step.run_train(cfg.resolved())
+    report = step.run_train(resolve(cfg))
     wall = time.perf_counter() - started
     curve = curves.eval_history(report)
     print("\nlearning curve (eval split, held-out speakers and sentences):")
@@ -135,7 +136,7 @@ def test_kill_after_first_checkpoint_then_resume(tiny_run, tmp_path):
     assert not (train_dir / "model").exists()
 
     cfg = Config.load(run).updated(run_dir=str(run))
-    report = step.run_train(cfg.resolved(), log=lambda *a: None)
+    report = step.run_train(resolve(cfg), log=lambda *a: None)
     assert report["start_step"] == max(saved) >= 3, "global step continues from the last complete checkpoint"
     assert Path(report["resumed_from"]).name == f"checkpoint-{max(saved)}"
     assert report["global_step"] == 12 and report["stopped_by"] == "completed"

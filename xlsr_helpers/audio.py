@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import SAMPLING_RATE
+from .constants import SAMPLING_RATE
 
 AUDIO_COLUMN = "audio"  # the clip: a path (string column) as steps 01/02 store it, or an Audio feature
 LENGTH_COLUMN = "input_length"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import RUN_FILE
+from .constants import RUN_FILE
 from .evaluate import COMPARISON_FILE, EvaluationResult, evaluate, load_test_split, run_normalizer
 from .files import write_json_atomic
 from .inference import load_model

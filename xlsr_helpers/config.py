@@ -1,12 +1,12 @@
-"""Every parameter of every notebook, in one dataclass, saved as ``<RUN_DIR>/run.json``.
+"""Every parameter of every notebook, in one dataclass, saved as ``<RUN_DIR>/run.json``: plain data.
 
 A notebook's parameters cell declares UPPER_CASE names; each is the upper-case form of a field here
 (``LANGUAGE`` -> ``language``). Defaults are the seed's (the 2021 XLSR fine-tuning week notebook) unless
-a comment says otherwise. Fields left at ``None`` are resolved by :meth:`Config.resolved` from the
-recipe of the model's family (``models.py``): the seed's values for wav2vec2-style checkpoints, Hugging
-Face's published ones for w2v-BERT 2.0 and MMS adapters, faster-learning ones for the CPU ``tiny`` model.
-
-The project-wide constants live here too (every module imports them from this one place).
+a comment says otherwise. The fields of ``RECIPE_FIELDS`` left at ``None`` take the value of the model family's
+recipe: ``families.resolve`` fills them, once per step (``run_config.from_params``), and records in
+:class:`Resolution` which family it chose and why; run.json keeps both, so a later step reads what an earlier one
+decided. Nothing here reads a model or imports the rest of the package (but for the Colab check of
+:func:`resolve_run_dir`).
 """
 
 from __future__ import annotations
@@ -15,18 +15,37 @@ import argparse
 import ast
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-STEPS = ("01_load", "02_normalize", "03_vocab", "04_train", "05_evaluate", "06_model_card")
-DEFAULT_MODEL = "facebook/wav2vec2-large-xlsr-53"
-TINY_MODEL = "tiny"
-RUN_FILE = "run.json"
-DRIVE_RUNS = Path("/content/drive/MyDrive/xlsr-runs")
-SAMPLING_RATE = 16_000  # every model of the curriculum hears 16 kHz mono audio
-SPLITS = ("train", "eval", "test")  # the run's splits: Common Voice train, dev, test
+from .constants import DEFAULT_MODEL, DRIVE_RUNS, RUN_FILE, STEPS, TINY_MODEL
+from .files import write_json_atomic
+
+# The fields a model family's recipe fills when a run leaves them at None (families.RECIPES: one value each).
+RECIPE_FIELDS = (
+    "batch_size", "gradient_accumulation_steps", "learning_rate", "warmup_steps", "num_train_epochs", "eval_steps",
+    "save_steps", "logging_steps", "layerdrop", "mask_time_prob", "gradient_checkpointing", "attention_dropout",
+    "hidden_dropout", "feat_proj_dropout", "freeze_feature_encoder", "freeze_encoder_steps", "mask_feature_prob",
+    "mask_feature_length", "speed_perturbation",
+)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which family's recipe a run follows: decided by ``families.resolve`` and kept in run.json.
+
+    A later step with the same MODEL and MODEL_FAMILY reuses it (another MODEL decides again); when MODEL's
+    config.json is no longer the one read here (``config_sha256``), that step says so and decides again.
+    """
+
+    family: str  # a key of families.RECIPES
+    how: str  # how it was found: MODEL_FAMILY, the checkpoint's config.json, or the name of a well-known Hub id
+    model: str  # the MODEL it was decided for
+    model_family: str = ""  # the MODEL_FAMILY it was decided under
+    config_sha256: str = ""  # SHA-256 of MODEL's config.json as read then; "" when it was not readable
+    step: str = ""  # the step that decided
+    from_recipe: tuple[str, ...] = ()  # the RECIPE_FIELDS left to the recipe (run.json: recipe_fields_from_recipe)
 
 
 @dataclass
@@ -57,7 +76,7 @@ class Config:
     keep_chars: str = ""  # characters to keep even if the profile would remove them, e.g. "'-"
 
     # --- 03_vocab and 04_train -----------------------------------------------------------------
-    # Fields left at None take the value of the model family's recipe (models.RECIPES): "seed" below means
+    # Fields left at None take the value of the model family's recipe (families.RECIPES): "seed" below means
     # the 2021 notebook's value (wav2vec2, XLSR, XLS-R, HuBERT, WavLM, data2vec-audio).
     model: str = DEFAULT_MODEL  # Hub id, local path, or "tiny" (small random model for CPU)
     model_family: str = ""  # "" = from the checkpoint's config.json; or wav2vec2 | hubert | wavlm | data2vec-audio | w2v-bert | mms-adapter | tiny
@@ -116,11 +135,14 @@ class Config:
     author_name: str = ""  # shown in the model card
 
     extra: dict = field(default_factory=dict)  # free-form notes saved with the run
+    # Not a parameter: None until families.resolve fills the recipe's values and records the family here.
+    resolution: Resolution | None = None
 
     # --------------------------------------------------------------------------------------------
     @classmethod
     def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name != "extra"]
+        """The parameters (not ``extra`` and ``resolution``)."""
+        return [f.name for f in fields(cls) if f.name not in ("extra", "resolution")]
 
     @classmethod
     def parameter_names(cls) -> list[str]:
@@ -128,22 +150,18 @@ class Config:
         return [name.upper() for name in cls.field_names()]
 
     def updated(self, **changes: Any) -> "Config":
+        """A copy with ``changes``; a recipe field set here is the run's own from now on."""
         unknown = set(changes) - set(self.field_names()) - {"extra"}
         if unknown:
             raise ValueError(f"Unknown parameter(s) {sorted(unknown)}; known: {self.field_names()}")
-        return dataclasses.replace(self, **changes)
+        resolution = self.resolution
+        if resolution is not None and set(changes) & set(resolution.from_recipe):
+            kept = tuple(name for name in resolution.from_recipe if name not in changes)
+            resolution = dataclasses.replace(resolution, from_recipe=kept)
+        return dataclasses.replace(self, **changes, resolution=resolution)
 
     def is_tiny(self) -> bool:
         return self.model == TINY_MODEL
-
-    def resolved(self) -> "Config":
-        """A copy with every ``None`` replaced by the model family's recipe and run_dir made absolute."""
-        from .models import recipe_for  # the recipes need only this module's constants
-
-        defaults = recipe_for(self).training
-        changes = {k: v for k, v in defaults.items() if getattr(self, k) is None}
-        changes["run_dir"] = str(resolve_run_dir(self.run_dir, self.language))
-        return dataclasses.replace(self, **changes)
 
     # --- run folder ---------------------------------------------------------------------------
     @property
@@ -169,60 +187,50 @@ class Config:
 
     # --- run.json -----------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field; the resolution without ``from_recipe`` (run.json keeps that once, beside the config)."""
+        data = dataclasses.asdict(self)
+        if data["resolution"] is not None:
+            data["resolution"].pop("from_recipe")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Config":
         known = {k: v for k, v in data.items() if k in cls.field_names() or k == "extra"}
+        if data.get("resolution"):
+            names = {f.name for f in fields(Resolution)}
+            known["resolution"] = Resolution(**{k: v for k, v in data["resolution"].items() if k in names})
         return cls(**known)
 
     def save(self, step: str | None = None) -> Path:
-        """Write the resolved parameters to run.json, remembering which step set them, and which recipe
-        fields the run set itself (the others follow the recipe of whatever MODEL a later step uses)."""
-        from .models import RECIPE_FIELDS
-
-        path = self.run_path / RUN_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = json.loads(path.read_text()) if path.exists() else {}
-        record["config"] = self.resolved().to_dict()
-        record["recipe_fields_from_recipe"] = [name for name in RECIPE_FIELDS if getattr(self, name) is None]
+        """Write this resolved config into run.json as the run's (what a later step starts from) and, given
+        ``step``, as that step's; beside it the recipe fields the run left open, which a later step fills from
+        the recipe of its own MODEL (``recipe_fields_from_recipe``)."""
+        if self.resolution is None:
+            raise ValueError("Config.save writes a resolved config: families.resolve(cfg) fills the recipe's values.")
+        record = read_run_record(self.run_path)
+        record["config"] = self.to_dict()
+        record["recipe_fields_from_recipe"] = list(self.resolution.from_recipe)
         if step:
-            record.setdefault("steps", {})[step] = self.resolved().to_dict()
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-        return path
+            record.setdefault("steps", {})[step] = self.to_dict()
+        return write_json_atomic(self.run_path / RUN_FILE, record)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Config":
-        path = Path(run_dir) / RUN_FILE
-        if not path.exists():
+        """The run's config as the last step saved it (resolved)."""
+        record = read_run_record(run_dir)
+        if not record:
             raise FileNotFoundError(f"No {RUN_FILE} in {run_dir}: run the earlier steps (01_load first).")
-        return cls.from_dict(json.loads(path.read_text())["config"])
+        cfg = cls.from_dict(record["config"])
+        if cfg.resolution is not None:
+            from_recipe = tuple(record.get("recipe_fields_from_recipe", ()))
+            cfg = dataclasses.replace(cfg, resolution=dataclasses.replace(cfg.resolution, from_recipe=from_recipe))
+        return cfg
 
-    @classmethod
-    def from_params(cls, params: dict, step: str | None = None, save: bool = True) -> "Config":
-        """Build the config of a notebook from its parameters cell.
 
-        ``params`` is usually ``globals()``: every UPPER_CASE name that is a config field is taken.
-        Fields the notebook does not declare come from run.json (what earlier steps used), so that
-        e.g. 05_evaluate knows the language and model of the run. The result is saved to run.json.
-        """
-        given = {k.lower(): v for k, v in params.items() if k.isupper() and k.lower() in cls.field_names()}
-        base = cls(**{k: given[k] for k in ("language", "run_dir") if k in given})
-        run_file = base.run_path / RUN_FILE
-        if run_file.exists():
-            earlier = cls.load(base.run_path).to_dict()
-            record = json.loads(run_file.read_text())
-            for name in record.get("recipe_fields_from_recipe", []):  # resolved again for this step's MODEL
-                earlier[name] = None
-            earlier.update(given)
-            config = cls.from_dict(earlier)
-        else:
-            config = cls(**given)
-        if save:
-            config.save(step)
-        return config.resolved()
+def read_run_record(run_dir: str | Path) -> dict:
+    """The whole of ``<run_dir>/run.json`` (``config``, ``recipe_fields_from_recipe``, ``steps``); {} when absent."""
+    path = Path(run_dir) / RUN_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .audio import audio_array, model_inputs, output_frames, samples_per_frame
-from .config import SAMPLING_RATE
+from .constants import SAMPLING_RATE
 from .ctc import greedy_decode
 from .metrics import EvaluationError
 from .models import padding_changes_outputs

@@ -30,7 +30,8 @@ from typing import Any
 
 from .audio import dataset_from_columns, with_audio_feature
 from .audio_checks import MISSING_FILE, CheckResult, check_clips
-from .config import SAMPLING_RATE, SPLITS, Config
+from .config import Config
+from .constants import SAMPLING_RATE, SPLITS
 from .files import write_json_atomic
 from .leakage import known_test, leakage_report
 from .sources import Row, SourceRows, read_sources

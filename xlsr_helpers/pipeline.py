@@ -16,7 +16,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Iterable
 
-from .config import STEPS, Config, resolve_run_dir
+from .config import Config, resolve_run_dir
+from .constants import STEPS
 from .results import read_results
 
 # The six notebooks, shipped in the package (xlsr_helpers/notebooks: in a checkout, a link to the repository's
@@ -28,11 +29,11 @@ DEFAULT_CELL_TIMEOUT_S = 3600
 # batches in the same order; a faster machine only finishes sooner). With MAX_TRAIN_MINUTES=5 instead, one
 # commit gave test WER 34.5 on one machine and 56.8 on a slower one: the slower one stopped mid-schedule.
 # Measured: test WER 63.13, CER 17.40 with OMP_NUM_THREADS=1 (lazy data path; before it, 71.35 / 20.27 with 1 and 2
-# threads alike: models.tiny_thread_independent_); runs that differed only in rounding (as another processor's
+# threads alike: tiny.tiny_thread_independent_); runs that differed only in rounding (as another processor's
 # arithmetic may) gave WER 65.8-71.4, CER 17.5-20.3.
 # The learning-rate schedule (8 % warm-up, then linear decay to 0) is fitted to DEMO_STEPS. Measured on the demo
 # corpus, 1 thread, held-out (eval split) CER / WER after a whole schedule (benchmarks/demo_steps.py times a step):
-#   batches of 8, attention dropout 0.1 (models.TINY_TRAINING):  600 updates 0.24 / 0.77, 1,000 updates 0.07 / 0.36
+#   batches of 8, attention dropout 0.1 (families.TINY_TRAINING):  600 updates 0.24 / 0.77, 1,000 updates 0.07 / 0.36
 #   batches of 8, no attention dropout (a 23 % cheaper update):  600 updates 0.21 / 0.72, 1,000 updates 0.08 / 0.40
 #   batches of 4, no attention dropout (~0.15 CPU-s per update):  1,000 updates 0.14 / 0.58 (2,000 of 2: 0.11 / 0.47)
 # 600 updates of 8 and 1,000 of 4 cost the same CPU time (~180 s): more, smaller updates learn more for it. The

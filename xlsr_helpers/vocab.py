@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .chars import contains_any, count_chars
-from .config import SPLITS, Config
-from .models import detect_family, feature_extractor_for, target_lang
+from .config import Config
+from .constants import SPLITS
+from .families import RECIPES, resolve, target_lang
+from .models import family_feature_extractor, feature_extractor_for, processor_class
 from .normalize import WORD_DELIMITER  # fixed: see the module docstring
 from .translate import TranslateTable
 
@@ -136,8 +138,6 @@ def make_processor(vocab: Vocab | dict[str, int], feature_extractor=None, *, tok
     """The processor of a run: the CTC tokenizer on ``vocab`` around the model's feature extractor
     (``models.feature_extractor_for``; default: the wav2vec2 one of ``tiny``), in the processor class that
     ``AutoProcessor`` reloads (``Wav2Vec2Processor``, or ``Wav2Vec2BertProcessor`` for w2v-BERT)."""
-    from .models import RECIPES, family_feature_extractor, processor_class
-
     extractor = feature_extractor if feature_extractor is not None else family_feature_extractor(RECIPES["tiny"])
     tokenizer = make_tokenizer(vocab, tokens, target_lang=target_lang)
     return processor_class(extractor)(feature_extractor=extractor, tokenizer=tokenizer)
@@ -259,7 +259,8 @@ def run_vocab(cfg: Config) -> VocabResult:
     loaded = load_from_disk(str(source))
     texts = {split: loaded[split]["sentence"][:] for split in SPLITS}  # [:]: the column at once, not row by row
     vocab = build_vocab(texts["train"], texts["eval"] + texts["test"])
-    family, family_reason = detect_family(cfg.model, cfg.model_family, download=True)
+    decision = resolve(cfg, download=True).resolution  # the step's (run_config.from_params), else decided here
+    family, family_reason = decision.family, decision.how
     extractor, extractor_reason = feature_extractor_for(cfg)
     language = target_lang(cfg)
     processor = make_processor(vocab, extractor, target_lang=language)

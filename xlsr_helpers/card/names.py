@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..config import DEFAULT_MODEL, Config
+from ..config import Config
+from ..constants import DEFAULT_MODEL
 
 LANGUAGE_NAMES = {
     "ab": "Abkhaz", "ar": "Arabic", "as": "Assamese", "br": "Breton", "ca": "Catalan", "cnh": "Hakha Chin",

@@ -18,7 +18,7 @@ from ..evaluate import METRIC_SUFFIX, metrics_by_decoding
 from ..inference import GREEDY, LM
 from ..lm import LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT
 from ..files import markdown_table, write_text_atomic
-from ..models import RECIPES
+from ..families import RECIPES
 from ..normalize import primary_metric
 from .names import base_model_label, dataset_ids, hub_language, is_synthetic, language_name, model_name, public_source
 from .run_info import ModelCardError, RunInfo

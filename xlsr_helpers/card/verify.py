@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import SAMPLING_RATE
+from ..constants import SAMPLING_RATE
 from ..audio import audio_array
 from ..lm import build_lm_decoder, has_lm
 from ..metrics import EvaluationError

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..audio import with_audio_feature
 from ..audio_checks import check_clips_exist
-from ..config import SPLITS, Config
+from ..config import Config
+from ..constants import SPLITS
 from ..files import write_json_atomic
 from ..load import quiet_progress, save_step_dataset
 from .normalizer import FILE_NAME, Normalizer

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..config import Config, parse_assignment
+from ..run_config import from_params
 from .checkpoints import ModelExistsError
 from .distributed import rank
 from .guards import GuardError
@@ -37,7 +38,7 @@ def train_main(argv: list[str] | None = None) -> int:
         return 2
     if "LANGUAGE" not in params:
         params["LANGUAGE"] = Config.load(run_dir).language
-    cfg = Config.from_params(params, step=STEP, save=rank() == 0)
+    cfg = from_params(params, step=STEP, save=rank() == 0)
     try:
         report = run_train(cfg)
     except (GuardError, ModelExistsError, NonFiniteLossError, FileNotFoundError) as error:

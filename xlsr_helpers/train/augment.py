@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import SAMPLING_RATE
+from ..constants import SAMPLING_RATE
 
 # Kaldi's, SpeechBrain's and NeMo's speed factors: what SPEED_PERTURBATION="0.9,1.0,1.1" gives.
 STANDARD_SPEED_FACTORS = (0.9, 1.0, 1.1)

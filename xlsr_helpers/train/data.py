@@ -11,7 +11,7 @@ import numpy as np
 
 from ..audio import (AUDIO_COLUMN, LENGTH_COLUMN, SAMPLES_COLUMN, ctc_min_frames, decode_audio, from_int16,
                      dataset_from_columns, header_seconds, model_inputs, output_frames, stores_paths, to_int16)
-from ..config import SAMPLING_RATE
+from ..constants import SAMPLING_RATE
 from ..ctc import IGNORED_ID
 from ..vocab import encode
 

@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import RUN_FILE, SAMPLING_RATE, Config
+from ..config import Config
+from ..constants import RUN_FILE, SAMPLING_RATE
+from ..families import resolve
 from ..models import build_model
 from ..normalize import primary_metric
 from .data import DataCollatorCTCWithPadding, DurationBatchSampler
@@ -86,7 +88,7 @@ class SearchResult:
 # --------------------------------------------------------------------------------------------------
 def planned_updates(cfg: Config, train_dataset, world_size: int = 1) -> int:
     """The number of updates the real run will make (MAX_STEPS, else NUM_TRAIN_EPOCHS of the training rows)."""
-    cfg = cfg.resolved()
+    cfg = resolve(cfg)
     if cfg.max_steps > 0:
         return cfg.max_steps
     if cfg.max_batch_seconds:
@@ -107,7 +109,7 @@ def recipe_warmup_share(cfg: Config, planned: int) -> float:
 def search_space(cfg: Config, planned: int) -> SearchSpace:
     """Ranges around the run's values: learning rate x/÷ SEARCH_LR_FACTOR, warm-up share from 0 to
     SEARCH_WARMUP_SHARE_MAX, MASK_TIME_PROB from 0 to SEARCH_MASK_TIME_PROB_MAX (each widened to hold the run's own)."""
-    cfg = cfg.resolved()
+    cfg = resolve(cfg)
     check_search_settings(cfg)
     recipe = {"learning_rate": float(cfg.learning_rate), "warmup_share": recipe_warmup_share(cfg, planned),
               "mask_time_prob": float(cfg.mask_time_prob)}
@@ -418,8 +420,8 @@ def use_best(training, result: SearchResult) -> Config:
     # searched ones, which are now the run's own.
     from_recipe = set(record.get("recipe_fields_from_recipe", [])) - set(SEARCHED_FIELDS)
     run_cfg = cfg.updated(**{name: None for name in from_recipe}, **result.best_values)
-    run_cfg.save(STEP)
-    training.cfg = run_cfg.resolved()
+    resolve(run_cfg).save(STEP)
+    training.cfg = resolve(run_cfg)
     training.args = None  # made again from the new values by prepare()
     training.build_model()
     training.check()

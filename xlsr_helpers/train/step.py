@@ -19,9 +19,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..config import SAMPLING_RATE, Config
+from ..config import Config
+from ..constants import SAMPLING_RATE
 from ..ctc import decode_labels
-from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
+from ..families import recipe_for, resolve, target_lang
+from ..models import build_model, count_parameters, save_adapter
 from .augment import SpeedPerturbation
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
                           list_checkpoints)
@@ -71,7 +73,7 @@ class Training:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        self.cfg = self.cfg.resolved()
+        self.cfg = resolve(self.cfg)
         self.world_size = world_size()
         self.rank = rank()
         self.train_dir = self.cfg.step_dir(STEP)

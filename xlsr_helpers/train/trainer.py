@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..audio import LENGTH_COLUMN, output_frames
-from ..config import SAMPLING_RATE, Config
+from ..config import Config
+from ..constants import SAMPLING_RATE
+from ..families import resolve
 from ..ctc import IGNORED_ID, decode_labels, error_rates, greedy_decode
 from ..normalize import primary_metric
 from .data import SKIPPED_KEY, DurationBatchSampler, LengthBucketSampler, split_batch
@@ -94,7 +96,7 @@ def training_arguments(cfg: Config, output_dir: str | Path, **extra):
     off here; :func:`xlsr_helpers.train.memory.needs_checkpointing` turns it on when the GPU requires it."""
     from transformers import TrainingArguments
 
-    cfg = cfg.resolved()
+    cfg = resolve(cfg)
     check_step_settings(cfg)
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else 0
