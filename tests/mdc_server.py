@@ -1,4 +1,4 @@
-"""A local stand-in for the Mozilla Data Collective's API, for tests of ``xlsr_helpers.sources_mdc``.
+"""A local stand-in for the Mozilla Data Collective's API, for tests of ``xlsr_helpers.sources.mdc``.
 
 It answers, on 127.0.0.1 and a free port, the part of the API that the ``datacollective`` client (0.7)
 calls to download a dataset, the same way the real one does (datacollective/api_utils.py, download.py):

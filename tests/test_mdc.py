@@ -21,9 +21,9 @@ pytest.importorskip("datacollective", reason="the Mozilla Data Collective's clie
 
 from mdc_server import Dataset, MDCStandIn, build_release  # noqa: E402
 
-from xlsr_helpers.load import find_cv_folder, read_common_voice  # noqa: E402
-from xlsr_helpers import sources_mdc  # noqa: E402
-from xlsr_helpers.sources_mdc import MARKER, MDCError, prepare_mdc, read_record  # noqa: E402
+from xlsr_helpers.sources import find_cv_folder, read_common_voice  # noqa: E402
+from xlsr_helpers.sources import mdc as sources_mdc  # noqa: E402
+from xlsr_helpers.sources.mdc import MARKER, MDCError, prepare_mdc, read_record  # noqa: E402
 
 KEY = "mdc-FAKE-KEY-7c1e9a5b3d0f"
 DATASET = "cmj8u3q2n00vhnxxbzrjcugwc"
@@ -231,3 +231,22 @@ def test_google_drive_is_refused(tmp_path):
     with pytest.raises(MDCError, match="Google Drive"):
         prepare_mdc(DATASET, "/content/drive/MyDrive/mdc", api_key=KEY)
     assert MARKER.startswith(".")
+
+
+def test_data_source_mdc_reads_the_release_in_step_01s_reader(server, tmp_path, monkeypatch):
+    """DATA_SOURCE = "mdc:<id>": the release is fetched through the client and read as the Common Voice folder it
+    is; step 01's report gets the dataset's id and release (the card and run.json name what was measured)."""
+    from xlsr_helpers.config import Config
+    from xlsr_helpers.sources import parse_sources, read_sources
+
+    monkeypatch.setenv("MDC_DOWNLOAD_PATH", str(tmp_path / "mdc"))
+    assert parse_sources(f"mdc:{DATASET}+synthetic")[0] == (f"mdc:{DATASET}", "mdc", DATASET)
+    with pytest.raises(ValueError, match="mdc:<dataset id>"):
+        parse_sources("mdc:")
+    cfg = Config(language="zh-CN", run_dir=str(tmp_path / "run"), data_source=f"mdc:{DATASET}")
+    (source,) = read_sources(cfg)
+    assert source.kind == "mdc" and len(source.rows) == 6
+    assert {row.split for row in source.rows} <= {"train", "eval", "test"} and all(row.key for row in source.rows)
+    record = source.info["mdc"]
+    assert record["id"] == DATASET and record["release"] == "24.0" and not record["sample"]
+    assert KEY not in repr(source.info)

@@ -56,7 +56,8 @@ class Config:
     seed: int = 42  # random seed for sampling, splits and training
 
     # --- 01_load ------------------------------------------------------------------------------
-    data_source: str = "synthetic"  # synthetic | common_voice:<dir> | hub:<id> | audiofolder:<dir>; join with +
+    data_source: str = "synthetic"  # synthetic | common_voice:<dir> | hub:<id> | audiofolder:<dir> | mdc:<id>; join with +
+    mdc_sample: bool = False  # mdc:<id> only: the dataset's small sample instead of the whole release (a quick rehearsal)
     synthetic_size: str = "demo"  # tiny | demo | small (only for DATA_SOURCE=synthetic)
     extra_train_splits: str = ""  # "" | validated | other | validated+other (minus dev and test)
     max_samples_per_split: int = 0  # 0 = all; else keep at most this many rows per split (quick runs)

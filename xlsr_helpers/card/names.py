@@ -90,6 +90,8 @@ def dataset_ids(cfg: Config) -> list[tuple[str, str]]:
             out.append((value, value))
         elif kind == "audiofolder":
             out.append(("audiofolder", f"own recordings ({Path(value).name})"))
+        elif kind == "mdc":  # the Collective's dataset id: the one place this release can be fetched from now
+            out.append((f"mozilla-data-collective/{value}", f"Common Voice (Mozilla Data Collective, {value})"))
         elif kind == "synthetic":
             out.append(("synthetic-espeak-ng", "synthetic speech (espeak-ng, Common Voice layout)"))
         else:

@@ -4,6 +4,8 @@
 - ``common_voice:<dir>``    an extracted Common Voice release of any version (:mod:`.common_voice`)
 - ``hub:<dataset id>``      any ``datasets.load_dataset`` path with an audio and a text column (:mod:`.hub`)
 - ``audiofolder:<dir>``     audio files + ``metadata.csv`` (:mod:`.audiofolder`)
+- ``mdc:<dataset id>``      a Common Voice release from the Mozilla Data Collective, downloaded, verified and
+                            extracted to local disk (:mod:`.mdc`), then read as ``common_voice:<that folder>``
 
 Every row gets its leakage key (:func:`xlsr_helpers.leakage.sentence_key`) here, once.
 """
@@ -29,11 +31,11 @@ def parse_sources(data_source: str) -> list[tuple[str, str, str]]:
         kind = kind.strip().lower()
         if kind == "synthetic" and not arg:
             out.append((part, kind, ""))
-        elif kind in ("common_voice", "hub", "audiofolder") and arg.strip():
+        elif kind in ("common_voice", "hub", "audiofolder", "mdc") and arg.strip():
             out.append((part, kind, arg.strip()))
         else:
             raise ValueError(f"DATA_SOURCE part {part!r} is not one of: synthetic, common_voice:<dir>, "
-                             "hub:<dataset id>, audiofolder:<dir>")
+                             "hub:<dataset id>, audiofolder:<dir>, mdc:<dataset id>")
     return out
 
 
@@ -47,6 +49,8 @@ def read_sources(cfg: Config) -> list[SourceRows]:
             sources.append(read_common_voice(arg, cfg.language, spec, cv_splits(cfg)))
         elif kind == "hub":
             sources.append(read_hub(arg, spec, cfg))
+        elif kind == "mdc":
+            sources.append(read_mdc(arg, spec, cfg))
         else:
             sources.append(read_audiofolder(arg, spec, cfg))
     for source in sources:
@@ -63,4 +67,16 @@ def read_synthetic(cfg: Config, spec: str) -> SourceRows:
     out = read_common_voice(folder, cfg.language, spec, cv_splits(cfg))
     out.kind = "synthetic"
     out.info["size"] = cfg.synthetic_size
+    return out
+
+
+def read_mdc(dataset_id: str, spec: str, cfg: Config) -> SourceRows:
+    """A Common Voice release of the Mozilla Data Collective: downloaded once to local disk (or reused), then read
+    as the release folder it is; the dataset's id, name and release go into step 01's report."""
+    from .mdc import prepare_mdc  # lazy: the Collective's client is imported only for this source
+
+    dataset = prepare_mdc(dataset_id, sample=cfg.mdc_sample)
+    out = read_common_voice(dataset.folder, cfg.language, spec, cv_splits(cfg))
+    out.kind = "mdc"
+    out.info["mdc"] = dataset.to_json()
     return out

@@ -42,8 +42,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .files import write_json_atomic
-from .synthetic.atomic import build_into
+from ..files import write_json_atomic
+from ..synthetic.atomic import build_into
 
 KEY_ENV = "MDC_API_KEY"  # the client's own variable names (datacollective.api_utils)
 URL_ENV = "MDC_API_URL"
