@@ -24,7 +24,9 @@ recipe, a fixed number of updates). Its encoder is then saved in two real on-dis
     encoder = build_pretrained_encoder(tmp_root)   # built once, then reused (a .complete marker)
     report = fine_tune(encoder / "pretrained", base_run, tmp / "arm", steps=300)
 
-Building costs what a real run of the same size costs; the figures are in the docstrings of the constants.
+The pre-trained model itself is committed (tests/data/learning_proof_encoder/: 2.5 MB, with pretraining.json, the
+record of how it was made): pre-training costs what a real run of the same size costs (the figures are in the
+comments of the constants), and `python tests/pretrained.py` makes it again through the product.
 """
 
 from __future__ import annotations
@@ -200,16 +202,66 @@ def encoder_name(languages=PRETRAIN_LANGUAGES, size: str = PRETRAIN_SIZE, steps:
     return f"encoder-{'+'.join(languages)}-{size}-{steps}updates-seed{seed}"
 
 
+# The pre-trained CTC model itself (the tiny architecture after PRETRAIN_STEPS updates), committed: pre-training costs
+# 8-12 minutes of 2 cores, most of the slow tier, and its result is a 2.5 MB file. `python tests/pretrained.py` makes it
+# again through the product (steps 01-04, as below) and replaces the stored one; the learning proof fine-tunes from it.
+STORED = Path(__file__).parent / "data" / "learning_proof_encoder"
+
+
+def pretrain(out: Path, languages=PRETRAIN_LANGUAGES, size: str = PRETRAIN_SIZE, steps: int = PRETRAIN_STEPS,
+             seed: int = SEED) -> Path:
+    """Pre-train the tiny model with CTC on ``languages`` through steps 01-04 and keep, in ``out``, the trained model
+    (step 04's model/ folder), the vocabulary's special tokens (tokens.json) and the record (pretraining.json)."""
+    from xlsr_helpers.synthetic import corpus_dir, make_corpus
+    from xlsr_helpers.train.curves import eval_history
+    from xlsr_helpers.train.step import run_train
+
+    out = Path(out)
+    started = time.perf_counter()
+    work = out.with_name(f".{out.name}.run{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    # More than one language: the first is LANGUAGE (its synthetic corpus), the others join as Common Voice
+    # folders (DATA_SOURCE=synthetic+common_voice:<dir>), as a user would combine sources.
+    sources = ["synthetic"]
+    for language in languages[1:]:
+        make_corpus(language, size)
+        sources.append(f"common_voice:{corpus_dir(language, size)}")
+    cfg = prepare_run(work, languages[0], model="tiny", size=size, data_source="+".join(sources), seed=seed)
+    prepared_s = time.perf_counter() - started
+    report = run_train(resolve(cfg.updated(max_steps=steps, eval_steps=max(1, steps // 5), save_steps=steps,
+                                           logging_steps=max(1, steps // 20))))
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(work / "04_train" / "model", out)
+    _write_json(out / "tokens.json", json.loads((work / "03_vocab" / "report.json").read_text())["tokens"])
+    _write_json(out / "pretraining.json", {
+        "languages": list(languages), "size": size, "updates": report["global_step"], "seed": seed,
+        "recipe": {k: report.get(k) for k in ("learning_rate", "batch_size", "gradient_accumulation_steps")},
+        "train_rows": report.get("rows_kept", {}).get("train"), "curve": eval_history(report),
+        "final_eval": report["eval"], "train_seconds": report["train_seconds"],
+        "steps_01_03_seconds": round(prepared_s, 1), "wall_seconds": round(time.perf_counter() - started, 1),
+    })
+    shutil.rmtree(work)  # prepared audio and checkpoints: only the model and the record are kept
+    return out
+
+
+def stored_pretraining(languages=PRETRAIN_LANGUAGES, size: str = PRETRAIN_SIZE, steps: int = PRETRAIN_STEPS,
+                       seed: int = SEED) -> Path | None:
+    """The committed pre-trained model when it was made with these settings, else None."""
+    record = STORED / "pretraining.json"
+    if not record.exists():
+        return None
+    made = json.loads(record.read_text())
+    wanted = {"languages": list(languages), "size": size, "updates": steps, "seed": seed}
+    return STORED if all(made.get(k) == v for k, v in wanted.items()) else None
+
+
 def build_pretrained_encoder(root, languages=PRETRAIN_LANGUAGES, size: str = PRETRAIN_SIZE,
                              steps: int = PRETRAIN_STEPS, seed: int = SEED, log: Callable = _log) -> Path:
     """``root/<name>`` with pretrained/, scratch/, mms_like/ and pretraining.json; reused when complete.
 
-    Written into a temporary sibling and renamed, so that parallel test workers never see half a folder."""
+    From the committed pre-trained model when it matches the settings (seconds), else pre-trained here first
+    (minutes). Written into a temporary sibling and renamed, so that parallel test workers never see half a folder."""
     from transformers import AutoProcessor, Wav2Vec2ForCTC
-
-    from xlsr_helpers.synthetic import corpus_dir, make_corpus
-    from xlsr_helpers.train.curves import eval_history
-    from xlsr_helpers.train.step import run_train
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -220,35 +272,17 @@ def build_pretrained_encoder(root, languages=PRETRAIN_LANGUAGES, size: str = PRE
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     started = time.perf_counter()
-    # More than one language: the first is LANGUAGE (its synthetic corpus), the others join as Common Voice
-    # folders (DATA_SOURCE=synthetic+common_voice:<dir>), as a user would combine sources.
-    sources = ["synthetic"]
-    for language in languages[1:]:
-        make_corpus(language, size)
-        sources.append(f"common_voice:{corpus_dir(language, size)}")
-    run = tmp / "run"
-    cfg = prepare_run(run, languages[0], model="tiny", size=size, data_source="+".join(sources), seed=seed)
-    prepared_s = time.perf_counter() - started
-    report = run_train(resolve(cfg.updated(max_steps=steps, eval_steps=max(1, steps // 5), save_steps=steps,
-                                           logging_steps=max(1, steps // 20))))
-    model_dir = run / "04_train" / "model"
-    trained = Wav2Vec2ForCTC.from_pretrained(str(model_dir))
-    processor = AutoProcessor.from_pretrained(str(model_dir))
+    trained_dir = stored_pretraining(languages, size, steps, seed) or pretrain(tmp / "trained", languages, size,
+                                                                              steps, seed)
+    trained = Wav2Vec2ForCTC.from_pretrained(str(trained_dir))
+    processor = AutoProcessor.from_pretrained(str(trained_dir))
     encoder = {k: v for k, v in trained.wav2vec2.state_dict().items()}
     write_pretraining_layout(tmp / "pretrained", encoder, seed)
     write_pretraining_layout(tmp / "scratch", None, seed)
-    vocab_report = json.loads((run / "03_vocab" / "report.json").read_text())
-    write_mms_like_layout(tmp / "mms_like", trained, processor.tokenizer.get_vocab(), vocab_report["tokens"],
-                          languages[0], seed)
-    curve = eval_history(report)
-    _write_json(tmp / "pretraining.json", {
-        "languages": list(languages), "size": size, "updates": report["global_step"], "seed": seed,
-        "recipe": {k: report.get(k) for k in ("learning_rate", "batch_size", "gradient_accumulation_steps")},
-        "train_rows": report.get("rows_kept", {}).get("train"), "curve": curve, "final_eval": report["eval"],
-        "train_seconds": report["train_seconds"], "steps_01_03_seconds": round(prepared_s, 1),
-        "wall_seconds": round(time.perf_counter() - started, 1),
-    })
-    shutil.rmtree(run)  # prepared audio and checkpoints: only the layouts and the record are kept
+    tokens = json.loads((trained_dir / "tokens.json").read_text())
+    write_mms_like_layout(tmp / "mms_like", trained, processor.tokenizer.get_vocab(), tokens, languages[0], seed)
+    shutil.copy(trained_dir / "pretraining.json", tmp / "pretraining.json")
+    shutil.rmtree(tmp / "trained", ignore_errors=True)
     (tmp / COMPLETE).touch()
     shutil.rmtree(folder, ignore_errors=True)  # a half-written folder from an interrupted run
     try:
@@ -257,7 +291,7 @@ def build_pretrained_encoder(root, languages=PRETRAIN_LANGUAGES, size: str = PRE
         shutil.rmtree(tmp, ignore_errors=True)
         if not (folder / COMPLETE).exists():
             raise
-    log(f"pretrained encoder built in {time.perf_counter() - started:.0f} s: {folder}")
+    log(f"pretrained encoder ready in {time.perf_counter() - started:.0f} s: {folder}")
     return folder
 
 
@@ -339,3 +373,11 @@ def curves_table(reports: dict[str, dict]) -> str:
                      f"trainable {p.get('trainable', 0):>7,} of {p.get('total', 0):>7,}  train {r.get('train_seconds', 0):>6.0f} s  "
                      f"wall (03+04) {r.get('wall_seconds', 0):>6.0f} s")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python tests/pretrained.py: pre-train again and replace the committed model
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    print(f"pre-training {encoder_name()} (8-12 minutes on 2 cores) ...", flush=True)
+    print(f"stored in {pretrain(STORED)}")
