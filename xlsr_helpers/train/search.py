@@ -33,7 +33,8 @@ from ..normalize import primary_metric
 from .data import DataCollatorCTCWithPadding, DurationBatchSampler
 from .guards import GuardError
 from .step import STEP, eval_subset
-from .trainer import lengths_of, make_callbacks, make_compute_metrics, make_trainer_class, training_arguments
+from .callbacks import HeadFirstCallback
+from .trainer import CTCTrainer, lengths_of, make_compute_metrics, training_arguments
 
 SEARCH_DIR = "search"  # under 04_train/
 TRIALS_FILES = ("trials.json", "trials.csv", "trials.png")
@@ -288,12 +289,11 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
         trial_cfg = cfg.updated(mask_time_prob=values["mask_time_prob"])
         return build_model(trial_cfg, training.processor, training.world_size, log=lambda *a, **k: None)
 
-    callbacks = make_callbacks(0.0, log=training.log, freeze_encoder_steps=cfg.freeze_encoder_steps)
-    Trainer = make_trainer_class()
-    trainer = Trainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
-                      train_dataset=train_rows, eval_dataset=training.prepared["eval"],
-                      processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
-                      callbacks=[callbacks["head_first"], evaluations], max_batch_seconds=cfg.max_batch_seconds)
+    trainer = CTCTrainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
+                         train_dataset=train_rows, eval_dataset=training.prepared["eval"],
+                         processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
+                         callbacks=[HeadFirstCallback(cfg.freeze_encoder_steps), evaluations],
+                         max_batch_seconds=cfg.max_batch_seconds)
     trainer.remove_callback(PrinterCallback)  # a line per trial (model_init) and optuna's, not every log dict
     return trainer
 
