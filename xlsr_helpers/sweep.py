@@ -54,8 +54,9 @@ def sweep_root(run_dir: str | Path = "") -> Path:
 
 def run_sweep(languages: Iterable[str], parameters: dict[str, Any], steps=None, root: str | Path = "",
               cell_timeout_s: int | None = None, progress: bool = True, log=print) -> list[LanguageOutcome]:
-    """The chosen steps for each language in ``root/<language>``; never stops at a failing language."""
-    from .pipeline import DEFAULT_CELL_TIMEOUT_S, StepFailed, run_pipeline
+    """The chosen steps for each language in ``root/<language>``; never stops at a failing language.
+    ``cell_timeout_s``: seconds a notebook cell may run (None: no limit, the default: training takes hours)."""
+    from .pipeline import StepFailed, run_pipeline
 
     root = sweep_root(root)
     outcomes = []
@@ -67,7 +68,7 @@ def run_sweep(languages: Iterable[str], parameters: dict[str, Any], steps=None, 
         log(f"\n=== {language}: {run_dir}")
         try:
             result = run_pipeline({**parameters, "LANGUAGE": language, "RUN_DIR": str(run_dir)}, steps=steps,
-                                  cell_timeout_s=cell_timeout_s or DEFAULT_CELL_TIMEOUT_S, progress=progress)
+                                  cell_timeout_s=cell_timeout_s, progress=progress)
             evaluation = result.results.get("05_evaluate", {})
             outcome.wer, outcome.cer, outcome.test_clips = (evaluation.get(k) for k in ("wer", "cer", "n"))
         except StepFailed as error:

@@ -21,9 +21,10 @@ from .distributed import world_size
 from .guards import GuardError
 
 # Gradient checkpointing recomputes each layer's forward pass in the backward pass. The reentrant variant (the
-# default of transformers before 5.x) only passes gradients back through a layer whose *inputs* require them:
-# with a frozen base (MMS adapters: only the adapters and the head train) no input does, and the adapters inside
-# the checkpointed layers would get no gradient at all. The non-reentrant one is right for every recipe.
+# default of older transformers) passes gradients back through a checkpointed layer only when its *inputs* require
+# them: with a frozen base (MMS adapters: only the adapters and the head train) that holds only while wav2vec2 marks
+# its CNN's output as requiring a gradient, which it stops doing once the feature encoder is frozen; the adapters
+# inside the layers then get no gradient at all. The non-reentrant variant does not depend on it: set, not inherited.
 CHECKPOINTING_KWARGS = {"use_reentrant": False}
 # The tie-breaker of the best checkpoint: early in a run every evaluation may be at WER 1.0 while the CER falls.
 TIE_BREAKER = {"wer": "cer", "cer": "wer"}
@@ -227,8 +228,8 @@ class CTCTrainer(Trainer):
         from torch.utils.data import DataLoader
         from transformers.trainer_utils import seed_worker
 
-        self.length_sampler = DurationBatchSampler(lengths_of(self.train_dataset),
-                                                   int(self.max_batch_seconds * SAMPLING_RATE), seed=self._sampler_seed())
+        budget = int(self.max_batch_seconds * SAMPLING_RATE)
+        self.length_sampler = DurationBatchSampler(lengths_of(self.train_dataset), budget, seed=self._sampler_seed())
         workers = self.args.dataloader_num_workers
         init = seed_worker  # transformers < 5.x takes the worker id alone
         if "num_workers" in inspect.signature(seed_worker).parameters:
