@@ -378,6 +378,8 @@ def test_trainer_uses_length_buckets_from_the_column(run_cfg):
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, data.LengthBucketSampler) and sampler.batch_size == run_cfg.batch_size
     assert sampler.lengths.tolist() == list(training.prepared["train"]["input_length"])
+    assert trainer.length_sampler is sampler, "kept, for SamplerEpochCallback (tests/test_resume.py)"
+    assert any(isinstance(c, callbacks.SamplerEpochCallback) for c in trainer.callback_handler.callbacks)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -403,6 +405,8 @@ def test_training_writes_a_model_that_loads_alone(run_cfg):
         inputs = proc(np.zeros(16000, dtype=np.float32), sampling_rate=16000, return_tensors="pt")
         assert model(**inputs).logits.shape[-1] == len(proc.tokenizer)
     assert len(checkpoints.list_checkpoints(train_dir)) == 2, "save_total_limit=2"
+    assert all(checkpoints.is_complete_checkpoint(p) for _, p in checkpoints.list_checkpoints(train_dir)), \
+        "the Trainer writes every file that the completeness check asks for"
     # a finished model is never replaced silently
     with pytest.raises(checkpoints.ModelExistsError, match="OVERWRITE_MODEL"):
         step.run_train(run_cfg, log=lambda *a: None)
