@@ -15,12 +15,14 @@ step and the error, and the sweep goes on with the next one: one bad language ne
 from __future__ import annotations
 
 import csv
+import io
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from .config import resolve_run_dir
+from .files import write_text_atomic
 from .normalize import primary_metric
 
 SWEEP_FILES = ("sweep.md", "sweep.csv")
@@ -113,9 +115,10 @@ def write_sweep(outcomes: list[LanguageOutcome], root: str | Path) -> list[Path]
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     markdown, table = (root / name for name in SWEEP_FILES)
-    markdown.write_text(sweep_markdown(outcomes), encoding="utf-8")
-    with table.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(COLUMNS), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(asdict(o) for o in outcomes)
+    write_text_atomic(markdown, sweep_markdown(outcomes))
+    rows = io.StringIO(newline="")
+    writer = csv.DictWriter(rows, fieldnames=list(COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(asdict(o) for o in outcomes)
+    write_text_atomic(table, rows.getvalue())
     return [markdown, table]

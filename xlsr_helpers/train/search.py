@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import RUN_FILE, SAMPLING_RATE, Config
+from ..files import write_json_atomic, write_text_atomic
 from ..models import build_model
 from ..normalize import primary_metric
 from .data import DataCollatorCTCWithPadding, DurationBatchSampler
@@ -331,11 +332,9 @@ def recipe_objective(table, metric: str) -> float | None:
 def write_search(record: dict[str, Any], table, search_dir: Path) -> SearchResult:
     search_dir.mkdir(parents=True, exist_ok=True)
     paths = {name.split(".")[1]: str(search_dir / name) for name in TRIALS_FILES}
-    table.to_csv(paths["csv"], index=False)
+    write_text_atomic(paths["csv"], table.to_csv(index=False))
     trials_figure(table, record["metric"], record["best_trial"]).savefig(paths["png"], dpi=110)
-    tmp = Path(paths["json"]).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, paths["json"])  # last: a search cut off before this is not reused
+    write_json_atomic(paths["json"], record)  # last: a search cut off before this is not reused
     return result_from_record(record, search_dir)
 
 

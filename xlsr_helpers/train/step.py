@@ -21,9 +21,10 @@ import numpy as np
 
 from ..config import SAMPLING_RATE, Config
 from ..ctc import decode_labels
+from ..files import write_json_atomic
 from ..models import build_model, count_parameters, recipe_for, save_adapter, target_lang
-from .augment import SpeedPerturbation
 from ..precision import resolve_precision
+from .augment import SpeedPerturbation
 from .callbacks import NonFiniteLossError, make_callbacks
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, incomplete_checkpoints,
                           list_checkpoints)
@@ -332,12 +333,7 @@ class Training:
             for entry in history]
         self.report["notes"] = self.notes
         self.report["model_dir"] = str(self.model_dir)
-        path = self.train_dir / "report.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.report, indent=2, ensure_ascii=False, default=_plain) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_json_atomic(self.train_dir / "report.json", self.report, default=_plain)
 
     def run(self) -> dict[str, Any]:
         self.check_outputs()
