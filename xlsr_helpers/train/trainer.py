@@ -163,12 +163,11 @@ def wins_tie(metrics: dict[str, float], log_history: list[dict], best_step: int 
     tie = TIE_BREAKER.get(metric)
     if tie is None or best_step is None:
         return False
-    best = [entry for entry in log_history if entry.get("step") == best_step and f"eval_{metric}" in entry]
-    if not best:
+    logged = [entry for entry in log_history if entry.get("step") == best_step and f"eval_{metric}" in entry]
+    if not logged or metrics.get(f"eval_{metric}") != logged[-1][f"eval_{metric}"]:
         return False
-    ours, theirs = metrics.get(f"eval_{tie}"), best[-1].get(f"eval_{tie}")
-    return (metrics.get(f"eval_{metric}") == best[-1][f"eval_{metric}"] and ours is not None and theirs is not None
-            and ours < theirs)
+    ours, theirs = metrics.get(f"eval_{tie}"), logged[-1].get(f"eval_{tie}")
+    return ours is not None and theirs is not None and ours < theirs
 
 
 class CTCTrainer(Trainer):
