@@ -183,9 +183,9 @@ def trainer_class(sampler: str):
     from transformers import Trainer
 
     from xlsr_helpers.train.data import INPUT_LENGTHS_KEY
-    from xlsr_helpers.train.trainer import make_trainer_class
+    from xlsr_helpers.train.trainer import CTCTrainer
 
-    class BenchmarkTrainer(make_trainer_class()):
+    class BenchmarkTrainer(CTCTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.batches = []  # (optimizer steps done before it, real samples, padded samples)
@@ -235,7 +235,8 @@ def measure(row: dict, family: Family, setting: str, dataset, processor, args, d
     from xlsr_helpers.models import count_parameters
     from xlsr_helpers.train.data import DataCollatorCTCWithPadding
     from xlsr_helpers.train.step import Training
-    from xlsr_helpers.train.trainer import make_callbacks, training_arguments
+    from xlsr_helpers.train.callbacks import make_callbacks
+    from xlsr_helpers.train.trainer import training_arguments
 
     cuda = device == "cuda"
     cfg = setting_config(family, setting, args)

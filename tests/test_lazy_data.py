@@ -128,6 +128,57 @@ def test_collator_skips_and_counts_clips_that_fail_to_decode(base_run, tmp_path)
     assert set(inputs) == {"input_values", "attention_mask", "labels"} and len(lengths) == 2
 
 
+def _training_rows(base_run):
+    from datasets import load_from_disk
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(str(base_run / "03_vocab" / "processor"))
+    rows = data.training_rows(load_from_disk(str(base_run / "02_normalize" / "dataset"))["train"],
+                               processor.tokenizer)
+    return processor, rows
+
+
+def test_a_lost_clips_folder_stops_the_stand_ins_with_the_remedy(base_run, tmp_path):
+    """Colab forgets /content after a disconnect: every batch fails, and the last good one must not stand in for
+    the rest of the run. STAND_IN_LIMIT all-failed batches in a row stop it, naming the folder and the remedy."""
+    processor, rows = _training_rows(base_run)
+    lost = tmp_path / "lost-clips"
+    good = [rows[0], rows[1]]
+    gone = [dict(rows[i], audio=str(lost / f"{i}.mp3"), id=f"gone-{i}") for i in range(2, 6)]
+    collate = data.DataCollatorCTCWithPadding(processor)
+    collate(good)
+    for _ in range(data.STAND_IN_LIMIT - 1):  # a few broken batches: the last good one stands in
+        assert collate(gone)[data.SKIPPED_KEY].item() == len(gone)
+    with pytest.raises(data.UndecodableBatchError) as error:
+        collate(gone)
+    message = str(error.value)
+    assert f"{data.STAND_IN_LIMIT} batches in a row" in message and str(lost) in message
+    assert "01_load" in message and "EMBED_AUDIO=True" in message and "restore" in message
+
+    again = data.DataCollatorCTCWithPadding(processor)
+    broken = [gone] * (data.STAND_IN_LIMIT - 1)
+    for batch in [good] + broken + [good[:1] + gone[:1]] + broken:
+        again(batch)  # a batch with one good clip in between starts the count again
+
+
+def test_most_of_the_recent_clips_failing_stops_the_run(base_run, tmp_path):
+    """Not one batch all failed, but three clips of four, batch after batch: more than FAILED_SHARE_LIMIT of the
+    last FAILED_WINDOW clips. Half of them failing is a damaged corpus, not a lost one: training goes on."""
+    processor, rows = _training_rows(base_run)
+    gone = [dict(rows[i], audio=str(tmp_path / "lost" / f"{i}.mp3"), id=f"gone-{i}") for i in range(2, 5)]
+    half = data.DataCollatorCTCWithPadding(processor, cache_bytes=10**8)
+    for _ in range(2 * data.FAILED_WINDOW // 4):
+        assert half([rows[0], rows[1]] + gone[:2])["labels"].shape[0] == 2
+    most = data.DataCollatorCTCWithPadding(processor, cache_bytes=10**8)
+    batches = 0
+    with pytest.raises(data.UndecodableBatchError, match=f"of the last {data.FAILED_WINDOW} clips") as error:
+        while batches < data.FAILED_WINDOW:
+            most([rows[0]] + gone)
+            batches += 1
+    assert batches == data.FAILED_WINDOW // 4 - 1, "raised once the window of clips is full"
+    assert str(tmp_path / "lost") in str(error.value)
+
+
 def test_collator_cache_keeps_decoded_clips_within_its_budget(base_run, monkeypatch):
     from datasets import load_from_disk
     from transformers import AutoProcessor

@@ -94,3 +94,25 @@ def test_demo_trains_a_fixed_number_of_steps_without_a_time_limit():
     training = {"MAX_STEPS", "MAX_TRAIN_MINUTES", "BATCH_SIZE", "ATTENTION_DROPOUT"} & set(DEMO_PARAMETERS)
     assert training <= declared_parameters(notebook_path("04_train"))
     assert "MAX_TRAIN_MINUTES" in Config.parameter_names(), "still a parameter for anyone's own run"
+
+
+def test_no_cell_timeout_by_default(tmp_path, monkeypatch):
+    """Step 04 trains in one cell, for hours: no limit per cell unless one is asked for."""
+    import shutil
+
+    import papermill
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_load.ipynb", "pass")
+    limits = []
+
+    def execute(source, target, execution_timeout="not given", **kwargs):
+        limits.append(execution_timeout)
+        shutil.copy(source, target)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    run_pipeline({"RUN_DIR": str(tmp_path / "run")}, steps="1", notebooks_dir=notebooks, progress=False)
+    run_pipeline({"RUN_DIR": str(tmp_path / "run")}, steps="1", notebooks_dir=notebooks, progress=False,
+                 cell_timeout_s=600)
+    assert limits == [None, 600], "papermill's None: no limit"

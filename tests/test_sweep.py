@@ -61,3 +61,23 @@ def test_three_languages_one_failing(tmp_path, capsys):
     assert (tmp_path / "qq" / "notebooks" / "01_load.ipynb").exists(), "the failed notebook, with its traceback"
     markdown = (tmp_path / "sweep.md").read_text()
     assert "2 of 3 languages done, 1 failed" in markdown and markdown in printed
+
+
+def test_xlsr_run_and_the_sweep_set_no_cell_timeout_unless_asked(tmp_path, monkeypatch, capsys):
+    """`xlsr run` used to stop any cell after an hour (--cell-timeout 3600), and step 04 trains in one cell."""
+    from xlsr_helpers import pipeline
+
+    limits = []
+
+    def run_pipeline(parameters, steps=None, cell_timeout_s="not given", **kwargs):
+        limits.append((parameters.get("LANGUAGE"), cell_timeout_s))
+        return pipeline.PipelineResult(run_dir=tmp_path / parameters.get("LANGUAGE", "run"))
+
+    monkeypatch.setattr(pipeline, "run_pipeline", run_pipeline)
+    common = ["--source", "synthetic", "--model", "tiny", "--run-dir", str(tmp_path)]
+    assert main(["run", "--language", "tr", *common]) == 0
+    assert main(["run", "--language", "tr", *common, "--cell-timeout", "7200"]) == 0
+    assert main(["run", "--language", "tr,de", *common]) == 0
+    assert limits == [("tr", None), ("tr", 7200), ("tr", None), ("de", None)]
+    assert sweep.run_sweep(["tr"], {}, root=tmp_path, log=lambda *a: None)[0].status == "ok"
+    assert limits[-1] == ("tr", None)

@@ -15,7 +15,7 @@ from xlsr_helpers.audio import to_int16
 from xlsr_helpers.config import Config
 from xlsr_helpers.families import resolve
 from xlsr_helpers.train import __main__ as entry
-from xlsr_helpers.train import checkpoints, curves, data, guards, step, trainer
+from xlsr_helpers.train import callbacks, checkpoints, curves, data, guards, step, trainer
 
 # Small and fast: a few steps on the synthetic "tiny" corpus (40 train clips).
 QUICK = dict(model="tiny", max_steps=4, eval_steps=2, save_steps=2, logging_steps=1, batch_size=4,
@@ -193,16 +193,6 @@ def test_guard_input_kind_and_same_model(processor, tmp_path):
     guards.check_same_model("tiny", report)
     with pytest.raises(guards.GuardError, match="Run 03_vocab again with MODEL='facebook/w2v-bert-2.0'"):
         guards.check_same_model("facebook/w2v-bert-2.0", report)
-
-
-def test_precision_on_this_machine():
-    if torch.cuda.is_available():
-        pytest.skip("CPU-only expectations")
-    assert trainer.choose_precision("auto") == {"fp16": False, "bf16": False}
-    with pytest.raises(guards.GuardError, match="CUDA"):
-        trainer.choose_precision("fp16")
-    with pytest.raises(ValueError, match="PRECISION"):
-        trainer.choose_precision("int8")
 
 
 def test_training_arguments_use_transformers_5_names(tmp_path):
@@ -389,34 +379,8 @@ def test_trainer_uses_length_buckets_from_the_column(run_cfg):
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, data.LengthBucketSampler) and sampler.batch_size == run_cfg.batch_size
     assert sampler.lengths.tolist() == list(training.prepared["train"]["input_length"])
-
-
-# --------------------------------------------------------------------------------------------------
-# resume
-# --------------------------------------------------------------------------------------------------
-def _checkpoint(train_dir: Path, step: int, complete: bool = True, weights: str = "model.safetensors"):
-    folder = train_dir / f"checkpoint-{step}"
-    folder.mkdir(parents=True)
-    (folder / weights).write_bytes(b"x")
-    if complete:
-        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
-    return folder
-
-
-def test_resume_point_ignores_partial_checkpoints(tmp_path):
-    assert checkpoints.find_resume_checkpoint(tmp_path / "missing", "auto") is None
-    _checkpoint(tmp_path, 200)
-    _checkpoint(tmp_path, 1000, weights="pytorch_model.bin")
-    partial = _checkpoint(tmp_path, 1200, complete=False)  # killed while saving
-    (tmp_path / "checkpoint-1400").mkdir()  # killed before anything was written
-    (tmp_path / "checkpoint-notanumber").mkdir()
-    assert checkpoints.find_resume_checkpoint(tmp_path, "auto").name == "checkpoint-1000", "numeric order, not text order"
-    assert checkpoints.find_resume_checkpoint(tmp_path, "never") is None
-    assert checkpoints.find_resume_checkpoint(tmp_path, str(tmp_path / "checkpoint-200")).name == "checkpoint-200"
-    assert checkpoints.find_resume_checkpoint(tmp_path, "checkpoint-200").name == "checkpoint-200"
-    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
-        checkpoints.find_resume_checkpoint(tmp_path, str(partial))
-    assert not checkpoints.is_complete_checkpoint(partial)
+    assert trainer.length_sampler is sampler, "kept, for SamplerEpochCallback (tests/test_resume.py)"
+    assert any(isinstance(c, callbacks.SamplerEpochCallback) for c in trainer.callback_handler.callbacks)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -442,6 +406,8 @@ def test_training_writes_a_model_that_loads_alone(run_cfg):
         inputs = proc(np.zeros(16000, dtype=np.float32), sampling_rate=16000, return_tensors="pt")
         assert model(**inputs).logits.shape[-1] == len(proc.tokenizer)
     assert len(checkpoints.list_checkpoints(train_dir)) == 2, "save_total_limit=2"
+    assert all(checkpoints.is_complete_checkpoint(p) for _, p in checkpoints.list_checkpoints(train_dir)), \
+        "the Trainer writes every file that the completeness check asks for"
     # a finished model is never replaced silently
     with pytest.raises(checkpoints.ModelExistsError, match="OVERWRITE_MODEL"):
         step.run_train(run_cfg, log=lambda *a: None)
@@ -498,23 +464,17 @@ def test_data_loader_workers_only_where_they_help(monkeypatch):
 
 def _poison_losses(monkeypatch, batches):
     """Make the training loss NaN for the given training batches (counted from 1)."""
-    original = trainer.make_trainer_class
     seen = {"batches": 0}
 
-    def make():
-        base = original()
+    class Poisoned(trainer.CTCTrainer):
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            if model.training:
+                seen["batches"] += 1
+                if seen["batches"] in batches:
+                    inputs = dict(inputs, input_values=inputs["input_values"] * float("nan"))
+            return super().compute_loss(model, inputs, *args, **kwargs)
 
-        class Poisoned(base):
-            def compute_loss(self, model, inputs, *args, **kwargs):
-                if model.training:
-                    seen["batches"] += 1
-                    if seen["batches"] in batches:
-                        inputs = dict(inputs, input_values=inputs["input_values"] * float("nan"))
-                return super().compute_loss(model, inputs, *args, **kwargs)
-
-        return Poisoned
-
-    monkeypatch.setattr(step, "make_trainer_class", make)
+    monkeypatch.setattr(step, "CTCTrainer", Poisoned)
     return seen
 
 
@@ -532,7 +492,7 @@ def test_one_non_finite_batch_is_skipped_and_training_goes_on(run_cfg, monkeypat
 
 def test_persistent_non_finite_losses_stop_with_a_clear_message(run_cfg, monkeypatch):
     _poison_losses(monkeypatch, set(range(3, 100)))
-    with pytest.raises(trainer.NonFiniteLossError, match="5 batches in a row"):
+    with pytest.raises(callbacks.NonFiniteLossError, match="5 batches in a row"):
         step.run_train(run_cfg.updated(max_steps=20, eval_steps=20, save_steps=20), log=lambda *a: None)
     train_dir = run_cfg.step_dir("04_train")
     assert not checkpoints.list_checkpoints(train_dir), "no checkpoint of the failing run"
@@ -545,7 +505,7 @@ def test_persistent_non_finite_losses_stop_with_a_clear_message(run_cfg, monkeyp
 def test_non_finite_weights_stop_at_once(processor):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    callback = trainer.make_callbacks(0.0)["non_finite"]
+    callback = callbacks.NonFiniteCallback()
     model = tiny_model(processor)
     args = TrainingArguments(output_dir="unused", report_to="none")
     control = TrainerControl(should_log=True)
@@ -561,7 +521,7 @@ def test_non_finite_weights_stop_at_once(processor):
 def test_non_finite_gradients_are_dropped_before_the_update(processor):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
-    callback = trainer.make_callbacks(0.0)["non_finite"]
+    callback = callbacks.NonFiniteCallback()
     model = tiny_model(processor)
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
@@ -569,7 +529,7 @@ def test_non_finite_gradients_are_dropped_before_the_update(processor):
     args = TrainingArguments(output_dir="unused", report_to="none")
     callback.on_pre_optimizer_step(args, TrainerState(), TrainerControl(), model=model)
     assert all(p.grad is None for p in model.parameters()) and callback.skipped_updates == 1
-    for _ in range(trainer.SKIPPED_UPDATE_PATIENCE - 1):
+    for _ in range(callbacks.SKIPPED_UPDATE_PATIENCE - 1):
         model.lm_head.bias.grad = torch.full_like(model.lm_head.bias, float("inf"))
         callback.on_pre_optimizer_step(args, TrainerState(), TrainerControl(), model=model)
     control = TrainerControl()
@@ -675,7 +635,7 @@ def test_the_final_model_is_the_best_checkpoint(run_cfg):
     report = step.run_train(run_cfg.updated(max_steps=8, eval_steps=2, save_steps=2, save_total_limit=1),
                             log=lambda *a: None)
     evals = [e for e in report["history"] if "eval_wer" in e][:-1]  # the last one is the final evaluation
-    best = min(evals, key=lambda e: e["eval_wer"])  # the first of equals, as the Trainer keeps it
+    best = min(evals, key=lambda e: (e["eval_wer"], e["eval_cer"]))  # equal WERs: the lower CER, then the first
     assert report["best_metric"] == best["eval_wer"]
     assert report["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
     kept = {path.name for _, path in checkpoints.list_checkpoints(run_cfg.step_dir("04_train"))}

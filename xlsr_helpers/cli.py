@@ -20,6 +20,8 @@ from typing import Any
 
 from .config import parse_assignment
 
+CELL_TIMEOUT_HELP = "seconds a notebook cell may run (default: no limit; step 04 trains in one cell, for hours)"
+
 
 def _parameters(args: argparse.Namespace) -> dict[str, Any]:
     parameters: dict[str, Any] = {}
@@ -32,7 +34,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, Any]:
     return parameters
 
 
-def _run(parameters: dict[str, Any], steps: str | None, cell_timeout: int) -> int:
+def _run(parameters: dict[str, Any], steps: str | None, cell_timeout: int | None) -> int:
     from .pipeline import StepFailed, run_pipeline
 
     started = time.perf_counter()
@@ -59,7 +61,7 @@ def _run(parameters: dict[str, Any], steps: str | None, cell_timeout: int) -> in
     return 0
 
 
-def _sweep(parameters: dict[str, Any], steps: str | None, cell_timeout: int) -> int:
+def _sweep(parameters: dict[str, Any], steps: str | None, cell_timeout: int | None) -> int:
     from .sweep import languages_of, run_sweep, sweep_markdown, sweep_root, write_sweep
 
     root = sweep_root(parameters.pop("RUN_DIR", ""))
@@ -70,7 +72,7 @@ def _sweep(parameters: dict[str, Any], steps: str | None, cell_timeout: int) -> 
     return 0 if all(o.status == "ok" for o in outcomes) else 1
 
 
-def _evaluate(parameters: dict[str, Any], compare: list[str], cell_timeout: int) -> int:
+def _evaluate(parameters: dict[str, Any], compare: list[str], cell_timeout: int | None) -> int:
     from .config import Config, resolve_run_dir
     from .evaluate import COMPARISON_FILE
 
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--steps", help="e.g. 1-3, 4, 05_evaluate, or a comma list (default: all)")
         sub.add_argument("-p", "--param", action="append", type=parse_assignment, metavar="NAME=VALUE",
                          help="any notebook parameter, e.g. -p MAX_SAMPLES_PER_SPLIT=200")
-        sub.add_argument("--cell-timeout", type=int, default=3600, help="seconds per notebook cell")
+        sub.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS", help=CELL_TIMEOUT_HELP)
 
     run = commands.add_parser("run", help="run the notebooks headless with papermill")
     add_run_options(run)
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--run-dir", required=True, help="the run folder (RUN_DIR)")
     evaluate.add_argument("-p", "--param", action="append", type=parse_assignment, metavar="NAME=VALUE",
                           help="a parameter of notebook 05, e.g. -p EVAL_BATCH_SIZE=16")
-    evaluate.add_argument("--cell-timeout", type=int, default=3600, help="seconds per notebook cell")
+    evaluate.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS", help=CELL_TIMEOUT_HELP)
     evaluate.add_argument("--compare", action="append", default=[], metavar="MODEL",
                           help="another model scored on the same test clips: run folder, model folder or Hub id "
                                "(repeat the option for more)")

@@ -15,12 +15,14 @@ step and the error, and the sweep goes on with the next one: one bad language ne
 from __future__ import annotations
 
 import csv
+import io
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from .config import resolve_run_dir
+from .files import write_text_atomic
 from .normalize import primary_metric
 
 SWEEP_FILES = ("sweep.md", "sweep.csv")
@@ -54,8 +56,9 @@ def sweep_root(run_dir: str | Path = "") -> Path:
 
 def run_sweep(languages: Iterable[str], parameters: dict[str, Any], steps=None, root: str | Path = "",
               cell_timeout_s: int | None = None, progress: bool = True, log=print) -> list[LanguageOutcome]:
-    """The chosen steps for each language in ``root/<language>``; never stops at a failing language."""
-    from .pipeline import DEFAULT_CELL_TIMEOUT_S, StepFailed, run_pipeline
+    """The chosen steps for each language in ``root/<language>``; never stops at a failing language.
+    ``cell_timeout_s``: seconds a notebook cell may run (None: no limit, the default: training takes hours)."""
+    from .pipeline import StepFailed, run_pipeline
 
     root = sweep_root(root)
     outcomes = []
@@ -67,7 +70,7 @@ def run_sweep(languages: Iterable[str], parameters: dict[str, Any], steps=None, 
         log(f"\n=== {language}: {run_dir}")
         try:
             result = run_pipeline({**parameters, "LANGUAGE": language, "RUN_DIR": str(run_dir)}, steps=steps,
-                                  cell_timeout_s=cell_timeout_s or DEFAULT_CELL_TIMEOUT_S, progress=progress)
+                                  cell_timeout_s=cell_timeout_s, progress=progress)
             evaluation = result.results.get("05_evaluate", {})
             outcome.wer, outcome.cer, outcome.test_clips = (evaluation.get(k) for k in ("wer", "cer", "n"))
         except StepFailed as error:
@@ -112,9 +115,10 @@ def write_sweep(outcomes: list[LanguageOutcome], root: str | Path) -> list[Path]
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     markdown, table = (root / name for name in SWEEP_FILES)
-    markdown.write_text(sweep_markdown(outcomes), encoding="utf-8")
-    with table.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(COLUMNS), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(asdict(o) for o in outcomes)
+    write_text_atomic(markdown, sweep_markdown(outcomes))
+    rows = io.StringIO(newline="")
+    writer = csv.DictWriter(rows, fieldnames=list(COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(asdict(o) for o in outcomes)
+    write_text_atomic(table, rows.getvalue())
     return [markdown, table]

@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 from ..config import Config, parse_assignment
+from ..precision import PrecisionError
 from ..run_config import from_params
+from .callbacks import NonFiniteLossError
 from .checkpoints import ModelExistsError
+from .data import UndecodableBatchError
 from .distributed import rank
 from .guards import GuardError
 from .step import STEP, run_train
-from .trainer import NonFiniteLossError
 
 
 def train_main(argv: list[str] | None = None) -> int:
@@ -41,7 +43,8 @@ def train_main(argv: list[str] | None = None) -> int:
     cfg = from_params(params, step=STEP, save=rank() == 0)
     try:
         report = run_train(cfg)
-    except (GuardError, ModelExistsError, NonFiniteLossError, FileNotFoundError) as error:
+    except (GuardError, PrecisionError, ModelExistsError, NonFiniteLossError, UndecodableBatchError,
+            FileNotFoundError) as error:
         print(f"xlsr train: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     if rank() == 0:

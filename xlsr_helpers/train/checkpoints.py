@@ -1,26 +1,69 @@
-"""Resume from the last *complete* checkpoint; never replace a finished model by accident."""
+"""Resume from the last *complete* checkpoint; never replace a finished model by accident.
+
+A checkpoint resumes exactly only with everything the Trainer wrote into it: the weights, ``trainer_state.json``,
+the optimizer's moments (``optimizer.pt``), the learning-rate schedule (``scheduler.pt``), the random state of
+each process (``rng_state.pth``, or ``rng_state_<rank>.pth`` under torchrun) and, in fp16, the loss scaler
+(``scaler.pt``). On Google Drive the files of a folder upload one by one, so after a disconnect the newest
+checkpoint can lack some of them: resuming from it would restart AdamW from zero moments and the warm-up from
+its first step. Such a checkpoint is skipped, with a note that names what it lacks.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")  # transformers' own pattern (trainer_utils.PREFIX_CHECKPOINT_DIR)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")
+STATE_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")  # trainer_utils' names, all written every save
+SCALER_FILE = "scaler.pt"  # written when the run trains in fp16 (the GradScaler's state)
+RNG_FILE = "rng_state.pth"  # one process; under torchrun one rng_state_<rank>.pth per process
+RNG_RANK_RE = re.compile(r"^rng_state_(\d+)\.pth$")
 
 
 class ModelExistsError(FileExistsError):
     """04_train/model already holds a finished model and OVERWRITE_MODEL is False."""
 
 
-def is_complete_checkpoint(path: str | Path) -> bool:
-    """A checkpoint is complete when its trainer_state.json (written last) and its weights exist."""
+def missing_files(path: str | Path, world_size: int = 1, fp16: bool = False) -> list[str]:
+    """What checkpoint ``path`` lacks to resume exactly a run of ``world_size`` processes (``fp16``: with a loss
+    scaler); empty when it is complete.
+
+    The weights: one file, or an index and every shard it names. The random state: ``rng_state.pth`` (written by
+    one process: each rank then starts a fresh stream, as the Trainer does), or ``rng_state_0.pth`` ...
+    without a gap, at least one per process of this run."""
     path = Path(path)
-    return (path / "trainer_state.json").is_file() and any((path / name).is_file() for name in WEIGHT_FILES)
+    missing = [name for name in STATE_FILES if not (path / name).is_file()]
+    weights = [name for name in WEIGHT_FILES if (path / name).is_file()]
+    if not weights:
+        missing.append("model weights")
+    for index in (name for name in weights if name.endswith(".index.json")):
+        try:
+            shards = sorted(set(json.loads((path / index).read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError):
+            shards = [index]  # a half-written index
+        missing += [shard for shard in shards if not (path / shard).is_file()]
+    ranks = sorted(int(m.group(1)) for f in path.glob("rng_state_*.pth") if (m := RNG_RANK_RE.match(f.name)))
+    if not (path / RNG_FILE).is_file():
+        if not ranks and world_size <= 1:
+            missing.append(RNG_FILE)
+        else:
+            count = max(world_size, ranks[-1] + 1 if ranks else 0)
+            missing += [f"rng_state_{rank}.pth" for rank in range(count) if rank not in ranks]
+    if fp16 and not (path / SCALER_FILE).is_file():
+        missing.append(SCALER_FILE)
+    return missing
+
+
+def is_complete_checkpoint(path: str | Path, world_size: int = 1, fp16: bool = False) -> bool:
+    """Whether checkpoint ``path`` holds everything a resume reads (:func:`missing_files`)."""
+    return not missing_files(path, world_size, fp16)
 
 
 def list_checkpoints(train_dir: str | Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every ``checkpoint-<step>`` folder, in the order of their steps."""
     train_dir = Path(train_dir)
     found = []
     if train_dir.is_dir():
@@ -31,21 +74,45 @@ def list_checkpoints(train_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def find_resume_checkpoint(train_dir: str | Path, resume: str = "auto") -> Path | None:
-    """The checkpoint to resume from: RESUME=auto -> the last complete one (partial ones are ignored),
-    never -> None, a path -> that checkpoint (which must be complete)."""
+def scaler_expected(train_dir: str | Path, fp16: bool) -> bool:
+    """Whether a checkpoint of ``train_dir`` must hold ``scaler.pt``: when this run trains in fp16 and the run
+    that wrote the checkpoints did too (one of them holds a scaler). A run that trained in bf16 on another GPU
+    (an A100 in an earlier Colab session, a T4 now) wrote none, and its checkpoints still resume: the loss scale
+    then starts afresh, as at the start of any fp16 run."""
+    return fp16 and any((path / SCALER_FILE).is_file() for _, path in list_checkpoints(train_dir))
+
+
+def incomplete_checkpoints(train_dir: str | Path, world_size: int = 1, fp16: bool = False) -> dict[str, list[str]]:
+    """{checkpoint folder name: what it lacks} for each checkpoint of ``train_dir`` that cannot resume exactly."""
+    scaler = scaler_expected(train_dir, fp16)
+    found = {path.name: missing_files(path, world_size, scaler) for _, path in list_checkpoints(train_dir)}
+    return {name: missing for name, missing in found.items() if missing}
+
+
+def find_resume_checkpoint(train_dir: str | Path, resume: str = "auto", world_size: int = 1,
+                           fp16: bool = False) -> Path | None:
+    """The checkpoint to resume from: RESUME=auto -> the newest complete one (``get_last_checkpoint``'s answer
+    when it is complete; else the newest complete one before it), never -> None, a path -> that checkpoint
+    (which must be complete). ``world_size`` and ``fp16``: this run's, for :func:`missing_files`."""
+    from transformers.trainer_utils import get_last_checkpoint
+
     resume = (resume or "auto").strip()
     if resume.lower() == "never":
         return None
+    scaler = scaler_expected(train_dir, fp16)
     if resume.lower() == "auto":
-        complete = [path for _, path in list_checkpoints(train_dir) if is_complete_checkpoint(path)]
+        newest = get_last_checkpoint(str(train_dir)) if Path(train_dir).is_dir() else None
+        if newest is not None and not missing_files(newest, world_size, scaler):
+            return Path(newest)
+        complete = [path for _, path in list_checkpoints(train_dir) if not missing_files(path, world_size, scaler)]
         return complete[-1] if complete else None
     path = Path(resume).expanduser()
     if not path.is_absolute() and not path.exists():
         path = Path(train_dir) / resume
-    if not is_complete_checkpoint(path):
-        raise FileNotFoundError(f"RESUME={resume!r}: {path} is not a complete checkpoint (it needs "
-                                f"trainer_state.json and model weights). Use auto, never or another checkpoint.")
+    missing = missing_files(path, world_size, scaler)
+    if missing:
+        raise FileNotFoundError(f"RESUME={resume!r}: {path} is not a complete checkpoint (it lacks "
+                                f"{', '.join(missing)}). Use auto, never or another checkpoint.")
     return path.resolve()
 
 

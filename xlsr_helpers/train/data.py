@@ -4,7 +4,9 @@ samplers, and the CTC feasibility filter."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -23,12 +25,33 @@ BATCH_EXTRA_KEYS = (INPUT_LENGTHS_KEY, SKIPPED_KEY)  # keys of a collated batch 
 # training step 9 % slower (collate 43 ms vs 12 ms, step 333 ms). A small corpus fits whole (the demo's: 60 MB);
 # a large one is mostly decoded each time, with memory bounded whatever its size.
 CLIP_CACHE_BYTES = 512 * 2**20
+# A batch whose every clip failed to decode is replaced by the collator's last good one, so that one broken file
+# never stops a long run; a lost clips folder (on Colab /content is forgotten after a disconnect) must stop it:
+STAND_IN_LIMIT = 3  # consecutive all-failed batches (of one data-loader worker)
+FAILED_SHARE_LIMIT = 0.5  # or more than this share of the last FAILED_WINDOW clips failed
+FAILED_WINDOW = 200
 
 logger = logging.getLogger(__name__)
 
 
 class UndecodableBatchError(RuntimeError):
-    """Every clip of a batch failed to decode, with no earlier batch to stand in (e.g. the clips folder is gone)."""
+    """Clips stopped decoding: every clip of a batch with no earlier batch to stand in, STAND_IN_LIMIT such
+    batches in a row, or most of the recent clips (e.g. the clips folder is gone)."""
+
+
+def clips_folder(row: dict[str, Any]) -> str:
+    """The folder of a row's clip, for messages ("the clips" when the row holds its audio itself)."""
+    item = row.get(AUDIO_COLUMN)
+    path = item.get("path") if isinstance(item, dict) and not item.get("bytes") else item
+    return str(Path(path).parent) if isinstance(path, str) and path else "the clips"
+
+
+def undecodable_message(what: str, row: dict[str, Any]) -> str:
+    """Why training stops on clips that no longer decode, which folder, and what to do."""
+    folder = clips_folder(row)
+    return (f"{what} (e.g. {row.get('id') or row.get(AUDIO_COLUMN)}). Is the clips folder {folder} still there? "
+            "On Colab /content is forgotten after a disconnect. Run 01_load again (it writes the clips back), restore "
+            f"{folder}, or set EMBED_AUDIO=True in 01_load so that the dataset holds the audio itself.")
 
 
 def training_rows(dataset, tokenizer, text_column: str = "sentence"):
@@ -84,7 +107,9 @@ class DataCollatorCTCWithPadding:
     A row carries its clip as ``audio`` (a path, or ``{"bytes", "path"}``) or already decoded as ``samples``
     (int16 or float). A clip that fails to decode is left out of its batch and counted under ``SKIPPED_KEY``
     (the trainer adds the counts up and the step reports them); when every clip of a batch fails, the last
-    good batch of this collator stands in for it (counted too), so one broken file never stops a long run.
+    good batch of this collator stands in for it (counted too), so one broken file never stops a long run. A lost
+    clips folder does: :class:`UndecodableBatchError` after STAND_IN_LIMIT stand-ins in a row, or when more than
+    FAILED_SHARE_LIMIT of the last FAILED_WINDOW clips failed (each data-loader worker counts its own batches).
     With ``cache_bytes`` > 0 decoded clips are kept in memory (int16) up to that size. Extra columns
     (input_length, problem) are ignored.
 
@@ -96,25 +121,25 @@ class DataCollatorCTCWithPadding:
     cache_bytes: int = 0
     augment: Callable[[np.ndarray, int], np.ndarray] | None = None
     _last_good: tuple | None = field(default=None, init=False, repr=False)
+    _stand_ins: int = field(default=0, init=False, repr=False)  # consecutive all-failed batches
+    _recent: deque = field(default_factory=lambda: deque(maxlen=FAILED_WINDOW), init=False, repr=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False)
     _cached_bytes: int = field(default=0, init=False, repr=False)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        good, arrays = [], []
+        good, arrays, failed = [], [], []
         for f in features:
             array = self._samples(f)
-            if array is not None:
+            if array is None:
+                failed.append(f)
+            else:
                 good.append(f)
                 arrays.append(array)
-        skipped = len(features) - len(good)
+        skipped = len(failed)
+        self._check_failures(failed, len(features))
         if not good:
-            if not self._last_good:
-                raise UndecodableBatchError(
-                    f"None of the {len(features)} clips of a batch could be decoded (first: "
-                    f"{features[0].get('id') or features[0].get(AUDIO_COLUMN)}). Is the clips folder still there? "
-                    "(On Colab /content is forgotten after a disconnect: run 01_load again, or use EMBED_AUDIO=True.)")
             good, arrays = self._last_good
         else:
             self._last_good = (good, arrays)
@@ -131,6 +156,24 @@ class DataCollatorCTCWithPadding:
         if skipped:
             batch[SKIPPED_KEY] = torch.tensor(skipped, dtype=torch.long)
         return batch
+
+    def _check_failures(self, failed: list[dict[str, Any]], size: int) -> None:
+        """Count the ``failed`` rows of a batch of ``size``; raise :class:`UndecodableBatchError` where a stand-in
+        must not go on."""
+        if not size:
+            return
+        self._recent.extend([True] * len(failed) + [False] * (size - len(failed)))
+        self._stand_ins = self._stand_ins + 1 if len(failed) == size else 0
+        if self._stand_ins and not self._last_good:
+            raise UndecodableBatchError(undecodable_message(
+                f"None of the {size} clips of a batch could be decoded", failed[0]))
+        if self._stand_ins >= STAND_IN_LIMIT:
+            raise UndecodableBatchError(undecodable_message(
+                f"{self._stand_ins} batches in a row had no clip that could be decoded", failed[0]))
+        share = sum(self._recent)
+        if failed and len(self._recent) == FAILED_WINDOW and share > FAILED_SHARE_LIMIT * FAILED_WINDOW:
+            raise UndecodableBatchError(undecodable_message(
+                f"{share} of the last {FAILED_WINDOW} clips could not be decoded", failed[0]))
 
     def _samples(self, row: dict[str, Any]) -> np.ndarray | None:
         if SAMPLES_COLUMN in row:

@@ -30,12 +30,14 @@ from typing import Any, Callable
 from ..config import Config
 from ..constants import RUN_FILE, SAMPLING_RATE
 from ..families import resolve
+from ..files import write_json_atomic, write_text_atomic
 from ..models import build_model
 from ..normalize import primary_metric
 from .data import DataCollatorCTCWithPadding, DurationBatchSampler
 from .guards import GuardError
 from .step import STEP, eval_subset
-from .trainer import lengths_of, make_callbacks, make_compute_metrics, make_trainer_class, training_arguments
+from .callbacks import HeadFirstCallback
+from .trainer import CTCTrainer, lengths_of, make_compute_metrics, training_arguments
 
 SEARCH_DIR = "search"  # under 04_train/
 TRIALS_FILES = ("trials.json", "trials.csv", "trials.png")
@@ -290,12 +292,11 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
         trial_cfg = cfg.updated(mask_time_prob=values["mask_time_prob"])
         return build_model(trial_cfg, training.processor, training.world_size, log=lambda *a, **k: None)
 
-    callbacks = make_callbacks(0.0, log=training.log, freeze_encoder_steps=cfg.freeze_encoder_steps)
-    Trainer = make_trainer_class()
-    trainer = Trainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
-                      train_dataset=train_rows, eval_dataset=training.prepared["eval"],
-                      processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
-                      callbacks=[callbacks["head_first"], evaluations], max_batch_seconds=cfg.max_batch_seconds)
+    trainer = CTCTrainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
+                         train_dataset=train_rows, eval_dataset=training.prepared["eval"],
+                         processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
+                         callbacks=[HeadFirstCallback(cfg.freeze_encoder_steps), evaluations],
+                         max_batch_seconds=cfg.max_batch_seconds)
     trainer.remove_callback(PrinterCallback)  # a line per trial (model_init) and optuna's, not every log dict
     return trainer
 
@@ -333,11 +334,9 @@ def recipe_objective(table, metric: str) -> float | None:
 def write_search(record: dict[str, Any], table, search_dir: Path) -> SearchResult:
     search_dir.mkdir(parents=True, exist_ok=True)
     paths = {name.split(".")[1]: str(search_dir / name) for name in TRIALS_FILES}
-    table.to_csv(paths["csv"], index=False)
+    write_text_atomic(paths["csv"], table.to_csv(index=False))
     trials_figure(table, record["metric"], record["best_trial"]).savefig(paths["png"], dpi=110)
-    tmp = Path(paths["json"]).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, paths["json"])  # last: a search cut off before this is not reused
+    write_json_atomic(paths["json"], record)  # last: a search cut off before this is not reused
     return result_from_record(record, search_dir)
 
 
@@ -416,7 +415,7 @@ def use_best(training, result: SearchResult) -> Config:
     cfg = training.cfg
     run_file = cfg.run_path / RUN_FILE
     record = json.loads(run_file.read_text()) if run_file.exists() else {}
-    # The fields that follow the recipe stay None in run.json (as Config.from_params saved them), but for the
+    # The fields that follow the recipe stay None in run.json (as run_config.from_params saved them), but for the
     # searched ones, which are now the run's own.
     from_recipe = set(record.get("recipe_fields_from_recipe", [])) - set(SEARCHED_FIELDS)
     run_cfg = cfg.updated(**{name: None for name in from_recipe}, **result.best_values)

@@ -23,17 +23,19 @@ from ..config import Config
 from ..constants import SAMPLING_RATE
 from ..ctc import decode_labels
 from ..families import recipe_for, resolve, target_lang
+from ..files import write_json_atomic
 from ..models import build_model, count_parameters, save_adapter
+from ..precision import resolve_precision
 from .augment import SpeedPerturbation
-from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
+from .callbacks import NonFiniteLossError, make_callbacks
+from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, incomplete_checkpoints,
                           list_checkpoints)
 from .curves import save_curves
 from .data import CLIP_CACHE_BYTES, DataCollatorCTCWithPadding, feasibility, split_batch, training_rows
-from .distributed import log_main, rank, world_size
+from .distributed import agreed_max, log_main, rank, world_size
 from .guards import GuardError, check_model, check_same_model, sanity_check, transcripts
 from .memory import needs_checkpointing
-from .trainer import (NonFiniteLossError, choose_precision, lengths_of, make_callbacks, make_compute_metrics,
-                      make_trainer_class, training_arguments)
+from .trainer import CTCTrainer, lengths_of, make_compute_metrics, training_arguments
 
 STEP = "04_train"
 
@@ -103,11 +105,14 @@ class Training:
                 f"{self.model_dir} already holds a trained model. Set OVERWRITE_MODEL=True to train again and "
                 "replace it, or use another RUN_DIR.")
         resume = (self.cfg.resume or "auto").strip()
-        self.resume_from = find_resume_checkpoint(self.train_dir, resume)
+        fp16 = resolve_precision(self.cfg.precision) == "fp16"
+        self.resume_from = find_resume_checkpoint(self.train_dir, resume, self.world_size, fp16)
         checkpoints = list_checkpoints(self.train_dir)
-        partial = [p.name for _, p in checkpoints if not is_complete_checkpoint(p)]
-        if partial:
-            self.note(f"Ignoring partly written checkpoint(s): {', '.join(partial)}")
+        incomplete = incomplete_checkpoints(self.train_dir, self.world_size, fp16)
+        if incomplete and resume.lower() == "auto":
+            self.note("Skipping checkpoint(s) that cannot resume exactly (a disconnect while it was written, or "
+                      "while Google Drive uploaded its files one by one): "
+                      + "; ".join(f"{name} lacks {', '.join(missing)}" for name, missing in incomplete.items()))
         if resume.lower() == "never" and checkpoints and self.is_main:
             for _, path in checkpoints:
                 shutil.rmtree(path, ignore_errors=True)
@@ -196,7 +201,8 @@ class Training:
 
     # 6 ---------------------------------------------------------------------------------------------
     def choose_checkpointing(self) -> bool:
-        """GRADIENT_CHECKPOINTING="auto": measured with the largest training batch (see ``memory.py``)."""
+        """GRADIENT_CHECKPOINTING="auto": measured with the largest training batch (see ``memory.py``), on each
+        process; on for all when one process needs it (each must train the same graph)."""
         setting = str(self.cfg.gradient_checkpointing).lower()
         if setting != "auto":
             on, why = setting == "true", "set by the run or its recipe"
@@ -205,6 +211,8 @@ class Training:
 
             amp = torch.bfloat16 if self.args.bf16 else torch.float16 if self.args.fp16 else None
             on, why = needs_checkpointing(self.model, self.largest_batch(), self.args.device, amp)
+            if agreed_max(float(on), self.args.device) > 0 and not on:
+                on, why = True, f"on: another process needs it (this one measured {why})"
         name = "activation_checkpointing" if hasattr(self.args, "activation_checkpointing") else "gradient_checkpointing"
         setattr(self.args, name, on)
         self.report["gradient_checkpointing"] = {"on": on, "why": why}
@@ -229,11 +237,10 @@ class Training:
         self.choose_checkpointing()
         self._callbacks = make_callbacks(self.cfg.max_train_minutes, live=self.live, log=self.log,
                                          freeze_encoder_steps=self.cfg.freeze_encoder_steps)
-        Trainer = make_trainer_class()
         # Without data-loader workers (a CPU run) the collator runs in this process: decoded clips are kept.
         cache = CLIP_CACHE_BYTES if self.args.dataloader_num_workers == 0 else 0
         augment = SpeedPerturbation.from_setting(self.cfg.speed_perturbation)
-        self.trainer = Trainer(
+        self.trainer = CTCTrainer(
             model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor, cache),
             train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
             processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
@@ -269,7 +276,7 @@ class Training:
             "best_checkpoint": state.best_model_checkpoint, "best_metric": state.best_metric,
             "learning_rate": self.cfg.learning_rate, "batch_size": self.cfg.batch_size,
             "gradient_accumulation_steps": self.cfg.gradient_accumulation_steps,
-            "precision": {k: v for k, v in choose_precision(self.cfg.precision).items() if v} or "fp32",
+            "precision": resolve_precision(self.cfg.precision),
         })
         if stopped_at is not None:
             self.note(f"MAX_TRAIN_MINUTES={self.cfg.max_train_minutes}: stopped at step {stopped_at} of "
@@ -328,12 +335,7 @@ class Training:
             for entry in history]
         self.report["notes"] = self.notes
         self.report["model_dir"] = str(self.model_dir)
-        path = self.train_dir / "report.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.report, indent=2, ensure_ascii=False, default=_plain) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_json_atomic(self.train_dir / "report.json", self.report, default=_plain)
 
     def run(self) -> dict[str, Any]:
         self.check_outputs()

@@ -1,13 +1,14 @@
-"""TrainingArguments on transformers-5 names, the CTC Trainer, its metrics, and the callbacks of step 04."""
+"""TrainingArguments on transformers-5 names, the CTC Trainer and its metrics (the callbacks: ``callbacks.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any, Callable
+
+from transformers import Trainer
 
 from ..audio import LENGTH_COLUMN, output_frames
 from ..config import Config
@@ -15,20 +16,20 @@ from ..constants import SAMPLING_RATE
 from ..families import resolve
 from ..ctc import IGNORED_ID, decode_labels, error_rates, greedy_decode
 from ..normalize import primary_metric
+from ..precision import resolve_precision
+from .callbacks import SamplerEpochCallback
 from .data import SKIPPED_KEY, DurationBatchSampler, LengthBucketSampler, split_batch
-from .distributed import log_main, world_size
+from .distributed import world_size
 from .guards import GuardError
 
-
-class NonFiniteLossError(RuntimeError):
-    """Training stopped because losses stayed NaN/infinite, updates kept overflowing, or weights broke."""
-
-
-# A single non-finite batch is skipped (its update dropped, as fp16's GradScaler does on overflow); training
-# stops when it persists. fp16 starts with a loss scale of 2**16 and halves it on each overflow, so a dozen
-# skipped updates at the start are normal there: 25 in a row mean the scale fell below 2**-8 and is not coming back.
-NON_FINITE_LOSS_PATIENCE = 5  # consecutive training batches with a NaN/inf loss
-SKIPPED_UPDATE_PATIENCE = 25  # consecutive updates whose gradients were not finite
+# Gradient checkpointing recomputes each layer's forward pass in the backward pass. The reentrant variant (the
+# default of older transformers) passes gradients back through a checkpointed layer only when its *inputs* require
+# them: with a frozen base (MMS adapters: only the adapters and the head train) that holds only while wav2vec2 marks
+# its CNN's output as requiring a gradient, which it stops doing once the feature encoder is frozen; the adapters
+# inside the layers then get no gradient at all. The non-reentrant variant does not depend on it: set, not inherited.
+CHECKPOINTING_KWARGS = {"use_reentrant": False}
+# The tie-breaker of the best checkpoint: early in a run every evaluation may be at WER 1.0 while the CER falls.
+TIE_BREAKER = {"wer": "cer", "cer": "wer"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -40,21 +41,12 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def choose_precision(precision: str = "auto") -> dict[str, bool]:
-    """fp16 on CUDA, bf16 where the GPU supports it, fp32 on CPU (and MPS)."""
-    import torch
-
-    precision = (precision or "auto").lower()
-    cuda = torch.cuda.is_available()
-    if precision == "auto":
-        if not cuda:
-            return {"fp16": False, "bf16": False}
-        return {"fp16": False, "bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True, "bf16": False}
-    if precision not in ("fp32", "fp16", "bf16"):
-        raise ValueError(f"PRECISION must be auto, fp32, fp16 or bf16; got {precision!r}")
-    if precision != "fp32" and not cuda:
-        raise GuardError(f"PRECISION={precision} needs a CUDA GPU; use fp32 (or auto) on CPU.")
-    return {"fp16": precision == "fp16", "bf16": precision == "bf16"}
+def precision_flags(precision: str = "auto") -> dict[str, bool]:
+    """The Trainer's ``fp16`` and ``bf16`` flags for PRECISION, by the project's one rule
+    (:func:`xlsr_helpers.precision.resolve_precision`: bf16 where the GPU has it natively, fp16 on a T4/V100,
+    fp32 on a CPU; an explicit fp16/bf16 without CUDA raises ``PrecisionError``)."""
+    name = resolve_precision(precision)
+    return {"fp16": name == "fp16", "bf16": name == "bf16"}
 
 
 def dataloader_workers(setting: int | None) -> int:
@@ -121,15 +113,16 @@ def training_arguments(cfg: Config, output_dir: str | Path, **extra):
         dataloader_num_workers=dataloader_workers(cfg.dataloader_workers),
         dataloader_pin_memory=_cuda_available(),
         save_only_model=False,  # optimizer and scheduler too: a resume continues exactly
-        **choose_precision(cfg.precision),
+        **precision_flags(cfg.precision),
     )
     if "train_sampling_strategy" in names:  # transformers >= 5
         kwargs["train_sampling_strategy"] = "group_by_length" if cfg.group_by_length else "random"
     else:
         kwargs["group_by_length"] = cfg.group_by_length
     checkpointing = cfg.gradient_checkpointing is True or str(cfg.gradient_checkpointing).lower() == "true"
-    kwargs["activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"] = \
-        checkpointing
+    prefix = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    kwargs[prefix] = checkpointing
+    kwargs[f"{prefix}_kwargs"] = dict(CHECKPOINTING_KWARGS)  # set, not inherited from the version's default
     if world_size() > 1:
         kwargs["ddp_find_unused_parameters"] = False
     kwargs.update(extra)
@@ -165,276 +158,130 @@ def lengths_of(dataset) -> list[int]:
     return dataset.select_columns([LENGTH_COLUMN]).with_format(None)[:][LENGTH_COLUMN]
 
 
-def make_trainer_class():
-    from transformers import Trainer
-
-    class CTCTrainer(Trainer):
-        """Trainer with length-grouped batches (:class:`LengthBucketSampler` over ``input_length``, or
-        :class:`DurationBatchSampler` under MAX_BATCH_SECONDS) whose evaluation keeps only the argmax id of each
-        frame (not [batch, frames, vocab] floats), with every frame beyond a clip's own marked -100: in-training
-        WER/CER do not depend on how clips were batched. It counts training batches whose loss is not finite
-        (``non_finite_losses``, ``non_finite_streak``), for :class:`NonFiniteCallback`, and clips the collator
-        could not decode (``skipped_clips``: training batches, ``skipped_eval_clips``: evaluations).
-        """
-
-        def __init__(self, *args, max_batch_seconds: float = 0.0, train_collator=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.max_batch_seconds = float(max_batch_seconds or 0.0)
-            self.train_collator = train_collator  # training batches only (e.g. speed perturbation); else data_collator
-            self.non_finite_losses = 0
-            self.non_finite_streak = 0
-            self.skipped_clips = 0
-            self.skipped_eval_clips = 0
-
-        def _sampler_seed(self) -> int:
-            return self.args.data_seed if self.args.data_seed is not None else self.args.seed
-
-        def _get_train_sampler(self, train_dataset=None):
-            dataset = train_dataset if train_dataset is not None else self.train_dataset
-            strategy = getattr(self.args, "train_sampling_strategy", None)
-            grouped = strategy == "group_by_length" or (strategy is None and getattr(self.args, "group_by_length", False))
-            if grouped and LENGTH_COLUMN in getattr(dataset, "column_names", []):
-                return LengthBucketSampler(lengths_of(dataset), self.args.train_batch_size, seed=self._sampler_seed())
-            return super()._get_train_sampler(train_dataset) if train_dataset is not None else \
-                super()._get_train_sampler()
-
-        def get_train_dataloader(self):
-            """Training batches through ``train_collator`` when one is given (evaluation keeps ``data_collator``)."""
-            if self.train_collator is None:
-                return self._train_dataloader()
-            collator, self.data_collator = self.data_collator, self.train_collator
-            try:  # the DataLoader keeps the collator it was built with
-                return self._train_dataloader()
-            finally:
-                self.data_collator = collator
-
-        def _train_dataloader(self):
-            """Under MAX_BATCH_SECONDS: a DataLoader over :class:`DurationBatchSampler` batches (Accelerate shards
-            them between processes and replays the epoch on a resume); else the Trainer's own."""
-            if not self.max_batch_seconds:
-                return super().get_train_dataloader()
-            import inspect
-            from functools import partial
-
-            from torch.utils.data import DataLoader
-            from transformers.trainer_utils import seed_worker
-
-            sampler = DurationBatchSampler(lengths_of(self.train_dataset),
-                                           int(self.max_batch_seconds * SAMPLING_RATE), seed=self._sampler_seed())
-            workers = self.args.dataloader_num_workers
-            init = seed_worker  # transformers < 5.x takes the worker id alone
-            if "num_workers" in inspect.signature(seed_worker).parameters:
-                init = partial(seed_worker, num_workers=workers, rank=self.args.process_index)
-            loader = DataLoader(self.train_dataset, batch_sampler=sampler, collate_fn=self.data_collator,
-                                num_workers=workers, pin_memory=self.args.dataloader_pin_memory,
-                                worker_init_fn=init if workers else None)
-            return self.accelerator.prepare(loader)
-
-        def compute_loss(self, model, inputs, *args, **kwargs):
-            if SKIPPED_KEY in inputs and model.training:
-                self.skipped_clips += int(inputs[SKIPPED_KEY])
-            inputs = split_batch(inputs)[0]
-            result = super().compute_loss(model, inputs, *args, **kwargs)
-            if model.training:
-                loss = result[0] if isinstance(result, tuple) else result
-                # one host sync per batch: negligible next to a forward and backward pass of a speech encoder
-                if math.isfinite(float(loss.detach().float())):
-                    self.non_finite_streak = 0
-                else:
-                    self.non_finite_losses += 1
-                    self.non_finite_streak += 1
-            return result
-
-        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-            import torch
-
-            self.skipped_eval_clips += int(inputs.get(SKIPPED_KEY, 0))
-            inputs, lengths = split_batch(inputs)
-            loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
-            if logits is None:
-                return loss, logits, labels
-            if isinstance(logits, (tuple, list)):
-                logits = logits[0]
-            ids = logits.argmax(dim=-1)
-            if lengths is not None:
-                unwrapped = self.accelerator.unwrap_model(model)
-                frames = output_frames(unwrapped, self.processing_class.feature_extractor, lengths.cpu().numpy())
-                frames = torch.as_tensor(frames, device=ids.device)
-                outside = torch.arange(ids.shape[1], device=ids.device)[None, :] >= frames[:, None]
-                ids = ids.masked_fill(outside, IGNORED_ID)
-            return loss, ids, labels
-
-    return CTCTrainer
+def wins_tie(metrics: dict[str, float], log_history: list[dict], best_step: int | None, metric: str) -> bool:
+    """Whether an evaluation (``metrics``, ``eval_*`` keys) whose ``metric`` equals the best one's so far is better
+    by :data:`TIE_BREAKER` (CER for WER, WER for CER) than the best evaluation, read from the log history at
+    ``best_step`` (which a resumed run restores). Lower is better for both."""
+    tie = TIE_BREAKER.get(metric)
+    if tie is None or best_step is None:
+        return False
+    logged = [entry for entry in log_history if entry.get("step") == best_step and f"eval_{metric}" in entry]
+    if not logged or metrics.get(f"eval_{metric}") != logged[-1][f"eval_{metric}"]:
+        return False
+    ours, theirs = metrics.get(f"eval_{tie}"), logged[-1].get(f"eval_{tie}")
+    return ours is not None and theirs is not None and ours < theirs
 
 
-# --------------------------------------------------------------------------------------------------
-# callbacks
-# --------------------------------------------------------------------------------------------------
-def agreed_max(value: float, device) -> float:
-    """The largest ``value`` over all processes (itself without torch.distributed): a decision to stop that
-    one process takes alone would leave the others waiting for it forever."""
-    import torch.distributed as dist
+class CTCTrainer(Trainer):
+    """Trainer with length-grouped batches (:class:`LengthBucketSampler` over ``input_length``, or
+    :class:`DurationBatchSampler` under MAX_BATCH_SECONDS; ``length_sampler``, whose epoch
+    :class:`~xlsr_helpers.train.callbacks.SamplerEpochCallback` sets) whose evaluation keeps only the argmax id of
+    each frame (not [batch, frames, vocab] floats), with every frame beyond a clip's own marked -100: in-training
+    WER/CER do not depend on how clips were batched. Of evaluations with the same WER (CER for languages written
+    without spaces) the best is the one with the lower CER (WER), not the first. It counts training batches
+    whose loss is not finite (``non_finite_losses``, ``non_finite_streak``), for ``NonFiniteCallback``, and clips
+    the collator could not decode (``skipped_clips``: training batches, ``skipped_eval_clips``: evaluations).
+    """
 
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    import torch
+    def __init__(self, *args, max_batch_seconds: float = 0.0, train_collator=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_batch_seconds = float(max_batch_seconds or 0.0)
+        self.train_collator = train_collator  # training batches only (e.g. speed perturbation); else data_collator
+        self.non_finite_losses = 0
+        self.non_finite_streak = 0
+        self.skipped_clips = 0
+        self.skipped_eval_clips = 0
+        self.length_sampler = None  # the sampler that orders the training batches, once built
+        self.add_callback(SamplerEpochCallback(self))
 
-    flag = torch.tensor([float(value)], device=device)
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return float(flag.item())
+    def _sampler_seed(self) -> int:
+        return self.args.data_seed if self.args.data_seed is not None else self.args.seed
 
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        strategy = getattr(self.args, "train_sampling_strategy", None)
+        grouped = strategy == "group_by_length" or (strategy is None and getattr(self.args, "group_by_length", False))
+        if grouped and LENGTH_COLUMN in getattr(dataset, "column_names", []):
+            self.length_sampler = LengthBucketSampler(lengths_of(dataset), self.args.train_batch_size,
+                                                      seed=self._sampler_seed())
+            return self.length_sampler
+        return super()._get_train_sampler(train_dataset) if train_dataset is not None else \
+            super()._get_train_sampler()
 
-HEAD_PREFIX = "lm_head."  # the CTC head of every *ForCTC class
+    def get_train_dataloader(self):
+        """Training batches through ``train_collator`` when one is given (evaluation keeps ``data_collator``)."""
+        if self.train_collator is None:
+            return self._train_dataloader()
+        collator, self.data_collator = self.data_collator, self.train_collator
+        try:  # the DataLoader keeps the collator it was built with
+            return self._train_dataloader()
+        finally:
+            self.data_collator = collator
 
+    def _train_dataloader(self):
+        """Under MAX_BATCH_SECONDS: a DataLoader over :class:`DurationBatchSampler` batches (Accelerate shards
+        them between processes and replays the epoch on a resume); else the Trainer's own."""
+        if not self.max_batch_seconds:
+            return super().get_train_dataloader()
+        import inspect
+        from functools import partial
 
-def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main,
-                   freeze_encoder_steps: int = 0) -> dict[str, Any]:
-    """The step's callbacks by name: head_first, non_finite, time_limit, drive, eval."""
-    from transformers import TrainerCallback
+        from torch.utils.data import DataLoader
+        from transformers.trainer_utils import seed_worker
 
-    from ..colab import flush_drive
+        budget = int(self.max_batch_seconds * SAMPLING_RATE)
+        self.length_sampler = DurationBatchSampler(lengths_of(self.train_dataset), budget, seed=self._sampler_seed())
+        workers = self.args.dataloader_num_workers
+        init = seed_worker  # transformers < 5.x takes the worker id alone
+        if "num_workers" in inspect.signature(seed_worker).parameters:
+            init = partial(seed_worker, num_workers=workers, rank=self.args.process_index)
+        loader = DataLoader(self.train_dataset, batch_sampler=self.length_sampler, collate_fn=self.data_collator,
+                            num_workers=workers, pin_memory=self.args.dataloader_pin_memory,
+                            worker_init_fn=init if workers else None)
+        return self.accelerator.prepare(loader)
 
-    class HeadFirstCallback(TrainerCallback):
-        """FREEZE_ENCODER_STEPS: during the first N updates only the new CTC head learns (fairseq's wav2vec 2.0
-        fine-tuning calls it freeze_finetune_updates). The gradients of every other weight are dropped just
-        before the optimizer step, so AdamW leaves those weights (and its state for them) untouched; the
-        optimizer, DDP and gradient clipping see the same parameters throughout. Off by default (the 2021
-        recipe has none); fairseq's fine-tuning configurations use thousands of such updates."""
+    def _determine_best_metric(self, metrics, trial=None) -> bool:
+        """The Trainer's rule (a strictly lower WER, or CER, is a new best), and a tie won by :func:`wins_tie`."""
+        if super()._determine_best_metric(metrics=metrics, trial=trial):
+            return True
+        metric = (self.args.metric_for_best_model or "").removeprefix("eval_")
+        if self.args.greater_is_better or not wins_tie(metrics, self.state.log_history,
+                                                       self.state.best_global_step, metric):
+            return False
+        if self.args.save_strategy != "no":
+            self.state.best_global_step = self.state.global_step
+        return True
 
-        def __init__(self, steps: int):
-            self.steps = max(0, int(steps or 0))
-
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-            if model is not None and state.global_step < self.steps:
-                for name, parameter in model.named_parameters():
-                    if not name.removeprefix("module.").startswith(HEAD_PREFIX):
-                        parameter.grad = None
-            return control
-
-    class NonFiniteCallback(TrainerCallback):
-        """A non-finite batch does not end the run; a persistent one does, and says which and what to change.
-
-        Before each optimizer step, gradients that are not finite (from a NaN/inf loss, or an fp16 overflow) are
-        dropped, so the update is skipped: AdamW leaves every weight and its state alone (fp16's GradScaler skips
-        the same update and lowers its scale). Training stops, without saving, when losses stay non-finite for
-        NON_FINITE_LOSS_PATIENCE batches in a row, when SKIPPED_UPDATE_PATIENCE updates in a row are skipped,
-        or at once when a weight is no longer finite (checked before each log, evaluation and save)."""
-
-        def __init__(self):
-            self.failure: str | None = None
-            self.reason: str | None = None
-            self.skipped_updates = 0
-            self.skipped_streak = 0
-            self.trainer = None  # set by Training.make_trainer: the loss counters live on the trainer
-
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-            import torch
-
-            if model is None:
-                return control
-            grads = [p.grad for p in model.parameters() if p.grad is not None]
-            # one host sync for all tensors; the same answer on every process (gradients are all-reduced)
-            finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()) if grads else True
-            if finite:
-                self.skipped_streak = 0
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        if SKIPPED_KEY in inputs and model.training:
+            self.skipped_clips += int(inputs[SKIPPED_KEY])
+        inputs = split_batch(inputs)[0]
+        result = super().compute_loss(model, inputs, *args, **kwargs)
+        if model.training:
+            loss = result[0] if isinstance(result, tuple) else result
+            # one host sync per batch: negligible next to a forward and backward pass of a speech encoder
+            if math.isfinite(float(loss.detach().float())):
+                self.non_finite_streak = 0
             else:
-                if not args.fp16:  # fp16: the GradScaler skips this update itself and lowers its scale
-                    for parameter in model.parameters():
-                        parameter.grad = None
-                self.skipped_updates += 1
-                self.skipped_streak += 1
-            return control
+                self.non_finite_losses += 1
+                self.non_finite_streak += 1
+        return result
 
-        def on_step_end(self, args, state, control, model=None, **kwargs):
-            loss_streak = agreed_max(getattr(self.trainer, "non_finite_streak", 0), args.device)
-            if loss_streak >= NON_FINITE_LOSS_PATIENCE:
-                self._stop(control, "non_finite_loss",
-                           f"The training loss was NaN or infinite for {loss_streak} batches in a row (up to step "
-                           f"{state.global_step}); each was skipped, but it does not recover. Usual causes: learning rate "
-                           "too high or warm-up too short (lower LEARNING_RATE, raise WARMUP_STEPS), fp16 overflow "
-                           "(PRECISION=bf16 on a GPU that has it, else fp32), or broken clips or transcripts.")
-            elif self.skipped_streak >= SKIPPED_UPDATE_PATIENCE:
-                self._stop(control, "non_finite_gradients",
-                           f"{self.skipped_streak} updates in a row had NaN or infinite gradients (up to step "
-                           f"{state.global_step}) and were skipped. Under fp16 the loss scale has collapsed: use "
-                           "PRECISION=bf16 (GPUs from Ampere on) or fp32, or lower LEARNING_RATE.")
-            elif model is not None and (control.should_log or control.should_evaluate or control.should_save):
-                import torch
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        import torch
 
-                named = list(model.named_parameters())
-                finite = torch.stack([torch.isfinite(p).all() for _, p in named]).cpu()  # one host sync
-                if not bool(finite.all()):
-                    broken = named[int((~finite).nonzero()[0])][0]
-                    self._stop(control, "non_finite_weights",
-                               f"The weight {broken} became NaN or infinite at step {state.global_step}. Lower "
-                               "LEARNING_RATE or raise WARMUP_STEPS; under fp16 try PRECISION=bf16 or fp32.")
-            return control
-
-        def _stop(self, control, reason: str, message: str) -> None:
-            self.reason = reason
-            self.failure = (message + " Training stopped and this state was not saved; the last complete checkpoint "
-                            "is kept, and RESUME=auto continues from it after the change.")
-            control.should_training_stop = True
-            control.should_save = False
-            control.should_evaluate = False
-
-    class TimeLimitCallback(TrainerCallback):
-        """MAX_TRAIN_MINUTES: stop after that long (all processes agree on the same step)."""
-
-        def __init__(self, minutes: float):
-            self.limit_s = minutes * 60.0
-            self.started = None
-            self.stopped_at: int | None = None
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.started = time.monotonic()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if self.limit_s <= 0 or self.started is None:
-                return control
-            over = agreed_max(float(time.monotonic() - self.started >= self.limit_s), args.device) > 0
-            if over:
-                self.stopped_at = state.global_step
-                control.should_training_stop = True
-            return control
-
-    class DriveFlushCallback(TrainerCallback):
-        """After each checkpoint: make Google Drive write it now (a disconnect then loses nothing)."""
-
-        def on_save(self, args, state, control, **kwargs):
-            flush_drive()
-            return control
-
-    class EvalReportCallback(TrainerCallback):
-        """One line per evaluation (WER, CER, empty predictions) and live curves in a notebook."""
-
-        def __init__(self):
-            self.started = time.monotonic()
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self.started = time.monotonic()
-
-        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            from .curves import curves_figure
-
-            if not state.is_world_process_zero or not metrics:
-                return control
-            empty = metrics.get("eval_empty_share", float("nan"))
-            minutes = (time.monotonic() - self.started) / 60
-            line = (f"{minutes:5.1f} min  step {state.global_step:>6}  epoch {state.epoch or 0:6.2f}  "
-                    f"eval loss {metrics.get('eval_loss', float('nan')):8.4f}  "
-                    f"WER {metrics.get('eval_wer', float('nan')):.3f}  CER {metrics.get('eval_cer', float('nan')):.3f}  "
-                    f"empty predictions {empty:.0%}")
-            if empty == empty and empty >= 0.5:
-                line += ("  <- the model still predicts mostly blanks (normal in the first hundreds of steps; if it "
-                         "lasts, check LEARNING_RATE, WARMUP_STEPS and the vocabulary)")
-            log(line)
-            if live is not None:
-                try:
-                    live.update(curves_figure(state.log_history), line)
-                except Exception as error:  # a display problem must never stop training
-                    log(f"(live curves unavailable: {error})")
-            return control
-
-    return {"head_first": HeadFirstCallback(freeze_encoder_steps), "non_finite": NonFiniteCallback(), "time_limit": TimeLimitCallback(max_train_minutes),
-            "drive": DriveFlushCallback(), "eval": EvalReportCallback()}
+        self.skipped_eval_clips += int(inputs.get(SKIPPED_KEY, 0))
+        inputs, lengths = split_batch(inputs)
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
+        if logits is None:
+            return loss, logits, labels
+        if isinstance(logits, (tuple, list)):
+            logits = logits[0]
+        ids = logits.argmax(dim=-1)
+        if lengths is not None:
+            unwrapped = self.accelerator.unwrap_model(model)
+            frames = output_frames(unwrapped, self.processing_class.feature_extractor, lengths.cpu().numpy())
+            frames = torch.as_tensor(frames, device=ids.device)
+            outside = torch.arange(ids.shape[1], device=ids.device)[None, :] >= frames[:, None]
+            ids = ids.masked_fill(outside, IGNORED_ID)
+        return loss, ids, labels
