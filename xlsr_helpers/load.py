@@ -6,9 +6,12 @@ splits (validated/other into train when asked, a held-out test or eval split whe
 in :data:`REASONS` order (the cheap ones, then the audio checks of :mod:`xlsr_helpers.audio_checks`), the leakage
 guard (:mod:`xlsr_helpers.leakage`), the report, and the saved dataset (clips stored as their paths).
 
-Every row that does not reach the saved dataset is counted by reason in ``01_load/report.json``;
-nothing is dropped silently and one bad row never stops the step. Test clips and test sentences never
-reach train or eval (the event's one hard rule).
+Every row that does not reach the saved dataset is counted by reason in ``01_load/report.json``, with examples
+named by clip and sentence; nothing is dropped silently and one bad row never stops the step. Test clips and test
+sentences never reach train or eval (the event's one hard rule); validated/other rows of test and eval speakers
+do not either, unless KEEP_TEST_SPEAKERS_IN_TRAIN. The report says which speakers the splits share
+(``leakage``) and whether the saved test split is the source's whole test split (``test_split``): the model
+card's claims are written from these.
 
 This module must not import later steps (normalize, vocab, train): the leakage guard compares sentences
 with its own simple key (:func:`xlsr_helpers.leakage.sentence_key`); 02_normalize checks again after the real
