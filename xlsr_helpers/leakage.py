@@ -4,7 +4,7 @@ The event's one hard rule: test clips and test sentences never reach train or ev
 source, before any filter, defines what is "test" (:func:`known_test`): its clip ids, and its sentences under a
 loose comparison key (:func:`sentence_key`). Step 01's filters drop a train/eval row whose clip or key is in
 there (reasons ``leak_path`` and ``leak_sentence``), and :func:`leakage_report` counts what is left (nothing)
-and the speakers that splits share.
+and the speakers that splits share; :func:`leakage_table` shows that report in notebook 01.
 
 This module must not import later steps (normalize, vocab, train): the key is its own simple one, looser than
 any normalizer; 02_normalize checks again after the real normalization.
@@ -96,3 +96,16 @@ def leakage_report(final: dict[str, list[Any]], ids: set[str], keys: set[str], r
         "speaker_overlap_eval_test": len(eval_speakers & test_speakers),
         "speaker_overlap_train_eval": len(train_speakers & eval_speakers),
     }
+
+
+def leakage_table(report: dict[str, Any]):
+    """The leakage section of the report as one column of numbers (speaker counts by split flattened)."""
+    import pandas as pd
+
+    flat: dict[str, Any] = {}
+    for key, value in report["leakage"].items():
+        if isinstance(value, dict):
+            flat.update({f"{key}: {name}": n for name, n in value.items()})
+        else:
+            flat[key] = value
+    return pd.Series(flat, name="value").to_frame()

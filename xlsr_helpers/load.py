@@ -469,19 +469,6 @@ def split_table(report: dict[str, Any]):
     return pd.DataFrame(rows).set_index("split")
 
 
-def leakage_table(report: dict[str, Any]):
-    """The leakage section of the report as one column of numbers (speaker counts by split flattened)."""
-    import pandas as pd
-
-    flat: dict[str, Any] = {}
-    for key, value in report["leakage"].items():
-        if isinstance(value, dict):
-            flat.update({f"{key}: {name}": n for name, n in value.items()})
-        else:
-            flat[key] = value
-    return pd.Series(flat, name="value").to_frame()
-
-
 def example_text(example: dict[str, Any] | str, width: int = 40) -> str:
     """A dropped row as the table shows it: ``clip "sentence"`` (the sentence cut at ``width`` characters)."""
     if isinstance(example, str):  # a report.json written before examples named their sentence
