@@ -134,9 +134,9 @@ def speakers_text(load_report: dict) -> str:
         text = ("The source names no speaker for the test clips, so whether their voices are also in train or eval "
                 "is not known.")
     elif train_test == 0 and eval_test == 0:
-        measured = (f" ({counts.get('train', 0):,} train, {counts.get('eval', 0):,} eval and {counts.get('test', 0):,} "
-                    "test speakers)") if counts else ""
-        text = f"Test shares no speaker with train or eval (measured in step 01{measured})"
+        measured = (f": {counts.get('train', 0):,} train, {counts.get('eval', 0):,} eval and {counts.get('test', 0):,} "
+                    "test speakers") if counts else ""
+        text = f"Test shares no speaker with train or eval, as step 01 measured{measured}"
         text += "." if not train_eval else f"; train and eval share {train_eval:,}."
     else:
         text = (f"**Test shares speakers with the other splits**: {train_test:,} with train, {eval_test:,} with eval "
