@@ -132,6 +132,14 @@ def test_a_test_split_that_lost_rows_is_test_filtered_in_the_model_index_with_it
     assert result.dataset_args == {"rows_scored": 50, "rows_in_split": 50, "held_out_from": "train", "by": "speaker",
                                    "fraction": 0.1, "seed": 42}
 
+    # The Collective's sample of a release: all of its test rows scored, yet not the release's test split.
+    sample = cfg.updated(data_source="mdc:cmj8u3p1a000", mdc_sample=True)
+    card = build_card(RunInfo(cfg=sample, metrics=METRICS, load_report=whole), "ada/x")
+    result = card.data.eval_results[0]
+    assert (result.dataset_type, result.dataset_split) == ("mozilla-data-collective/cmj8u3p1a000", "test-sample")
+    assert result.dataset_args == {"rows_scored": 480, "mdc_sample": True, "rows_in_split": 480}
+    assert "**sample** of the release" in str(card)
+
 
 def test_step_04_names_the_clip_and_sentence_it_drops(tmp_path_factory, tmp_path):
     """A clip too short for its sentence (its duration as the metadata says: 0.05 s) is dropped by the feasibility

@@ -467,6 +467,9 @@ def test_a_filtered_test_split_is_never_ranked_with_the_whole_split_nor_with_ano
     assert "a part of the split that only this card's run made" in by_card["tr-filtered-long"].notes[0]
     assert _order([row for row in rows if row.rank])[:2] == [(1, "tr-xlsr53", "LM"), (2, "tr-xls-r-300m", "greedy")]
 
+    assert {split: bool(cr.PARTIAL_SPLIT.search(split)) for split in ("test", "test-clean", "test-sample", "test[:10%]",
+            "test-held-out")} == {"test": False, "test-clean": False, "test-sample": True, "test[:10%]": True,
+                                  "test-held-out": True}
     (alone,) = lb.build_leaderboard([filtered]).tables().values()  # two filtered runs: two different test sets
     assert [row.rank for row in alone] == [None, None]
     assert not any("ranked on" in note for row in alone for note in row.notes)

@@ -7,7 +7,8 @@ what its fields mean:
 - the dataset config is ``config``, or ``args`` when that is a locale (2021: ``args: tr``);
 - the split is the dataset's, or else the one the metric's name says ("Test WER": test; "Dev", "Validation",
   "Eval WER": validation); a stated test split whose metric name says another ("Dev WER") is noted, not ranked;
-  a part of a split (step 06's ``test-filtered`` and ``test-held-out``, a slice such as ``test[:10%]``) is noted
+  a part of a split (step 06's ``test-filtered``, ``test-held-out`` and ``test-sample``, a slice such as
+  ``test[:10%]``) is noted
   and never ranked, not even against another such part: each is its own subset;
 - "Test WER (without LM)", "(no LM)", "w/o LM" are greedy; "with LM", "+LM", "5-gram KenLM" are LM-decoded;
 - values on the fraction scale (0.2378) are read as percents (23.78) when every WER/CER of the card is below 1,
@@ -39,7 +40,7 @@ LM_DECODING = re.compile(rf"(?<![a-z]){LM_WORDS}", re.IGNORECASE)
 SPLIT_IN_NAME = re.compile(r"(?<![a-z])(test|dev|validation|valid|eval|evaluation)(?![a-z])", re.IGNORECASE)
 SPLIT_FROM_NAME = "split from the metric name"
 # A part of a split, particular to its card (step 06 names them so: card.splits), or a datasets slice "test[:500]".
-PARTIAL_SPLIT = re.compile(r"filtered|held[\s_-]?out|\[", re.IGNORECASE)
+PARTIAL_SPLIT = re.compile(r"filtered|held[\s_-]?out|sample|\[", re.IGNORECASE)
 SPLIT_WORDS = {"test": TEST_SPLIT, "dev": "validation", "validation": "validation", "valid": "validation",
                "eval": "validation", "evaluation": "validation"}
 # common_voice_8_0, mozilla-foundation/common_voice_8_0 -> one key per release; common_voice: no release stated.

@@ -6,8 +6,9 @@
 - Whether the test split is the source's whole test split: step 01's ``test_split`` (rows in the source, rows
   dropped by the filters, not sampled, not read), the rows step 02 dropped (emptied by normalization), and the
   utterances step 05 scored. A test split that lost rows is named ``test-filtered`` in the model-index, one held
-  out from the training rows (a source without a test split) ``test-held-out``, each with what made it in the
-  result's dataset ``args``: a result on it cannot be mistaken for one on the standard ``test`` split, and the
+  out from the training rows (a source without a test split) ``test-held-out``, the test split of the Mozilla
+  Data Collective's sample of a release (MDC_SAMPLE) ``test-sample``, each with what made it in the result's
+  dataset ``args``: a result on it cannot be mistaken for one on the standard ``test`` split, and the
   leaderboard does not rank it with those.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from ..config import Config
 
-WHOLE_SPLIT, FILTERED_SPLIT, HELD_OUT_SPLIT = "test", "test-filtered", "test-held-out"
+WHOLE_SPLIT, FILTERED_SPLIT, HELD_OUT_SPLIT, SAMPLE_SPLIT = "test", "test-filtered", "test-held-out", "test-sample"
 # What step 01's reasons mean, with the parameter behind each, for the card's sentence (others: the reason's name).
 LOST_BECAUSE = {
     "too_short": ("shorter than MIN_DURATION_S", "min_duration_s"),
@@ -40,12 +41,13 @@ LOST_BECAUSE = {
 class ScoredSplit:
     """The test split the card's numbers are on: its model-index ``split`` and ``args``, and what was lost."""
 
-    split: str  # WHOLE_SPLIT, FILTERED_SPLIT or HELD_OUT_SPLIT
+    split: str  # WHOLE_SPLIT, FILTERED_SPLIT, HELD_OUT_SPLIT or SAMPLE_SPLIT
     rows_in_source: int | None  # None when step 01's report predates the count
     scored: int | None
     lost: dict[str, int] = field(default_factory=dict)  # reason -> rows
     args: dict[str, Any] | None = None  # the model-index result's dataset args (None for the whole split)
     held_out: dict[str, Any] | None = None  # step 01's held_out.test: rows, by, fraction
+    sample: bool = False  # the data is the Collective's sample of the release the card names (MDC_SAMPLE)
 
     @property
     def whole(self) -> bool:
@@ -67,9 +69,12 @@ def scored_split(load_report: dict, normalize_report: dict, metrics: dict, data:
     lost = {reason: n for reason, n in lost.items() if n}
     held_out = load_report.get("held_out", {}).get("test") or None
     rows_in_source = record.get("rows_in_source")
-    if held_out is None and not lost:
+    sample = bool(data.mdc_sample) and any(p.strip().startswith("mdc:") for p in data.data_source.split("+"))
+    if held_out is None and not lost and not sample:
         return ScoredSplit(WHOLE_SPLIT, rows_in_source, scored)
     args: dict[str, Any] = {"rows_scored": scored}
+    if sample:
+        args["mdc_sample"] = True
     if rows_in_source is not None:
         args["rows_in_split"] = rows_in_source
     if held_out:
@@ -78,7 +83,8 @@ def scored_split(load_report: dict, normalize_report: dict, metrics: dict, data:
     if lost:
         args["rows_lost"] = lost
         args.update(filter_arguments(lost, data))
-    return ScoredSplit(HELD_OUT_SPLIT if held_out else FILTERED_SPLIT, rows_in_source, scored, lost, args, held_out)
+    split = HELD_OUT_SPLIT if held_out else SAMPLE_SPLIT if sample else FILTERED_SPLIT
+    return ScoredSplit(split, rows_in_source, scored, lost, args, held_out, sample)
 
 
 def filter_arguments(lost: dict[str, int], data: Config) -> dict[str, Any]:
@@ -97,6 +103,9 @@ def scored_split_text(split: ScoredSplit, data: Config) -> str:
         return (f"The test split is the source's whole test split: all of its {split.rows_in_source:,} rows were "
                 "scored.")
     parts = []
+    if split.sample:
+        parts.append("The data is the Mozilla Data Collective's **sample** of the release (`MDC_SAMPLE = True`), not "
+                     "the release itself: its test split is a few of the release's test clips.")
     if split.held_out:
         h = split.held_out
         parts.append(f"The source has no test split: this one was **held out from its training rows** ({h.get('rows')} "

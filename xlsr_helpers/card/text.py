@@ -272,6 +272,7 @@ def test_set_limitation(info: RunInfo) -> str:
     split = scored(info)
     which = ("the source's test split" if split.whole else
              "held out from the source's training rows" if split.held_out else
+             "the test split of the Collective's sample of the release" if split.sample else
              "a filtered part of the source's test split")
     speakers = speakers_phrase(info.load_report) if info.load_report else "its speakers are not recorded"
     return f"The test set is {which}: {speakers}; it is from the same recording conditions as the training data."
