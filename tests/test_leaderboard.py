@@ -430,3 +430,46 @@ def test_a_card_whose_language_is_not_its_dataset_config_is_filed_under_the_conf
         "the card's language is ka, its dataset config 'kab': filed under kab"]
     assert not [key for key in hub_board.tables() if key[0] == "ka"]
     assert cr.result_language(["zh"], "zh-CN") == ("zh", None) and cr.result_language(["tr"], "clean") == ("tr", None)
+
+
+# ------------------------------------------------------------------------------------------------
+# a test split that lost rows to its run's filters (step 06 names it test-filtered) is never ranked
+# ------------------------------------------------------------------------------------------------
+def filtered_card(run_dir: Path, wer: float, dropped: dict[str, int]) -> Path:
+    """Step 06's card of a run whose filters dropped test rows: build_card names its split test-filtered."""
+    cfg = Config(language="tr", model=XLSR_53, run_dir=str(run_dir), max_duration_s=10.0,
+                 data_source="common_voice:/data/cv-corpus-17.0-2024-03-15/tr")
+    kept = 500 - sum(dropped.values())
+    load = {"test_split": {"rows_in_source": 500, "rows": kept, "dropped": dropped, "not_sampled": 0, "not_read": 0,
+                           "held_out": False, "whole": False}}
+    card = build_card(RunInfo(cfg=cfg, metrics={"wer": wer, "cer": wer / 3, "n": kept}, load_report=load),
+                      f"ada/{run_dir.name}")
+    cfg.upload_dir.mkdir(parents=True)
+    write_card(card, cfg.upload_dir)
+    Normalizer("tr", "profile").save(cfg.upload_dir)
+    return run_dir
+
+
+def test_a_filtered_test_split_is_never_ranked_with_the_whole_split_nor_with_another(folders, tmp_path):
+    filtered = tmp_path / "filtered"
+    filtered_card(filtered / "tr-filtered-long", 0.1010, {"too_long": 40})
+    filtered_card(filtered / "tr-filtered-short", 0.1200, {"too_short": 7, "votes": 3})
+    from huggingface_hub import ModelCard
+
+    result = ModelCard.load(str(filtered / "tr-filtered-long" / "06_model_card" / "upload" / CARD_FILE)).data.eval_results[0]
+    assert result.dataset_split == "test-filtered" and result.dataset_args["rows_lost"] == {"too_long": 40}
+    assert result.dataset_args["max_duration_s"] == 10.0
+
+    rows = _table(lb.build_leaderboard([folders["runs"], folders["cards"], filtered]), "tr")
+    by_card = {row.card: row for row in rows}
+    assert by_card["tr-filtered-long"].wer == 10.1, "the lowest WER of the table ..."
+    assert by_card["tr-filtered-long"].rank is None and by_card["tr-filtered-short"].rank is None, "... is not ranked"
+    assert "a part of the split that only this card's run made" in by_card["tr-filtered-long"].notes[0]
+    assert _order([row for row in rows if row.rank])[:2] == [(1, "tr-xlsr53", "LM"), (2, "tr-xls-r-300m", "greedy")]
+
+    assert {split: bool(cr.PARTIAL_SPLIT.search(split)) for split in ("test", "test-clean", "test-sample", "test[:10%]",
+            "test-held-out")} == {"test": False, "test-clean": False, "test-sample": True, "test[:10%]": True,
+                                  "test-held-out": True}
+    (alone,) = lb.build_leaderboard([filtered]).tables().values()  # two filtered runs: two different test sets
+    assert [row.rank for row in alone] == [None, None]
+    assert not any("ranked on" in note for row in alone for note in row.notes)

@@ -207,10 +207,16 @@ def test_every_bad_row_is_counted_by_reason_and_nothing_crashes(tmp_path, clips)
                                           "too_short": 1, "undecodable": 2}
     assert dataset["train"]["id"] == ["common_voice_tr_1.mp3"]
     assert report["read"] == 11 and sum(report["kept"].values()) + sum(report["dropped_total"].values()) == 11
-    assert set(report["dropped_examples"]["undecodable"]) == {"common_voice_tr_3.mp3", "common_voice_tr_4.mp3"}
+    assert {e["clip"] for e in report["dropped_examples"]["undecodable"]} == {"common_voice_tr_3.mp3", "common_voice_tr_4.mp3"}
     assert "truncated" in report["decode_errors"]["common_voice_tr_3.mp3"]
+    # every dropped row is named by its clip and its sentence, never by a row number
+    short = report["dropped_examples"]["too_short"][0]
+    assert (short["clip"], short["sentence"], short["split"]) == ("common_voice_tr_7.mp3", "Çok kısa", "train")
+    assert short["path"].endswith("clips/common_voice_tr_7.mp3")
+    assert all(e["clip"] and "sentence" in e for examples in report["dropped_examples"].values() for e in examples)
     table = dropped_table(report)
     assert table.loc["undecodable", "train"] == 2 and table.loc["undecodable", "total"] == 2
+    assert 'common_voice_tr_7.mp3 "Çok kısa"' in table.loc["too_short", "examples"]
     assert set(report["dropped_total"]) <= set(REASONS)
 
 
@@ -287,6 +293,57 @@ def test_extra_train_splits_never_bring_back_test(tmp_path, clips):
     assert len(without["train"]) == 3
     with pytest.raises(ValueError, match="EXTRA_TRAIN_SPLITS"):
         load_source(cfg_for(tmp_path, f"common_voice:{folder}", extra_train_splits="valid"))
+
+
+def test_validated_rows_of_test_and_eval_speakers_stay_out_of_train_unless_kept(tmp_path, clips):
+    """Common Voice's validated.tsv holds the test speakers' other clips: by default they do not reach train
+    (counted as test_speaker / eval_speaker), and the leakage report measures no shared speaker; with
+    KEEP_TEST_SPEAKERS_IN_TRAIN they do, and the report says so."""
+    splits = dict(BASIC)
+    splits["validated"] = [*BASIC["train"], *BASIC["dev"], *BASIC["test"],
+                           ("spk4", "common_voice_tr_30.mp3", "Test konuşmacısının başka cümlesi", "a"),
+                           ("spk3", "common_voice_tr_31.mp3", "Dev konuşmacısının başka cümlesi", "b"),
+                           ("spk9", "common_voice_tr_32.mp3", "Yeni bir konuşmacı", "c")]
+    folder = make_cv(tmp_path / "cv", splits, clips)
+    source = f"common_voice:{folder}"
+    dataset, report = load_source(cfg_for(tmp_path, source, extra_train_splits="validated"))
+    assert "common_voice_tr_32.mp3" in dataset["train"]["id"]
+    assert not {"common_voice_tr_30.mp3", "common_voice_tr_31.mp3"} & set(dataset["train"]["id"])
+    assert report["dropped"]["train"] == {"test_speaker": 1, "eval_speaker": 1}
+    example = report["dropped_examples"]["test_speaker"][0]
+    assert (example["clip"], example["sentence"], example["speaker"]) == (
+        "common_voice_tr_30.mp3", "Test konuşmacısının başka cümlesi", "spk4")
+    leakage = report["leakage"]
+    assert leakage["removed_test_speaker_rows"] == 1 and leakage["removed_eval_speaker_rows"] == 1
+    assert leakage["speaker_overlap_train_test"] == leakage["speaker_overlap_train_eval"] == 0
+    assert leakage["test_speakers_kept_in_train"] is False and leakage["speakers"]["test"] == 1
+
+    kept, report = load_source(cfg_for(tmp_path, source, extra_train_splits="validated",
+                                       keep_test_speakers_in_train=True))
+    assert {"common_voice_tr_30.mp3", "common_voice_tr_31.mp3", "common_voice_tr_32.mp3"} <= set(kept["train"]["id"])
+    assert "test_speaker" not in report["dropped"]["train"]
+    leakage = report["leakage"]
+    assert leakage["speaker_overlap_train_test"] == 1 and leakage["speaker_overlap_train_eval"] == 1
+    assert leakage["test_speakers_kept_in_train"] is True
+    assert any("KEEP_TEST_SPEAKERS_IN_TRAIN=True" in note for note in report["notes"])
+
+
+def test_the_report_says_whether_the_test_split_is_whole(tmp_path, clips):
+    """``test_split``: the source's test rows against those saved; a filter that drops a test row (here
+    MIN_DURATION_S), or MAX_SAMPLES_PER_SPLIT, makes it a part of the split, said with the reasons."""
+    test = [("spk4", "common_voice_tr_5.mp3", "Kitap okumak güzel.", "c"),
+            ("spk5", "common_voice_tr_6.mp3", "Çok kısa", "short"),
+            ("spk5", "common_voice_tr_7.mp3", "Bugün hava güzel", "a")]
+    folder = make_cv(tmp_path / "cv", {**BASIC, "test": test}, clips)
+    source = f"common_voice:{folder}"
+    _, whole = load_source(cfg_for(tmp_path, source, min_duration_s=0.0))
+    assert whole["test_split"] == {"rows_in_source": 3, "rows": 3, "dropped": {}, "not_sampled": 0, "not_read": 0,
+                                   "held_out": False, "whole": True}
+    _, filtered = load_source(cfg_for(tmp_path, source, min_duration_s=0.5))
+    assert filtered["test_split"]["whole"] is False and filtered["test_split"]["dropped"] == {"too_short": 1}
+    assert filtered["test_split"]["rows"] == 2
+    _, sampled = load_source(cfg_for(tmp_path, source, min_duration_s=0.0, max_samples_per_split=1))
+    assert sampled["test_split"]["not_sampled"] == 2 and sampled["test_split"]["whole"] is False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -382,6 +439,9 @@ def test_leakage_guard_knows_the_whole_test_split_when_only_part_is_read(tmp_pat
                   max_samples_per_split=1, seed=0)
     dataset, report = load_source(cfg)
     assert report["leakage"]["test_keys_known"] == {"sentences": 8, "clips": 8}
+    # the test split is a part of the source's: 1 row saved, 3 read but not sampled, 4 never read
+    assert {k: report["test_split"][k] for k in ("rows_in_source", "rows", "not_sampled", "not_read", "whole")} == {
+        "rows_in_source": 8, "rows": 1, "not_sampled": 3, "not_read": 4, "whole": False}
     if streaming:  # the stream is read in order: the two leaking rows are among the 4 read
         assert report["dropped"]["train"] == {"leak_path": 1, "leak_sentence": 1}
     assert report["leakage"]["test_clips_in_train_or_eval"] == 0

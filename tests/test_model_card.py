@@ -23,7 +23,7 @@ from test_evaluate import (build_tiny_run, copy_run, keep_test_clips, require_lm
                            train_sentences, write_arpa)
 
 from xlsr_helpers import evaluate as ev  # noqa: E402
-from xlsr_helpers.card.hub import find_token, push_to_hub  # noqa: E402
+from xlsr_helpers.card.hub import HubLoginError, card_model_id, find_token, push_to_hub  # noqa: E402
 from xlsr_helpers.card.names import (dataset_ids, hub_language, language_name, model_name,  # noqa: E402
                                      public_source, repo_id)
 from xlsr_helpers.card.run_info import ModelCardError, RunInfo, read_run  # noqa: E402
@@ -205,10 +205,13 @@ def test_push_without_token_says_what_to_do(monkeypatch, tmp_path, capsys):
     result = push_to_hub(tmp_path, "someone/model")
     assert not result["pushed"]
     out = capsys.readouterr().out
-    assert "HF_TOKEN" in out and "notebook_login" in out and str(tmp_path) in out
+    assert "HF_TOKEN" in out and "hf auth login" in out and str(tmp_path) in out
 
 
-def test_push_with_token_uploads_the_folder_and_never_shows_the_token(monkeypatch, carded, capsys):
+def test_push_with_token_names_the_namespace_in_the_card_and_never_shows_the_token(monkeypatch, carded, tmp_path,
+                                                                                   capsys):
+    """PUSH_TO_HUB with HF_TOKEN: the repository id gets the token's user (whoami) before the card is written, so
+    the card's usage code and the upload name the same ``ada/wav2vec2-tiny-tr``; the token is nowhere."""
     import huggingface_hub
 
     calls = []
@@ -218,9 +221,6 @@ def test_push_with_token_uploads_the_folder_and_never_shows_the_token(monkeypatc
             assert token == FAKE_TOKEN
             calls.append(("init",))
 
-        def whoami(self):
-            return {"name": "ada"}
-
         def create_repo(self, **kwargs):
             calls.append(("create_repo", kwargs))
 
@@ -228,16 +228,29 @@ def test_push_with_token_uploads_the_folder_and_never_shows_the_token(monkeypatc
             calls.append(("upload_folder", kwargs))
             return type("Info", (), {"commit_url": f"https://huggingface.co/{kwargs['repo_id']}/commit/1"})()
 
+    def whoami(token=None):
+        assert token == FAKE_TOKEN
+        return {"name": "ada"}
+
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub, "whoami", whoami)
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
-    _, card = carded
-    result = push_to_hub(card.upload_dir, "wav2vec2-tiny-tr")
-    assert result["pushed"] and result["repo_id"] == "ada/wav2vec2-tiny-tr"
+    cfg, card = carded
+    run = copy_run(cfg.run_path, tmp_path / "run")
+    result = run_model_card(run_config(run), push=True)
+    assert result.repo_id == "ada/wav2vec2-tiny-tr" and result.push["pushed"]
+    assert 'MODEL_ID = "ada/wav2vec2-tiny-tr"' in result.card_text and card_model_id(result.upload_dir) == result.repo_id
     upload = [c[1] for c in calls if c[0] == "upload_folder"][0]
-    assert upload["folder_path"] == str(card.upload_dir) and upload["repo_id"] == "ada/wav2vec2-tiny-tr"
+    assert upload["folder_path"] == str(result.upload_dir) and upload["repo_id"] == "ada/wav2vec2-tiny-tr"
     assert all(FAKE_TOKEN not in json.dumps(c[1] if len(c) > 1 else "", default=str) for c in calls)
-    assert FAKE_TOKEN not in json.dumps(result) and FAKE_TOKEN not in capsys.readouterr().out
-    assert find_token() == FAKE_TOKEN
+    assert FAKE_TOKEN not in json.dumps(result.push) and FAKE_TOKEN not in capsys.readouterr().out
+    assert FAKE_TOKEN not in result.card_text and find_token() == FAKE_TOKEN
+    # A folder whose card names no namespace, or another repository, is not pushed under a name it does not say.
+    with pytest.raises(HubLoginError, match="no namespace"):
+        push_to_hub(card.upload_dir, "wav2vec2-tiny-tr")
+    with pytest.raises(ModelCardError, match="names the repository 'wav2vec2-tiny-tr'"):
+        push_to_hub(card.upload_dir, "ada/wav2vec2-tiny-tr")
+    assert len([c for c in calls if c[0] == "upload_folder"]) == 1
 
 
 def test_names_and_sources():
@@ -298,7 +311,9 @@ def test_card_with_an_lm_lists_both_decodings(carded_lm):
     figures = {"greedy": metrics, "n-gram-lm": metrics["lm"]}
     for r in card.data.eval_results:
         assert r.metric_value == round(100 * figures[r.metric_args["decoding"]][r.metric_type], 2)
-        assert (r.dataset_type, r.dataset_split, r.dataset_config) == ("synthetic-espeak-ng", "test", "tr")
+        # keep_test_clips cut the test split to 4 clips after step 02: the card says it is a part of the split
+        assert (r.dataset_type, r.dataset_split, r.dataset_config) == ("synthetic-espeak-ng", "test-filtered", "tr")
+        assert r.dataset_args["rows_scored"] == 4 and r.dataset_args["rows_lost"]["not_scored"] > 0
     assert metrics["lm"]["wer"] != metrics["wer"], "the two decodings differ, so a mix-up would show"
     results = result.card_text.split("## Results")[1].split("## Limitations")[0]
     assert f"| Test WER (n-gram LM) | n-gram-lm | {100 * metrics['lm']['wer']:.2f} |" in results

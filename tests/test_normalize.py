@@ -231,8 +231,10 @@ def test_run_normalize_reports_inventory_removed_emptied_and_leakage(tmp_path):
     assert ds["train"].column_names == ["id", "audio", "sentence", "raw_sentence", "speaker", "duration", "source"]
     report = json.loads(result.report_path.read_text(encoding="utf-8"))
     assert report["splits"]["train"]["emptied"] == 2 and report["emptied_total"] == 2
-    assert "..." in report["emptied_examples"]
+    # dropped rows are named by their clip and the sentence as written
+    assert {"split": "train", "clip": "train_1.mp3", "sentence": "..."} in report["emptied_examples"]
     assert report["leak_removed_after_normalization"] == 1  # "Merhaba, dünya!" is the test sentence
+    assert report["leak_removed_examples"] == [{"split": "train", "clip": "train_3.mp3", "sentence": "Merhaba, dünya!"}]
     inventory = report["inventory"]
     removed = {e["char"]: e for e in inventory["removed"]}
     assert removed["!"]["count"] == 2 and removed["!"]["example"] == "İstanbul'a gidiyoruz!"

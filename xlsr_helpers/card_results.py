@@ -7,6 +7,9 @@ what its fields mean:
 - the dataset config is ``config``, or ``args`` when that is a locale (2021: ``args: tr``);
 - the split is the dataset's, or else the one the metric's name says ("Test WER": test; "Dev", "Validation",
   "Eval WER": validation); a stated test split whose metric name says another ("Dev WER") is noted, not ranked;
+  a part of a split (step 06's ``test-filtered``, ``test-held-out`` and ``test-sample``, a slice such as
+  ``test[:10%]``) is noted
+  and never ranked, not even against another such part: each is its own subset;
 - "Test WER (without LM)", "(no LM)", "w/o LM" are greedy; "with LM", "+LM", "5-gram KenLM" are LM-decoded;
 - values on the fraction scale (0.2378) are read as percents (23.78) when every WER/CER of the card is below 1,
   or for a WER below 1 beside values of 1 or more; another value below 1 (a lone WER, a CER below 1 beside
@@ -36,6 +39,8 @@ LM_DECODING = re.compile(rf"(?<![a-z]){LM_WORDS}", re.IGNORECASE)
 # The split a metric's name says, for cards whose dataset states none ("Test WER", "Dev WER", "eval_wer").
 SPLIT_IN_NAME = re.compile(r"(?<![a-z])(test|dev|validation|valid|eval|evaluation)(?![a-z])", re.IGNORECASE)
 SPLIT_FROM_NAME = "split from the metric name"
+# A part of a split, particular to its card (step 06 names them so: card.splits), or a datasets slice "test[:500]".
+PARTIAL_SPLIT = re.compile(r"filtered|held[\s_-]?out|sample|\[", re.IGNORECASE)
 SPLIT_WORDS = {"test": TEST_SPLIT, "dev": "validation", "validation": "validation", "valid": "validation",
                "eval": "validation", "evaluation": "validation"}
 # common_voice_8_0, mozilla-foundation/common_voice_8_0 -> one key per release; common_voice: no release stated.
@@ -112,7 +117,8 @@ def decoding(result) -> str:
 
 def result_split(result) -> tuple[str, str | None, bool]:
     """(split, note or None, whether the split is in doubt): the dataset's split, else the one the metric's name
-    says ("Test WER", "Dev WER"); a stated test split whose metric name says another is noted and in doubt."""
+    says ("Test WER", "Dev WER"); a stated test split whose metric name says another is noted and in doubt; a part
+    of a split (:data:`PARTIAL_SPLIT`) is in doubt."""
     stated = str(result.dataset_split or "").strip().lower()
     named = {SPLIT_WORDS[word.lower()] for word in SPLIT_IN_NAME.findall(str(result.metric_name or ""))}
     if not stated:
@@ -121,6 +127,8 @@ def result_split(result) -> tuple[str, str | None, bool]:
         return "", None, False
     if stated == TEST_SPLIT and named and TEST_SPLIT not in named:  # "Dev WER" on a stated test split
         return stated, f"the metric name {result.metric_name!r} says another split than {stated!r}: not ranked", True
+    if PARTIAL_SPLIT.search(stated):  # never ranked: the leaderboard's note says why (leaderboard.rank_table)
+        return stated, None, True
     return stated, None, False
 
 

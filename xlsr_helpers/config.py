@@ -60,6 +60,7 @@ class Config:
     mdc_sample: bool = False  # mdc:<id> only: the dataset's small sample instead of the whole release (a quick rehearsal)
     synthetic_size: str = "demo"  # tiny | demo | small (only for DATA_SOURCE=synthetic)
     extra_train_splits: str = ""  # "" | validated | other | validated+other (minus dev and test)
+    keep_test_speakers_in_train: bool = False  # EXTRA_TRAIN_SPLITS only: True keeps validated/other rows of test and eval speakers in train (the card then says its test WER is optimistic)
     max_samples_per_split: int = 0  # 0 = all; else keep at most this many rows per split (quick runs)
     min_duration_s: float = 0.5  # drop clips shorter than this
     max_duration_s: float = 20.0  # drop clips longer than this (long clips cause OOM)

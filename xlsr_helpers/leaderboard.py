@@ -15,8 +15,9 @@ Ranking: one table per language and dataset (type + config). A row is one card's
 with one decoding: greedy and LM-decoded results are separate rows. Rows are ranked by WER, lowest first,
 or by CER for the languages written without spaces between words (``normalize.primary_metric``: zh, ja, th,
 ...), where a sentence is one "word". Only rows on the table's split get a rank: ``test``, or the most
-common split where no row has a test split. The notes column marks rows on another split or without a split
-(not ranked), rows without the ranking metric (not ranked), values read from fractions or of unsure scale,
+common split where no row has a test split; a row on a part of a split (step 06's ``test-filtered`` or
+``test-held-out``: filters of its own run dropped rows) is never ranked, not even against another such part. The
+notes column marks rows on another split, a part of one, or without a split (not ranked), rows without the ranking metric (not ranked), values read from fractions or of unsure scale,
 and rows whose normalizer is not the table's most common one, or not stated (ranked, but their numbers are
 not strictly comparable).
 
@@ -36,7 +37,7 @@ from typing import Any, Iterable
 
 import yaml  # huggingface_hub's YAML parser: its errors are those of a broken card header
 
-from .card_results import (COMMON_VOICE_NO_RELEASE, FRACTION, TEST_SPLIT, UNSURE, card_languages, dataset_key,
+from .card_results import (COMMON_VOICE_NO_RELEASE, FRACTION, PARTIAL_SPLIT, TEST_SPLIT, UNSURE, card_languages, dataset_key,
                            decoding, metric_kind, percent, result_config, result_language, result_split, value_scales)
 from .config import Config
 from .card.names import LANGUAGE_NAMES, language_name
@@ -325,8 +326,9 @@ def read_value(row: Entry, kind: str, value: float, scale: str) -> float:
 # Ranking
 # ------------------------------------------------------------------------------------------------
 def table_split(rows: list[Entry]) -> str:
-    """``test`` when a row has it (or no row states a split), else the most common split."""
-    splits = [r.split for r in rows if r.split]
+    """``test`` when a row has it (or no row states a split), else the most common split; never a part of a split
+    (``test-filtered``, ``test-held-out``: each card's own subset)."""
+    splits = [r.split for r in rows if r.split and not PARTIAL_SPLIT.search(r.split)]
     if not splits or TEST_SPLIT in splits:
         return TEST_SPLIT
     return Counter(splits).most_common(1)[0][0]
@@ -347,6 +349,9 @@ def rank_table(rows: list[Entry]) -> None:
         row.ranked_by = metric
         if not row.split:
             row.notes.append("no split stated: not ranked")
+        elif PARTIAL_SPLIT.search(row.split):
+            row.notes.append(f"scored on {row.split!r}, a part of the split that only this card's run made (filters "
+                             "or a held-out share, in the card's dataset args): not ranked")
         elif row.split != split:
             row.notes.append(f"scored on the {row.split!r} split, not {split!r}: not ranked")
         elif split != TEST_SPLIT:

@@ -4,7 +4,7 @@ The event's one hard rule: test clips and test sentences never reach train or ev
 source, before any filter, defines what is "test" (:func:`known_test`): its clip ids, and its sentences under a
 loose comparison key (:func:`sentence_key`). Step 01's filters drop a train/eval row whose clip or key is in
 there (reasons ``leak_path`` and ``leak_sentence``), and :func:`leakage_report` counts what is left (nothing)
-and the speakers that splits share.
+and the speakers that splits share; :func:`leakage_table` shows that report in notebook 01.
 
 This module must not import later steps (normalize, vocab, train): the key is its own simple one, looser than
 any normalizer; 02_normalize checks again after the real normalization.
@@ -71,20 +71,41 @@ def known_test(test_rows: Iterable[Any], sources: Iterable[Any]) -> tuple[set[st
     return ids, keys
 
 
-def leakage_report(final: dict[str, list[Any]], ids: set[str], keys: set[str],
-                   removed: dict[str, int]) -> dict[str, Any]:
+def leakage_report(final: dict[str, list[Any]], ids: set[str], keys: set[str], removed: dict[str, int],
+                   keep_test_speakers: bool = False) -> dict[str, Any]:
     """The report's ``leakage`` section: what was known as test, what the guard removed (``removed``: leak_path and
-    leak_sentence counts), what of it is left in train or eval (0 by construction), and the speakers splits share."""
-    train_speakers = {r.speaker for r in final["train"] if r.speaker}
-    eval_speakers = {r.speaker for r in final["eval"] if r.speaker}
-    test_speakers = {r.speaker for r in final["test"] if r.speaker}
+    leak_sentence counts, and test_speaker / eval_speaker: validated/other rows of those speakers kept out of train),
+    what of it is left in train or eval (0 by construction), and the speakers splits share — what the model card
+    says about speakers (``keep_test_speakers``: KEEP_TEST_SPEAKERS_IN_TRAIN let validated/other rows of test and
+    eval speakers into train). ``speakers`` counts each split's speakers; ``rows_without_speaker`` its rows whose
+    source names none (then nobody can say whether those clips share a voice with another split)."""
+    speakers = {split: {r.speaker for r in rows if r.speaker} for split, rows in final.items()}
+    train_speakers, eval_speakers, test_speakers = speakers["train"], speakers["eval"], speakers["test"]
     return {
         "test_keys_known": {"sentences": len(keys), "clips": len(ids)},
         "removed_by_path": removed["leak_path"],
         "removed_by_sentence": removed["leak_sentence"],
+        "removed_test_speaker_rows": removed.get("test_speaker", 0),
+        "removed_eval_speaker_rows": removed.get("eval_speaker", 0),
+        "test_speakers_kept_in_train": keep_test_speakers,
         "test_clips_in_train_or_eval": len(ids & {r.id for s in ("train", "eval") for r in final[s]}),
         "test_sentences_in_train_or_eval": len(keys & {r.key for s in ("train", "eval") for r in final[s]}),
+        "speakers": {split: len(names) for split, names in speakers.items()},
+        "rows_without_speaker": {split: sum(1 for r in rows if not r.speaker) for split, rows in final.items()},
         "speaker_overlap_train_test": len(train_speakers & test_speakers),
         "speaker_overlap_eval_test": len(eval_speakers & test_speakers),
         "speaker_overlap_train_eval": len(train_speakers & eval_speakers),
     }
+
+
+def leakage_table(report: dict[str, Any]):
+    """The leakage section of the report as one column of numbers (speaker counts by split flattened)."""
+    import pandas as pd
+
+    flat: dict[str, Any] = {}
+    for key, value in report["leakage"].items():
+        if isinstance(value, dict):
+            flat.update({f"{key}: {name}": n for name, n in value.items()})
+        else:
+            flat[key] = value
+    return pd.Series(flat, name="value").to_frame()

@@ -6,9 +6,12 @@ splits (validated/other into train when asked, a held-out test or eval split whe
 in :data:`REASONS` order (the cheap ones, then the audio checks of :mod:`xlsr_helpers.audio_checks`), the leakage
 guard (:mod:`xlsr_helpers.leakage`), the report, and the saved dataset (clips stored as their paths).
 
-Every row that does not reach the saved dataset is counted by reason in ``01_load/report.json``;
-nothing is dropped silently and one bad row never stops the step. Test clips and test sentences never
-reach train or eval (the event's one hard rule).
+Every row that does not reach the saved dataset is counted by reason in ``01_load/report.json``, with examples
+named by clip and sentence; nothing is dropped silently and one bad row never stops the step. Test clips and test
+sentences never reach train or eval (the event's one hard rule); validated/other rows of test and eval speakers
+do not either, unless KEEP_TEST_SPEAKERS_IN_TRAIN. The report says which speakers the splits share
+(``leakage``) and whether the saved test split is the source's whole test split (``test_split``): the model
+card's claims are written from these.
 
 This module must not import later steps (normalize, vocab, train): the leakage guard compares sentences
 with its own simple key (:func:`xlsr_helpers.leakage.sentence_key`); 02_normalize checks again after the real
@@ -43,6 +46,8 @@ REASONS = {
     "leak_path": "clip is in the test split (removed from train/eval)",
     "leak_sentence": "sentence is in the test split (removed from train/eval)",
     "eval_sentence": "validated/other row whose sentence is in eval (not added to train)",
+    "test_speaker": "validated/other row of a test speaker (not added to train; KEEP_TEST_SPEAKERS_IN_TRAIN keeps it)",
+    "eval_speaker": "validated/other row of an eval speaker (not added to train; KEEP_TEST_SPEAKERS_IN_TRAIN keeps it)",
     "empty_sentence": "sentence empty or only punctuation/spaces",
     "votes": "fewer up-votes than MIN_UP_VOTES",
     "too_short": "shorter than MIN_DURATION_S",
@@ -89,26 +94,42 @@ def held_out_split(rows: list[Row], fraction: float, seed: int) -> tuple[list[Ro
     return kept, out, "speaker" if by_speaker else "file"
 
 
+def dropped_row(row: Row, split: str) -> dict[str, Any]:
+    """What a report says of a dropped row: its clip (id, and the file when there is one), its sentence and split."""
+    described = {"clip": row.id, "sentence": row.sentence, "split": split}
+    if row.path:
+        described["path"] = row.path
+    if row.speaker:
+        described["speaker"] = row.speaker
+    return described
+
+
 @dataclass
 class Tally:
-    """Dropped rows by split and reason, with a few example ids per reason."""
+    """Dropped rows by split and reason, with a few examples per reason (clip and sentence: :func:`dropped_row`)."""
 
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, str] = field(default_factory=dict)
 
     def drop(self, split: str, reason: str, row: Row, detail: str | None = None) -> None:
         self.counts[split][reason] += 1
         if len(self.examples[reason]) < 5:
-            self.examples[reason].append(row.id)
+            self.examples[reason].append(dropped_row(row, split))
         if detail and len(self.errors) < 20:
             self.errors[row.id] = detail
 
 
-def _assign_splits(sources: list[SourceRows], cfg: Config, notes: list[str]) -> dict[str, list[Row]]:
-    """train / eval / test rows (before filters); validated/other feed train when asked."""
+def _assign_splits(sources: list[SourceRows], cfg: Config, notes: list[str]) -> tuple[dict[str, list[Row]], dict[str, str]]:
+    """(train / eval / test rows before filters, {clip id: reason} of the validated/other rows that must not reach
+    train because their speaker is a test or eval speaker); validated/other feed train when asked.
+
+    Common Voice's train, dev and test are speaker-disjoint, but validated/other hold the other clips of the test
+    and eval speakers: added to train, they would make the test WER optimistic (the model has heard the voice).
+    They are kept out (reasons ``test_speaker`` / ``eval_speaker``) unless KEEP_TEST_SPEAKERS_IN_TRAIN."""
     splits: dict[str, list[Row]] = {s: [] for s in SPLITS}
     extra: list[Row] = []
+    held_speakers: dict[str, str] = {}
     for source in sources:
         for row in source.rows:
             (splits[row.split] if row.split in splits else extra).append(row)
@@ -130,7 +151,14 @@ def _assign_splits(sources: list[SourceRows], cfg: Config, notes: list[str]) -> 
         splits["train"].extend(added)
         notes.append(f"{len(added)} rows of validated/other go to train before the filters and the leakage "
                      f"guard (of {len(extra)}: the others are train clips already, or dev/test clips).")
-    return splits
+        if not cfg.keep_test_speakers_in_train:
+            speakers = {r.speaker: "eval_speaker" for r in splits["eval"] if r.speaker}
+            speakers.update({r.speaker: "test_speaker" for r in splits["test"] if r.speaker})
+            held_speakers = {r.id: speakers[r.speaker] for r in added if r.speaker in speakers}
+        else:
+            notes.append("KEEP_TEST_SPEAKERS_IN_TRAIN=True: validated/other rows of test and eval speakers go to "
+                         "train too; the test WER is then optimistic (the model has heard those voices).")
+    return splits, held_speakers
 
 
 def _held_out(splits: dict[str, list[Row]], cfg: Config, report: dict[str, Any]) -> None:
@@ -151,8 +179,8 @@ def _held_out(splits: dict[str, list[Row]], cfg: Config, report: dict[str, Any])
 
 
 def _cheap_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
-                   test_ids: set[str], test_keys: set[str]) -> list[Row]:
-    """Checks that need no decoding, in REASONS order."""
+                   test_ids: set[str], test_keys: set[str], held_speakers: dict[str, str]) -> list[Row]:
+    """Checks that need no decoding, in REASONS order (``held_speakers``: see :func:`_assign_splits`)."""
     kept: list[Row] = []
     seen: set[tuple[str, str]] = set()
     guard = split != "test"
@@ -168,6 +196,8 @@ def _cheap_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
             reason = "leak_path"
         elif guard and row.key and row.key in test_keys:
             reason = "leak_sentence"
+        elif guard and row.id in held_speakers:
+            reason = held_speakers[row.id]
         elif not row.key:
             reason = "empty_sentence"
         elif min_votes and row.up_votes is not None and row.up_votes < min_votes:
@@ -234,8 +264,9 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
         "held_out": {},
         "notes": notes,
     }
-    splits = _assign_splits(sources, cfg, notes)
+    splits, held_speakers = _assign_splits(sources, cfg, notes)
     _held_out(splits, cfg, report)
+    in_source = test_rows_in_source(splits["test"], sources)
 
     # Leakage guard: every test row of every source, before any filter, defines what is "test".
     test_ids, test_keys = known_test(splits["test"], sources)
@@ -245,7 +276,7 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     not_sampled: dict[str, int] = {}
     decode_check: dict[str, dict[str, int]] = {}
     for split in SPLITS:
-        rows = _cheap_filters(splits[split], split, cfg, tally, test_ids, test_keys)
+        rows = _cheap_filters(splits[split], split, cfg, tally, test_ids, test_keys, held_speakers)
         final[split], not_sampled[split], decode_check[split] = _audio_filters(
             rows, split, cfg, tally, cfg.max_samples_per_split)
 
@@ -287,14 +318,36 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     report["reasons"] = REASONS
     report["leakage"] = leakage_report(final, test_ids, test_keys,
                                        {reason: sum(tally.counts[s][reason] for s in SPLITS)
-                                        for reason in ("leak_path", "leak_sentence")})
+                                        for reason in ("leak_path", "leak_sentence", "test_speaker", "eval_speaker")},
+                                       keep_test_speakers=bool(cfg.extra_train_splits and cfg.keep_test_speakers_in_train))
     if report["leakage"]["speaker_overlap_train_test"]:
+        why = ("KEEP_TEST_SPEAKERS_IN_TRAIN=True kept their validated/other clips in train"
+               if report["leakage"]["test_speakers_kept_in_train"] else "the source's own train and test share them")
         notes.append(f"{report['leakage']['speaker_overlap_train_test']} speakers are in both train and test "
-                     "(their clips and sentences differ). Common Voice's own splits are speaker-disjoint; "
-                     "EXTRA_TRAIN_SPLITS brings speakers back.")
+                     f"(their clips and sentences differ): {why}. The test WER is optimistic for their clips.")
     report["kept"] = {s: len(final[s]) for s in SPLITS}
+    report["test_split"] = test_split_record(in_source, len(final["test"]), report["dropped"]["test"],
+                                             not_sampled["test"], bool(report["held_out"].get("test")))
     report["read"] = sum(len(s.rows) for s in sources)
     return dataset, report
+
+
+def test_rows_in_source(test_rows: list[Row], sources: list[SourceRows]) -> int:
+    """How many rows the test split has in its sources: the test rows read, or a source's whole test split where it
+    read only part of it (a hub source under MAX_SAMPLES_PER_SPLIT knows every test sentence: ``test_sentences``)."""
+    read = Counter(r.source for r in test_rows)
+    return sum(max(read[s.spec], len(s.test_sentences)) for s in sources)
+
+
+def test_split_record(in_source: int, kept: int, dropped: dict[str, int], not_sampled: int,
+                      held_out: bool) -> dict[str, Any]:
+    """The report's ``test_split``: is the saved test split the source's whole test split? ``in_source`` rows, of
+    which ``kept`` are saved; the others were dropped (by reason), not sampled (MAX_SAMPLES_PER_SPLIT) or not read
+    (a hub source read part of its test split). A test split held out from train is no split of the source."""
+    accounted = kept + sum(dropped.values()) + not_sampled
+    return {"rows_in_source": in_source, "rows": kept, "dropped": dict(dropped), "not_sampled": not_sampled,
+            "not_read": max(0, in_source - accounted), "held_out": held_out,
+            "whole": kept == in_source and not held_out}
 
 
 def split_summary(rows: list[Row]) -> dict[str, Any]:
@@ -416,6 +469,15 @@ def split_table(report: dict[str, Any]):
     return pd.DataFrame(rows).set_index("split")
 
 
+def example_text(example: dict[str, Any] | str, width: int = 40) -> str:
+    """A dropped row as the table shows it: ``clip "sentence"`` (the sentence cut at ``width`` characters)."""
+    if isinstance(example, str):  # a report.json written before examples named their sentence
+        return example
+    sentence = example.get("sentence") or ""
+    sentence = sentence if len(sentence) <= width else sentence[: width - 1] + "…"
+    return f'{example.get("clip", "?")} "{sentence}"'
+
+
 def dropped_table(report: dict[str, Any]):
     """Dropped rows: reason x split, with what the reason means and example clips."""
     import pandas as pd
@@ -425,6 +487,6 @@ def dropped_table(report: dict[str, Any]):
         counts = {split: report["dropped"].get(split, {}).get(reason, 0) for split in SPLITS}
         if any(counts.values()):
             rows.append({"reason": reason, **counts, "total": sum(counts.values()), "meaning": meaning,
-                         "examples": ", ".join(report["dropped_examples"].get(reason, [])[:3])})
+                         "examples": "; ".join(example_text(e) for e in report["dropped_examples"].get(reason, [])[:3])})
     columns = ["reason", *SPLITS, "total", "meaning", "examples"]
     return pd.DataFrame(rows, columns=columns).set_index("reason")

@@ -3,7 +3,10 @@
 The seed asked participants to paste their WER into a README full of TODOs. Here everything in the card
 comes from the run folder. One module per concern, in the order the step uses them:
 
-* ``run_info``: the run's config and reports (``05_evaluate/metrics.json`` required), ``ModelCardError``;
+* ``run_info``: the run's config and reports (``05_evaluate/metrics.json`` required), the data parameters as
+  steps 01-02 recorded them in run.json, ``ModelCardError``;
+* ``splits``: what the card may say about its splits — the speakers they share (step 01's leakage report), and
+  whether the test split is the source's whole one (else ``test-filtered`` / ``test-held-out`` in the model-index);
 * ``names``: language names, the Hub's language tag, the repository name, the data sources as a card names them;
 * ``upload``: the upload folder ``06_model_card/upload/`` — every file that defines the checkpoint (config,
   safetensors weights, tokenizer and feature-extractor/processor files), the run's ``normalizer.json``, for MMS
@@ -15,6 +18,8 @@ comes from the run folder. One module per concern, in the order the step uses th
 * ``verify``: the folder loaded back with ``AutoModelForCTC`` + ``AutoProcessor`` and with
   ``pipeline("automatic-speech-recognition")`` on a test clip: both must give the greedy text that step 05 wrote
   for that clip, and the shipped LM (pyctcdecode, as the card's code) the LM text of step 05;
-* ``hub``: the token (never printed or written anywhere), ``HfApi().upload_folder`` when asked;
+* ``hub``: the token (HF_TOKEN, a Colab secret, a saved login, or a prompt that waits, also under "Run all"; never
+  printed or written anywhere), the repository id with its namespace before the card names it, and
+  ``HfApi().upload_folder`` when asked;
 * ``step``: ``run_model_card``, all of the above in one call.
 """

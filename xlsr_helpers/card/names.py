@@ -47,10 +47,10 @@ def model_name(cfg: Config) -> str:
 
 
 def repo_id(cfg: Config, user: str | None = None) -> str:
-    """HUB_MODEL_ID, else <user>/<model name> (just the name when the user is not known)."""
-    if cfg.hub_model_id:
-        return cfg.hub_model_id
-    return f"{user}/{model_name(cfg)}" if user else model_name(cfg)
+    """HUB_MODEL_ID ("org/name" as given; a bare "name" under ``user``), else <user>/<model name>; just the name
+    when it has no namespace and the user is not known."""
+    name = cfg.hub_model_id or model_name(cfg)
+    return f"{user}/{name}" if user and "/" not in name else name
 
 
 def base_model_label(cfg: Config) -> str:

@@ -2,6 +2,10 @@
 
 Step 05's ``metrics.json`` is required (the card reports its WER and CER); every other report is optional,
 and a section whose report is missing says less. ``ModelCardError`` is the step's one error.
+
+The data parameters (filters, source, seed of the splits) are read from the record of the step that used them
+in run.json (``steps``, :data:`DATA_STEPS`), not from the run's last config: notebook 04 may set its own SEED, and
+what the card says of the data must stay what step 01 did.
 """
 
 from __future__ import annotations
@@ -12,6 +16,15 @@ from pathlib import Path
 
 from ..config import Config
 from ..evaluate import COMPARISON_FILE
+
+
+# The parameters that made the data, by the step that used them (run.json keeps each step's config under "steps").
+DATA_STEPS = {
+    "01_load": ("data_source", "mdc_sample", "synthetic_size", "extra_train_splits", "keep_test_speakers_in_train",
+                "max_samples_per_split", "min_duration_s", "max_duration_s", "min_up_votes", "test_fraction",
+                "hub_text_column", "hub_audio_column", "hub_streaming", "embed_audio", "decode_check_clips", "seed"),
+    "02_normalize": ("normalizer", "chars_to_ignore", "keep_chars"),
+}
 
 
 class ModelCardError(ValueError):
@@ -34,6 +47,20 @@ class RunInfo:
     train_report: dict = field(default_factory=dict)
     train_config: dict = field(default_factory=dict)  # the parameters 04_train ran with (run.json)
     comparison: dict = field(default_factory=dict)  # 05_evaluate/comparison.json: other models, same clips
+    data_config: Config | None = None  # cfg with the data parameters of steps 01 and 02 (run.json); None: cfg's
+
+    @property
+    def data_cfg(self) -> Config:
+        """The config whose data parameters are those steps 01 and 02 ran with."""
+        return self.data_config or self.cfg
+
+
+def data_config(cfg: Config, run: dict) -> Config:
+    """``cfg`` with each data parameter as the step that used it saved it in run.json (:data:`DATA_STEPS`)."""
+    steps = run.get("steps", {})
+    changes = {name: steps[step][name] for step, names in DATA_STEPS.items() if steps.get(step)
+               for name in names if name in steps[step]}
+    return cfg.updated(**changes)
 
 
 def read_run(cfg: Config) -> RunInfo:
@@ -50,4 +77,5 @@ def read_run(cfg: Config) -> RunInfo:
         vocab_report=_read_json(cfg.step_dir("03_vocab") / "report.json"),
         train_report=_read_json(cfg.step_dir("04_train") / "report.json"),
         train_config=train_config, comparison=_read_json(cfg.step_dir("05_evaluate") / COMPARISON_FILE),
+        data_config=data_config(cfg, run),
     )

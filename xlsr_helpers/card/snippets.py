@@ -16,9 +16,9 @@ from .names import is_synthetic, public_source
 
 INSTALL = f'pip install "{INSTALL_REQUIREMENT}"'
 # The parameters of steps 01-02 that rebuild the test split (those that differ from the defaults go in the card).
-DATA_PARAMETERS = ("data_source", "synthetic_size", "extra_train_splits", "max_samples_per_split", "min_duration_s",
-                   "max_duration_s", "min_up_votes", "test_fraction", "hub_text_column", "hub_audio_column",
-                   "normalizer", "chars_to_ignore", "keep_chars", "seed")
+DATA_PARAMETERS = ("data_source", "mdc_sample", "synthetic_size", "extra_train_splits", "keep_test_speakers_in_train",
+                   "max_samples_per_split", "min_duration_s", "max_duration_s", "min_up_votes", "test_fraction",
+                   "hub_text_column", "hub_audio_column", "normalizer", "chars_to_ignore", "keep_chars", "seed")
 
 
 def usage_code(model_id: str, target_lang: str | None = None, with_lm: bool = False) -> str:
@@ -68,10 +68,11 @@ def data_parameters(cfg: Config) -> dict[str, Any]:
     return out
 
 
-def evaluation_code(cfg: Config, model_id: str, with_lm: bool = False) -> tuple[str, str]:
+def evaluation_code(cfg: Config, model_id: str, with_lm: bool = False, data: Config | None = None) -> tuple[str, str]:
     """(shell commands, python code) that rebuild the test split and reproduce the card's numbers (``with_lm``:
-    greedy and with the n-gram LM the upload ships)."""
-    params = data_parameters(cfg)
+    greedy and with the n-gram LM the upload ships); ``data``: the config with steps 01-02's own data parameters
+    (``RunInfo.data_cfg``), else ``cfg``'s."""
+    params = data_parameters(data or cfg)
     source = params.pop("DATA_SOURCE")
     flags = " ".join(f"-p {shlex.quote(f'{k}={v}')}" for k, v in params.items())
     shell = (f"{INSTALL}\n"

@@ -10,8 +10,7 @@ from pathlib import Path
 from ..config import Config
 from ..evaluate import load_test_split, read_transcriptions
 from ..inference import GREEDY, LM
-from .hub import find_token, hub_user, push_to_hub
-from .names import repo_id
+from .hub import hub_target, push_to_hub
 from .run_info import read_run
 from .text import build_card, write_card
 from .upload import NORMALIZER_FILE, lm_source, model_source, prepare_upload
@@ -33,13 +32,13 @@ class CardResult:
         return self.card_text.split("---")[1].strip()
 
 
-def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
-    """Step 06: upload folder, card, verification, optional push (PUSH_TO_HUB)."""
+def run_model_card(cfg: Config, push: bool | None = None, ask: bool = False) -> CardResult:
+    """Step 06: upload folder, card, verification, optional push (PUSH_TO_HUB). The repository id gets its namespace
+    before the card is written (:func:`~.hub.hub_target`; ``ask``: prompt for a token when none is found)."""
     push = cfg.push_to_hub if push is None else push
     info = read_run(cfg)
-    token = find_token() if push else None
-    user = hub_user(token) if push and token and not cfg.hub_model_id else None
-    model_id = repo_id(cfg, user)
+    target = hub_target(cfg, push, ask=ask)
+    model_id = target.repo_id
 
     upload_dir = Path(cfg.upload_dir)
     normalizer = cfg.step_dir("02_normalize") / NORMALIZER_FILE
@@ -62,6 +61,6 @@ def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
 
     pushed = {"pushed": False, "repo_id": model_id, "message": "PUSH_TO_HUB is False: nothing uploaded."}
     if push:
-        pushed = push_to_hub(upload_dir, model_id, token=token)
+        pushed = push_to_hub(upload_dir, model_id, token=target.token)
     return CardResult(card_path, upload_dir, sorted(p.name for p in upload_dir.iterdir()), model_id,
                       verification, pushed, card_text)

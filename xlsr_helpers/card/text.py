@@ -2,10 +2,13 @@
 
 The YAML header is made by huggingface_hub's ``ModelCardData`` (language, datasets, metrics, tags, license,
 model-index with the test WER and CER of ``05_evaluate/metrics.json``: greedy, and when step 05 used an
-n-gram LM its figures too, as separate entries ``"Test WER (n-gram LM)"`` with ``args.decoding``). The body is
+n-gram LM its figures too, as separate entries ``"Test WER (n-gram LM)"`` with ``args.decoding``; the split is
+``test`` only when it is the source's whole test split, else ``test-filtered`` / ``test-held-out`` with what made it
+in the dataset's ``args``: :mod:`.splits`). The body is
 the template ``template.md`` (Jinja, rendered by ``ModelCard.from_template``) filled with the sections below:
 what the model is, how to use it and how to reproduce its numbers (``snippets``), what data and
-hyper-parameters made it (``01_load/report.json``, ``02_normalize/report.json``, ``run.json``), the results with
+hyper-parameters made it (``01_load/report.json``, ``02_normalize/report.json``, ``run.json``: the data parameters
+from steps 01-02's own records, the speakers the splits share as step 01 measured them), the results with
 their confidence interval, a baseline comparison when step 05 made one, and the limitations.
 """
 
@@ -22,6 +25,7 @@ from ..families import RECIPES
 from ..normalize import primary_metric
 from .names import base_model_label, dataset_ids, hub_language, is_synthetic, language_name, model_name, public_source
 from .run_info import ModelCardError, RunInfo
+from .splits import ScoredSplit, scored_split, scored_split_text, speakers_phrase, speakers_text
 from .snippets import evaluation_code, usage_code
 from .upload import CARD_FILE, NORMALIZER_FILE
 
@@ -44,6 +48,11 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
+def scored(info: RunInfo) -> ScoredSplit:
+    """The test split the card's numbers are on (the whole source split, or which part of it)."""
+    return scored_split(info.load_report, info.normalize_report, info.metrics, info.data_cfg)
+
+
 def metric_name(key: str, decoding: str) -> str:
     """"Test WER", "Test CER (n-gram LM)": the names of the card's results table and of its model-index."""
     return f"Test {key.upper()}{METRIC_SUFFIX[decoding]}"
@@ -63,7 +72,7 @@ def intro(info: RunInfo) -> str:
     """Who made the model from what, with which recipe; and the 16 kHz reminder."""
     cfg = info.cfg
     author = f" by {cfg.author_name}" if cfg.author_name else ""
-    datasets_text = ", ".join(n for _, n in dataset_ids(cfg))
+    datasets_text = ", ".join(n for _, n in dataset_ids(info.data_cfg))
     curriculum = f"[XLSR fine-tuning curriculum]({REPO_URL})"
     if cfg.is_tiny():
         text = (f"A tiny Wav2Vec2ForCTC (the curriculum's CPU rehearsal model), trained{author} from random "
@@ -80,15 +89,16 @@ def intro(info: RunInfo) -> str:
     return text + " When using this model, make sure that your speech input is sampled at 16 kHz."
 
 
-def headline(metrics: dict) -> str:
-    """The card's first numbers: greedy, and with the n-gram LM when the upload ships one."""
+def headline(metrics: dict, split: ScoredSplit | None = None) -> str:
+    """The card's first numbers: greedy, and with the n-gram LM when the upload ships one; on which test split."""
     n = metrics.get("n", "?")
     text = f"Test WER **{_pct(metrics['wer'])}** %, CER **{_pct(metrics['cer'])}** %"
     if LM in metrics:
         lm = metrics[LM]
         text += (f" with greedy decoding; with the n-gram LM of this repository WER **{_pct(lm['wer'])}** %, "
                  f"CER **{_pct(lm['cer'])}** %")
-    return text + f" ({n} test utterances; details under Results)."
+    which = "" if split is None or split.whole else f" of the `{split.split}` split, not the source's whole test split"
+    return text + f" ({n} test utterances{which}; details under Results)."
 
 
 def usage_intro(with_lm: bool) -> str:
@@ -100,7 +110,7 @@ def usage_intro(with_lm: bool) -> str:
 
 
 def training_data_section(info: RunInfo) -> str:
-    cfg, load, norm = info.cfg, info.load_report, info.normalize_report
+    cfg, load, norm = info.data_cfg, info.load_report, info.normalize_report
     names = ", ".join(name for _, name in dataset_ids(cfg))
     lines = [f"Source: {names} — `DATA_SOURCE = {public_source(cfg.data_source)!r}`, language `{cfg.language}`.\n"]
     splits = load.get("splits", {})
@@ -108,13 +118,16 @@ def training_data_section(info: RunInfo) -> str:
         rows = [{"split": s, "clips": v.get("clips", ""), "hours": v.get("hours", ""), "speakers": v.get("speakers", ""),
                  "mean s": v.get("mean_s", ""), "max s": v.get("max_s", "")} for s, v in splits.items()]
         lines.append(markdown_table(rows))
-        lines.append("Train, eval and test are speaker-disjoint where the source is (Common Voice's own splits); "
-                     "no test clip or test sentence is in train or eval (checked in step 01 and again after "
-                     "normalization).\n")
-    filters = (f"Filters: clips shorter than {cfg.min_duration_s} s or longer than {cfg.max_duration_s} s are dropped"
+    if load:
+        lines.append(speakers_text(load) + "\n")
+    filters = (f"Filters (step 01, every split): clips shorter than {cfg.min_duration_s} s"
+               + (f" or longer than {cfg.max_duration_s} s" if cfg.max_duration_s else "") + " are dropped"
                + (f", rows with fewer than {cfg.min_up_votes} up-votes" if cfg.min_up_votes else "")
                + (f", at most {cfg.max_samples_per_split} rows per split" if cfg.max_samples_per_split else "")
-               + (f"; extra training rows from `{cfg.extra_train_splits}`" if cfg.extra_train_splits else "") + ".")
+               + (f"; extra training rows from `{cfg.extra_train_splits}`" if cfg.extra_train_splits else "")
+               + ((", clips of test and eval speakers included (`KEEP_TEST_SPEAKERS_IN_TRAIN = True`)"
+                   if cfg.keep_test_speakers_in_train else ", minus the clips of test and eval speakers")
+                  if cfg.extra_train_splits else "") + ".")
     lines.append(filters + "\n")
     dropped = load.get("dropped_total", {})
     reasons = load.get("reasons", {})
@@ -192,10 +205,14 @@ def results_section(info: RunInfo) -> str:
         decoding += (f"; and beam search with the n-gram LM of `{LM_FOLDER}/` (pyctcdecode + KenLM, as in the usage "
                      "code) on the same logits")
     ci = m.get("ci", {})
-    text += (f"\nOn the {m.get('n', '?')} utterances of the test split, references normalized as in training, "
+    split = scored(info)
+    text += (f"\nOn the {m.get('n', '?')} utterances of the test split (`{split.split}`), references normalized as in training, "
              f"{decoding}. The interval is a percentile bootstrap over utterances "
              f"({ci.get('n_resamples', 1000)} resamples, seed {ci.get('seed', 0)}): with a small test set it is wide, "
              "and two models whose intervals overlap may not differ.\n")
+    described = scored_split_text(split, info.data_cfg)
+    if described:
+        text += f"\n{described}\n"
     if primary_metric(info.cfg.language) == "cer":
         text += (f"\n{language_name(info.cfg.language)} is written without spaces between words, so a whole "
                  "sentence counts as one \"word\" for the WER: the CER is the meaningful number here.\n")
@@ -231,7 +248,7 @@ def limitations_section(info: RunInfo) -> str:
     if n and empty >= n / 2:
         items.append(f"It transcribes {empty} of the {n} test clips as empty text: it has **not learned yet** "
                      "(it needs more training steps); the numbers above are those of an untrained model.")
-    if is_synthetic(cfg):
+    if is_synthetic(info.data_cfg):
         items.append("It was trained and tested only on **synthetic speech** (espeak-ng reading generated sentences "
                      "with a closed vocabulary). It does not recognize human speech; it is a rehearsal of the "
                      "curriculum, not a usable speech recognizer.")
@@ -245,10 +262,20 @@ def limitations_section(info: RunInfo) -> str:
         "Common Voice is read speech by volunteers; accents, ages and genders are unevenly represented, and "
         "spontaneous, noisy or far-field speech will give higher error rates than the test split.",
         lm_limitation(info),
-        "The test set is the source's test split: speaker-disjoint from training where the source is, but "
-        "from the same recording conditions.",
+        test_set_limitation(info),
     ]
     return "\n".join(f"- {item}" for item in items) + "\n"
+
+
+def test_set_limitation(info: RunInfo) -> str:
+    """What the test set is, as measured: the whole source split or a part of it, and the speakers it shares."""
+    split = scored(info)
+    which = ("the source's test split" if split.whole else
+             "held out from the source's training rows" if split.held_out else
+             "the test split of the Collective's sample of the release" if split.sample else
+             "a filtered part of the source's test split")
+    speakers = speakers_phrase(info.load_report) if info.load_report else "its speakers are not recorded"
+    return f"The test set is {which}: {speakers}; it is from the same recording conditions as the training data."
 
 
 def lm_limitation(info: RunInfo) -> str:
@@ -278,12 +305,13 @@ def card_data(info: RunInfo):
     from huggingface_hub import EvalResult, ModelCardData
 
     cfg = info.cfg
-    datasets = dataset_ids(cfg)
+    datasets = dataset_ids(info.data_cfg)
     dataset_type, dataset_name = datasets[0]
+    split = scored(info)  # "test" only for the source's whole test split
     results = [
         EvalResult(task_type="automatic-speech-recognition", task_name="Automatic Speech Recognition",
                    dataset_type=dataset_type, dataset_name=f"{dataset_name} {cfg.language}",
-                   dataset_config=cfg.language, dataset_split="test", metric_type=key,
+                   dataset_config=cfg.language, dataset_split=split.split, dataset_args=split.args, metric_type=key,
                    metric_name=metric_name(key, decoding), metric_value=round(100 * figures[key], 2),
                    metric_args={"decoding": INDEX_DECODING[decoding]})
         for decoding, figures in metrics_by_decoding(info.metrics).items() for key in ("wer", "cer")
@@ -310,10 +338,10 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
             f"Step 05 reports figures with an n-gram LM, but the upload folder has no {LM_FOLDER}/: the card would "
             "promise a number its files cannot reproduce. Pass lm_path=lm_source(info) to prepare_upload."
         )
-    shell, python = evaluation_code(cfg, model_id, with_lm)
+    shell, python = evaluation_code(cfg, model_id, with_lm, data=info.data_cfg)
     card = ModelCard.from_template(
         card_data(info), template_path=str(TEMPLATE),
-        title=title(info), intro=intro(info), headline=headline(m), language_name=language_name(cfg.language),
+        title=title(info), intro=intro(info), headline=headline(m, scored(info)), language_name=language_name(cfg.language),
         usage_intro=usage_intro(with_lm), model_id=model_id,
         usage_code=usage_code(model_id, info.train_report.get("target_lang"), with_lm),
         evaluation_shell=shell, evaluation_python=python,

@@ -32,6 +32,14 @@ class NormalizeResult:
     examples: list[dict[str, str]] = field(default_factory=list)
 
 
+def _named(ds: Any, split: str, rows: list[int], sentences: Any) -> list[dict[str, str]]:
+    """Dropped rows as the reports name them: split, clip (``id``) and the sentence as the source wrote it."""
+    if not rows:
+        return []
+    ids = ds.select_columns(["id"]).select(rows)["id"] if "id" in ds.column_names else [str(i) for i in rows]
+    return [{"split": split, "clip": clip, "sentence": sentences[i]} for clip, i in zip(ids, rows)]
+
+
 def run_normalize(cfg: Config) -> NormalizeResult:
     """Normalize every split of ``01_load/dataset``; save dataset, normalizer.json and report.json."""
     with quiet_progress():
@@ -52,7 +60,8 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     raw_all: list[str] = []
     norm_all: list[str] = []
     per_split: dict[str, Any] = {}
-    emptied_examples: list[str] = []
+    emptied_examples: list[dict[str, str]] = []  # each dropped row named by its clip and its sentence (as in step 01)
+    leak_examples: list[dict[str, str]] = []
     normalized = {}
     rules_key = hashlib.sha256(json.dumps(normalizer.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
     for split in SPLITS:
@@ -65,7 +74,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
         ds = (ds.add_column("raw_sentence", raw, new_fingerprint=f"{ds._fingerprint}-raw").remove_columns("sentence")
               .add_column("sentence", norm, new_fingerprint=f"{ds._fingerprint}-{rules_key}"))
         empty = [i for i, t in enumerate(norm) if not t]
-        emptied_examples += [raw[i] for i in empty[: max(0, 10 - len(emptied_examples))]]
+        emptied_examples += _named(ds, split, empty[: max(0, 10 - len(emptied_examples))], raw)
         if empty:
             keep = sorted(set(range(len(norm))) - set(empty))
             ds = ds.select(keep)
@@ -79,6 +88,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     for split in ("train", "eval"):
         ds = normalized[split]
         bad = [i for i, t in enumerate(ds["sentence"][:]) if t in test_sentences]
+        leak_examples += _named(ds, split, bad[: max(0, 10 - len(leak_examples))], ds["raw_sentence"])
         if bad:
             ds = ds.select(sorted(set(range(len(ds))) - set(bad)))
         normalized[split] = ds
@@ -102,6 +112,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
         "emptied_total": sum(p["emptied"] for p in per_split.values()),
         "emptied_examples": emptied_examples,
         "leak_removed_after_normalization": sum(leaks.values()),
+        "leak_removed_examples": leak_examples,
         "inventory": inv,
         "alphabet": alphabet_report(raw_all, norm_all, normalizer, after=inv["after"]),
     }

@@ -311,9 +311,29 @@ FEASIBILITY_REASONS = {
 }
 
 
+def _row_names(dataset, i: int, sentences=None) -> dict[str, Any]:
+    """What names row ``i`` of training rows in a report: its clip id, its audio file (a path; bytes are left out)
+    and its sentence (from ``sentences``)."""
+    names: dict[str, Any] = {}
+    columns = [c for c in ("id", AUDIO_COLUMN) if c in dataset.column_names]
+    row = dataset.select_columns(columns)[i] if columns else {}
+    if "id" in row:
+        names["clip"] = row["id"]
+    audio = row.get(AUDIO_COLUMN)
+    path = audio if isinstance(audio, str) else (audio or {}).get("path")
+    if path:
+        names["path"] = path
+    if sentences is not None:
+        names["sentence"] = sentences[i]
+    return names
+
+
 def feasibility(dataset, model, extractor, max_duration_s: float = 0.0, check_ctc: bool = True,
-                check_mask: bool = True):
+                check_mask: bool = True, sentences=None):
     """Keep the rows CTC can learn from; return (dataset, {reason: count}, examples).
+
+    An example names its row's clip (``clip``: the ``id``; ``path``: the audio file, when the row has one) and,
+    given ``sentences`` (the text of each row, in the dataset's order), its ``sentence``: never a row number alone.
 
     A row is dropped when its clip was undecodable or its transcript empty, when it is longer than
     ``max_duration_s`` (> 0), when its label sequence needs more frames than the model outputs for the clip
@@ -353,7 +373,8 @@ def feasibility(dataset, model, extractor, max_duration_s: float = 0.0, check_ct
         taken |= hit
         if hit.any():
             counts[reason] = int(hit.sum())
-            examples[reason] = [{"row": int(i), "seconds": round(float(lengths[i]) / SAMPLING_RATE, 2),
+            examples[reason] = [{**_row_names(dataset, int(i), sentences), "row": int(i),
+                                 "seconds": round(float(lengths[i]) / SAMPLING_RATE, 2),
                                  "frames": int(frames[i]), "labels": int(label_counts[i]),
                                  "problem": problems[i] or None} for i in np.flatnonzero(hit)[:3]]
     keep = np.flatnonzero(~taken).tolist()

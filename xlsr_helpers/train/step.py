@@ -172,7 +172,8 @@ class Training:
         for split in ("train", "eval"):
             ds, counts, ex = feasibility(prepared[split], self.model, self.processor.feature_extractor,
                                          max_duration_s=self.cfg.max_duration_s,
-                                         check_ctc=split == "train", check_mask=split == "train")
+                                         check_ctc=split == "train", check_mask=split == "train",
+                                         sentences=self.dataset[split]["sentence"])  # examples name clip and sentence
             prepared[split] = ds
             dropped[split], examples[split], kept[split] = counts, ex, len(ds)
             if counts:
