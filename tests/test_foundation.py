@@ -190,9 +190,10 @@ def test_environment_yml_agrees_with_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = _requirement_names(project["dependencies"])
     lines = (ROOT / "environment.yml").read_text().splitlines()
-    pip_lines = [l.strip()[2:].strip() for l in lines if l.startswith("      - ")]
-    in_env = _requirement_names(p for p in pip_lines if not p.startswith("-e"))
+    pip_lines = [l.strip()[2:].split("  #")[0].strip().strip('"') for l in lines if l.startswith("      - ")]
+    in_env = _requirement_names(p for p in pip_lines if not p.startswith(("-e", "-c")))
     assert in_env == declared, "environment.yml's pip list must equal pyproject's dependencies"
+    assert "-c xlsr_helpers/data/constraints.txt" in pip_lines, "the conda path installs the lock too"
     conda = {l.strip()[2:].split(">")[0].split("=")[0] for l in lines if l.startswith("  - ")}
     assert {"python", "ffmpeg", "espeak-ng", "pip"} <= conda
     assert any(p.startswith("-e .") for p in pip_lines)
@@ -224,7 +225,7 @@ def test_wheel_carries_the_sentence_data(tmp_path):
     (wheel,) = tmp_path.glob("xlsr_helpers-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "xlsr_helpers/data/synthetic_sentences.json" in names
-    modules = ("load", "normalize", "vocab", "models", "audio", "ctc", "evaluate", "card/step", "train/step",
-               "train/__main__", "train/data", "train/trainer")
+    modules = ("load", "normalize/step", "sources/spec", "synthetic/build", "vocab", "models", "audio", "ctc",
+               "evaluate", "card/step", "train/step", "train/__main__", "train/data", "train/trainer")
     assert {f"xlsr_helpers/{m}.py" for m in modules} <= set(names)
     assert "xlsr_helpers/card/template.md" in names, "the model card's template is package data"

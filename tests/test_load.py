@@ -329,19 +329,25 @@ def test_validated_rows_of_test_and_eval_speakers_stay_out_of_train_unless_kept(
 
 
 def test_the_report_says_whether_the_test_split_is_whole(tmp_path, clips):
-    """``test_split``: the source's test rows against those saved; a filter that drops a test row (here
-    MIN_DURATION_S), or MAX_SAMPLES_PER_SPLIT, makes it a part of the split, said with the reasons."""
+    """``test_split``: the source's test rows against those saved. The duration and vote filters leave the test
+    split whole (they are for training; step 05 scores long clips in windows); a clip that cannot be decoded, or
+    MAX_SAMPLES_PER_SPLIT, makes it a part of the split, said with the reasons."""
     test = [("spk4", "common_voice_tr_5.mp3", "Kitap okumak güzel.", "c"),
             ("spk5", "common_voice_tr_6.mp3", "Çok kısa", "short"),
-            ("spk5", "common_voice_tr_7.mp3", "Bugün hava güzel", "a")]
+            ("spk5", "common_voice_tr_7.mp3", "Bugün hava güzel", "a", 0)]
     folder = make_cv(tmp_path / "cv", {**BASIC, "test": test}, clips)
     source = f"common_voice:{folder}"
     _, whole = load_source(cfg_for(tmp_path, source, min_duration_s=0.0))
     assert whole["test_split"] == {"rows_in_source": 3, "rows": 3, "dropped": {}, "not_sampled": 0, "not_read": 0,
                                    "held_out": False, "whole": True}
-    _, filtered = load_source(cfg_for(tmp_path, source, min_duration_s=0.5))
-    assert filtered["test_split"]["whole"] is False and filtered["test_split"]["dropped"] == {"too_short": 1}
-    assert filtered["test_split"]["rows"] == 2
+    _, strict = load_source(cfg_for(tmp_path, source, min_duration_s=0.5, min_up_votes=2))
+    assert strict["test_split"]["whole"] is True and strict["test_split"]["rows"] == 3
+    assert not strict["dropped"]["test"]
+    broken = [*test, ("spk6", "common_voice_tr_8.mp3", "Bozuk dosya", "garbage")]
+    folder = make_cv(tmp_path / "cv-broken", {**BASIC, "test": broken}, clips)
+    _, filtered = load_source(cfg_for(tmp_path, f"common_voice:{folder}", min_duration_s=0.5))
+    assert filtered["test_split"]["whole"] is False and filtered["test_split"]["dropped"] == {"undecodable": 1}
+    assert filtered["test_split"]["rows"] == 3
     _, sampled = load_source(cfg_for(tmp_path, source, min_duration_s=0.0, max_samples_per_split=1))
     assert sampled["test_split"]["not_sampled"] == 2 and sampled["test_split"]["whole"] is False
 

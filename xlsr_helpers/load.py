@@ -4,7 +4,9 @@
 ``common_voice:<dir>``, ``hub:<dataset id>``, ``audiofolder:<dir>``). This module is what happens to their rows:
 splits (validated/other into train when asked, a held-out test or eval split when a source has none), the filters
 in :data:`REASONS` order (the cheap ones, then the audio checks of :mod:`xlsr_helpers.audio_checks`), the leakage
-guard (:mod:`xlsr_helpers.leakage`), the report, and the saved dataset (clips stored as their paths).
+guard (:mod:`xlsr_helpers.leakage`), the report, and the saved dataset (clips stored as their paths). The vote and
+duration filters are for training (no clip that cannot fit a batch, no badly rated clip learnt from): they leave the
+test split whole, so that its WER is the standard split's.
 
 Every row that does not reach the saved dataset is counted by reason in ``01_load/report.json``, with examples
 named by clip and sentence; nothing is dropped silently and one bad row never stops the step. Test clips and test
@@ -49,9 +51,9 @@ REASONS = {
     "test_speaker": "validated/other row of a test speaker (not added to train; KEEP_TEST_SPEAKERS_IN_TRAIN keeps it)",
     "eval_speaker": "validated/other row of an eval speaker (not added to train; KEEP_TEST_SPEAKERS_IN_TRAIN keeps it)",
     "empty_sentence": "sentence empty or only punctuation/spaces",
-    "votes": "fewer up-votes than MIN_UP_VOTES",
-    "too_short": "shorter than MIN_DURATION_S",
-    "too_long": "longer than MAX_DURATION_S",
+    "votes": "fewer up-votes than MIN_UP_VOTES (train and eval only)",
+    "too_short": "shorter than MIN_DURATION_S (train and eval only: the test split is scored whole)",
+    "too_long": "longer than MAX_DURATION_S (train and eval only: the test split is scored whole)",
     "missing_clip": "audio file not found",
     "undecodable": "audio cannot be decoded (corrupt, truncated or not audio)",
 }
@@ -200,11 +202,11 @@ def _cheap_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
             reason = held_speakers[row.id]
         elif not row.key:
             reason = "empty_sentence"
-        elif min_votes and row.up_votes is not None and row.up_votes < min_votes:
+        elif guard and min_votes and row.up_votes is not None and row.up_votes < min_votes:
             reason = "votes"
         elif row.data is None and not row.path:
             reason = "missing_clip"
-        elif row.duration is not None and (row.duration < min_s or (max_s and row.duration > max_s)):
+        elif guard and row.duration is not None and (row.duration < min_s or (max_s and row.duration > max_s)):
             reason = "too_short" if row.duration < min_s else "too_long"
         if reason is None:
             kept.append(row)
@@ -225,7 +227,9 @@ def _audio_filters(rows: list[Row], split: str, cfg: Config, tally: Tally,
     {"decoded": n, "header_only": n}).
     """
     accepted: list[int] = []
-    min_s, max_s = cfg.min_duration_s, cfg.max_duration_s
+    # The duration filter keeps training batches sane; the test split is scored whole (step 05 cuts long clips
+    # into windows), so that its WER is the standard split's and the card can say so.
+    min_s, max_s = (cfg.min_duration_s, cfg.max_duration_s) if split != "test" else (0.0, 0.0)
 
     def take(i: int, result: CheckResult) -> bool:
         ok, duration, error = result
