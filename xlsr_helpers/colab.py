@@ -38,7 +38,7 @@ INSTALL_REQUIREMENT = f"{DISTRIBUTION} @ git+https://github.com/{REPOSITORY}"  #
 # get what the tests passed with, not the day's releases; a fix released later arrives with `make lock`.
 KEPT_ON_COLAB = ("torch", "torchaudio")
 LOCKED_ON_COLAB = ("transformers", "tokenizers", "safetensors", "huggingface-hub", "datasets", "accelerate",
-                   "jiwer", "optuna", "papermill")
+                   "jiwer", "optuna", "papermill", "datacollective")
 # Debian packages the synthetic corpus (DATA_SOURCE "synthetic", notebook 01's default) runs: espeak-ng
 # speaks, ffmpeg encodes the mp3 (when torchcodec cannot). Colab has ffmpeg but no espeak-ng.
 SYSTEM_PACKAGES = ("espeak-ng", "ffmpeg")
