@@ -132,7 +132,8 @@ class Config:
     # --- 06_model_card ------------------------------------------------------------------------
     hub_model_id: str = ""  # "" -> <user>/wav2vec2-large-xlsr-<language> when pushing
     push_to_hub: bool = False  # upload 06_model_card/upload/ with HfApi().upload_folder
-    license: str = "apache-2.0"
+    license: str = ""  # "" = the base model's license (its model card, or a table of well-known ids); or a Hub license id
+    license_confirmed: bool = False  # True: LICENSE may grant what the base's does not (you may relicense it, e.g. you own the base)
     author_name: str = ""  # shown in the model card
 
     extra: dict = field(default_factory=dict)  # free-form notes saved with the run

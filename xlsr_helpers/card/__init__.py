@@ -4,6 +4,9 @@ The seed asked participants to paste their WER into a README full of TODOs. Here
 comes from the run folder. One module per concern, in the order the step uses them:
 
 * ``run_info``: the run's config and reports (``05_evaluate/metrics.json`` required), ``ModelCardError``;
+* ``license``: the card's license — the base model's (its model card, or a table of well-known ids) unless
+  LICENSE says otherwise; a LICENSE that grants what the base's does not (e.g. commercial use of a CC-BY-NC
+  base) is refused unless LICENSE_CONFIRMED;
 * ``names``: language names, the Hub's language tag, the repository name, the data sources as a card names them;
 * ``upload``: the upload folder ``06_model_card/upload/`` — every file that defines the checkpoint (config,
   safetensors weights, tokenizer and feature-extractor/processor files), the run's ``normalizer.json``, for MMS

@@ -11,6 +11,7 @@ from ..config import Config
 from ..evaluate import load_test_split, read_transcriptions
 from ..inference import GREEDY, LM
 from .hub import find_token, hub_user, push_to_hub
+from .license import card_license
 from .names import repo_id
 from .run_info import read_run
 from .text import build_card, write_card
@@ -36,6 +37,7 @@ class CardResult:
 def run_model_card(cfg: Config, push: bool | None = None) -> CardResult:
     """Step 06: upload folder, card, verification, optional push (PUSH_TO_HUB)."""
     push = cfg.push_to_hub if push is None else push
+    card_license(cfg)  # a LICENSE the base model's does not allow is refused before anything is written
     info = read_run(cfg)
     token = find_token() if push else None
     user = hub_user(token) if push and token and not cfg.hub_model_id else None

@@ -20,6 +20,7 @@ from ..lm import LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT
 from ..files import markdown_table, write_text_atomic
 from ..families import RECIPES
 from ..normalize import primary_metric
+from .license import card_license
 from .names import base_model_label, dataset_ids, hub_language, is_synthetic, language_name, model_name, public_source
 from .run_info import ModelCardError, RunInfo
 from .snippets import evaluation_code, usage_code
@@ -80,6 +81,8 @@ def intro(info: RunInfo) -> str:
         if family is not None and not family.validated:
             text += (" Its training values are an unvalidated recipe (no published fine-tuning of this family "
                      "on read speech was carried over): see Training hyperparameters.")
+    license = card_license(cfg)
+    text += f" License: `{license.license}`, {license.note}"
     return text + " When using this model, make sure that your speech input is sampled at 16 kHz."
 
 
@@ -295,7 +298,7 @@ def card_data(info: RunInfo):
         for decoding, figures in metrics_by_decoding(info.metrics).items() for key in ("wer", "cer")
     ]
     return ModelCardData(
-        language=hub_language(cfg.language), license=cfg.license, library_name="transformers",
+        language=hub_language(cfg.language), license=card_license(cfg).license, library_name="transformers",
         pipeline_tag="automatic-speech-recognition", datasets=[d for d, _ in datasets], metrics=["wer", "cer"],
         tags=list(TAGS), model_name=title(info), eval_results=results,
         base_model=None if cfg.is_tiny() or Path(cfg.model).exists() else cfg.model,
