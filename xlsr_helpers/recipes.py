@@ -197,7 +197,7 @@ RECIPES: dict[str, Recipe] = {r.family: r for r in (
     Recipe("mms-adapter", "MMS-1b-all language adapters", (), ("facebook/mms-1b-all",),
            "base_model", MMS_ADAPTER_TRAINING, source="Hugging Face's MMS adapter write-up (2023)"),
     Recipe("omniasr-ctc", "Omnilingual ASR CTC (300M-7B)", ("omniasr_ctc",),
-           ("hf-audio/omniasr-ctc-300m-v2", "hf-audio/omniasr-ctc-1b-v2"),
+           ("hf-audio/omniasr-ctc-300m-v2",),
            "feature_encoder", OMNIASR_TRAINING, feature_encoder_module="model.audio_tower.subsampling.conv_layers",
            writes_text=True,
            source="Meta's Omnilingual ASR CTC fine-tuning recipe (omnilingual-asr workflows/recipes/wav2vec2/asr/"
