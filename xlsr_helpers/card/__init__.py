@@ -7,6 +7,9 @@ comes from the run folder. One module per concern, in the order the step uses th
   steps 01-02 recorded them in run.json, ``ModelCardError``;
 * ``splits``: what the card may say about its splits — the speakers they share (step 01's leakage report), and
   whether the test split is the source's whole one (else ``test-filtered`` / ``test-held-out`` in the model-index);
+* ``license``: the card's license — the base model's (its model card, or a table of well-known ids) unless
+  LICENSE says otherwise; a LICENSE that grants what the base's does not (e.g. commercial use of a CC-BY-NC
+  base) is refused unless LICENSE_CONFIRMED;
 * ``names``: language names, the Hub's language tag, the repository name, the data sources as a card names them;
 * ``upload``: the upload folder ``06_model_card/upload/`` — every file that defines the checkpoint (config,
   safetensors weights, tokenizer and feature-extractor/processor files), the run's ``normalizer.json``, for MMS

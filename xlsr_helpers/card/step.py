@@ -11,6 +11,7 @@ from ..config import Config
 from ..evaluate import load_test_split, read_transcriptions
 from ..inference import GREEDY, LM
 from .hub import hub_target, push_to_hub
+from .license import card_license
 from .run_info import read_run
 from .text import build_card, write_card
 from .upload import NORMALIZER_FILE, lm_source, model_source, prepare_upload
@@ -36,6 +37,7 @@ def run_model_card(cfg: Config, push: bool | None = None, ask: bool = False) -> 
     """Step 06: upload folder, card, verification, optional push (PUSH_TO_HUB). The repository id gets its namespace
     before the card is written (:func:`~.hub.hub_target`; ``ask``: prompt for a token when none is found)."""
     push = cfg.push_to_hub if push is None else push
+    card_license(cfg)  # a LICENSE the base model's does not allow is refused before anything is written
     info = read_run(cfg)
     target = hub_target(cfg, push, ask=ask)
     model_id = target.repo_id

@@ -23,6 +23,7 @@ from ..lm import LM_ALPHABET_FILE, LM_FOLDER, LM_INSTALL_HINT
 from ..files import markdown_table, write_text_atomic
 from ..families import RECIPES
 from ..normalize import primary_metric
+from .license import card_license
 from .names import base_model_label, dataset_ids, hub_language, is_synthetic, language_name, model_name, public_source
 from .run_info import ModelCardError, RunInfo
 from .splits import ScoredSplit, scored_split, scored_split_text, speakers_phrase, speakers_text
@@ -86,6 +87,11 @@ def intro(info: RunInfo) -> str:
                      "the base model's weights are unchanged; only the adapter layers and the CTC head were trained.")
         elif family is not None:
             text += f" Model family: {family.title}."
+        if family is not None and not family.validated:
+            text += (" Its training values are an unvalidated recipe (no published fine-tuning of this family "
+                     "on read speech was carried over): see Training hyperparameters.")
+    license = card_license(cfg)
+    text += f" License: `{license.license}`, {license.note}"
     return text + " When using this model, make sure that your speech input is sampled at 16 kHz."
 
 
@@ -171,6 +177,9 @@ def hyperparameters_section(info: RunInfo) -> str:
     extra = []
     if report.get("family"):
         extra.append({"parameter": "model family (recipe)", "value": report["family"]})
+        recipe = RECIPES.get(report["family"])
+        if recipe is not None:  # validated (a published fine-tuning of the family) or not, and its source
+            extra.append({"parameter": "recipe", "value": f"{recipe.status}: {recipe.source}"})
     if report.get("world_size"):
         extra.append({"parameter": "processes (GPUs)", "value": report["world_size"]})
     params = report.get("parameters", {})
@@ -317,7 +326,7 @@ def card_data(info: RunInfo):
         for decoding, figures in metrics_by_decoding(info.metrics).items() for key in ("wer", "cer")
     ]
     return ModelCardData(
-        language=hub_language(cfg.language), license=cfg.license, library_name="transformers",
+        language=hub_language(cfg.language), license=card_license(cfg).license, library_name="transformers",
         pipeline_tag="automatic-speech-recognition", datasets=[d for d, _ in datasets], metrics=["wer", "cer"],
         tags=list(TAGS), model_name=title(info), eval_results=results,
         base_model=None if cfg.is_tiny() or Path(cfg.model).exists() else cfg.model,
