@@ -47,6 +47,7 @@ def _write_tsv(path: Path, records):
 
 
 @pytest.mark.notebooks
+@pytest.mark.lowest  # the one notebook run of .ci/lowest: all six notebooks on real clips, on the lowest versions
 @pytest.mark.skipif(not SAMPLES.exists(), reason="../shared/cv-samples is absent (real CV clips are not bundled)")
 def test_six_notebooks_on_real_zh_cn_clips(tmp_path):
     release = build_zh_cn_release(tmp_path / "data")

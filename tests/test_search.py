@@ -99,6 +99,7 @@ def test_best_trial_is_the_lowest_complete_one_with_ties_broken_by_cer(tmp_path)
     assert search.read_search(tmp_path / "search") == json.loads(json.dumps(record))
 
 
+@pytest.mark.slow  # six short trainings (~50 s): the slow tier, so that the unit tier stays within 3 minutes
 def test_search_runs_writes_its_report_and_the_best_values_become_the_runs(base_run, tmp_path):
     training = prepared_training(base_run, tmp_path / "run")
     train_dir = training.train_dir

@@ -554,6 +554,7 @@ def test_sanity_check_fails_when_nothing_can_be_learned(run_cfg):
     assert all(torch.equal(before[k], after[k]) for k in before), "the model itself is untouched"
 
 
+@pytest.mark.slow  # trains until it learns (~50 s): the slow tier, so that the unit tier stays within 3 minutes
 def test_sanity_check_passes_for_a_setup_that_learns(run_cfg):
     report = step.run_train(run_cfg.updated(sanity_check=True, max_steps=2, eval_steps=2, save_steps=2),
                          log=lambda *a: None)
