@@ -37,7 +37,7 @@ import numpy as np
 
 from .audio import audio_array, model_inputs, output_frames, samples_per_frame
 from .constants import SAMPLING_RATE
-from .ctc import greedy_decode
+from .ctc import blank_id, greedy_decode
 from .metrics import EvaluationError
 from .models import padding_changes_outputs
 from .precision import PrecisionError, resolve_precision, torch_dtype
@@ -192,14 +192,15 @@ class _Clips:
 class _Decoder:
     """Turns per-clip logits (only the clip's own frames) into text: greedy, and with the LM when there is one."""
 
-    def __init__(self, processor, lm_decoder=None):
+    def __init__(self, processor, lm_decoder=None, blank: int | None = None):
         self.processor = processor
+        self.blank = blank
         self.lm = lm_decoder
         self.lm_seconds = 0.0
 
     def __call__(self, frames: list) -> list[dict[str, str]]:
         """``frames``: per clip a (T, V) float32 tensor of logits. Per clip: {decoding: text}."""
-        greedy = greedy_decode(self.processor.tokenizer, [f.argmax(-1).numpy() for f in frames])
+        greedy = greedy_decode(self.processor.tokenizer, [f.argmax(-1).numpy() for f in frames], self.blank)
         if self.lm is None:
             return [{GREEDY: text} for text in greedy]
         started = time.perf_counter()
@@ -250,7 +251,7 @@ class Transcriber:
 
         if self.batch_size < 1:
             raise EvaluationError(f"batch size must be >= 1, not {self.batch_size}")
-        self.decoder = _Decoder(self.processor, self.lm_decoder)
+        self.decoder = _Decoder(self.processor, self.lm_decoder, blank_id(self.processor.tokenizer, self.model.config))
         self.decodings = [GREEDY] if self.lm_decoder is None else [GREEDY, LM]
         self.masked = uses_attention_mask(self.model)
         self.pads = not padding_changes_outputs(self.model)  # else: only clips of one length share a batch

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
+from ..ctc import blank_id
 from ..constants import RUN_FILE, SAMPLING_RATE
 from ..families import resolve
 from ..models import build_model
@@ -292,9 +293,10 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
 
     callbacks = make_callbacks(0.0, log=training.log, freeze_encoder_steps=cfg.freeze_encoder_steps)
     Trainer = make_trainer_class()
+    blank = blank_id(training.processor.tokenizer, training.model.config)
     trainer = Trainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
                       train_dataset=train_rows, eval_dataset=training.prepared["eval"],
-                      processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
+                      processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor, blank),
                       callbacks=[callbacks["head_first"], evaluations], max_batch_seconds=cfg.max_batch_seconds)
     trainer.remove_callback(PrinterCallback)  # a line per trial (model_init) and optuna's, not every log dict
     return trainer

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import Config
 from ..constants import SAMPLING_RATE
-from ..ctc import decode_labels
+from ..ctc import blank_id, decode_labels
 from ..families import recipe_for, resolve, target_lang
 from ..models import build_model, count_parameters, save_adapter
 from .augment import SpeedPerturbation
@@ -233,10 +233,11 @@ class Training:
         # Without data-loader workers (a CPU run) the collator runs in this process: decoded clips are kept.
         cache = CLIP_CACHE_BYTES if self.args.dataloader_num_workers == 0 else 0
         augment = SpeedPerturbation.from_setting(self.cfg.speed_perturbation)
+        blank = blank_id(self.processor.tokenizer, self.model.config)
         self.trainer = Trainer(
             model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor, cache),
             train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
-            processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
+            processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor, blank),
             callbacks=list(self._callbacks.values()), max_batch_seconds=self.cfg.max_batch_seconds,
             # training batches get their own collator only to be augmented (evaluation never is)
             train_collator=DataCollatorCTCWithPadding(self.processor, cache, augment=augment) if augment is not None else None,
