@@ -24,6 +24,16 @@ EXPECTED_CONFIG = {
     "hubert_ctc_finetuned": dict(feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
                                  vocab_size=32, pad_token_id=0),
     "data2vec_audio": dict(conv_bias=True, num_conv_pos_embeddings=5, conv_pos_kernel_size=19),
+    # The encoder's settings are in the config's audio_config / encoder_config.
+    "omniasr_ctc": dict(conv_bias=True, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
+                        attention_dropout=0.0, hidden_dropout=0.1, layerdrop=0.1),
+    "parakeet_ctc": dict(num_mel_bins=80, conv_kernel_size=9, subsampling_factor=8, scale_input=True,
+                         layerdrop=0.0),
+}
+# The top-level config of the kinds that write text: their special ids (the CTC blank above all).
+EXPECTED_IDS = {
+    "omniasr_ctc": dict(blank_token_id=0, bos_token_id=0, pad_token_id=1, eos_token_id=2, ctc_loss_reduction="mean"),
+    "parakeet_ctc": dict(pad_token_id=C.subword.PARAKEET_VOCAB, ctc_loss_reduction="mean", ctc_zero_infinity=True),
 }
 
 # preprocessor_config.json values that decide what the model is fed.
@@ -35,6 +45,8 @@ EXPECTED_PREPROCESSOR = {
     "mms_all": dict(do_normalize=True, return_attention_mask=True),
     "hubert_ctc_finetuned": dict(do_normalize=True, return_attention_mask=True),
     "data2vec_audio": dict(do_normalize=True, return_attention_mask=True),
+    "omniasr_ctc": dict(do_normalize=True, return_attention_mask=True, padding_value=0, feature_size=1),
+    "parakeet_ctc": dict(feature_size=80, hop_length=160, win_length=400, n_fft=512, preemphasis=0.97),
 }
 
 NEW_VOCAB = 40  # the vocabulary size a fine-tuning run would pass
@@ -47,46 +59,78 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def folders(root):
-    return {kind: C.build(kind, root) for kind in C.KINDS}
+    """Every kind the installed packages can write (the others' tests skip, saying why)."""
+    return {kind: C.build(kind, root) for kind in C.KINDS if not C.missing(kind)}
+
+
+@pytest.fixture
+def folder_of(folders):
+    def get(kind):
+        if C.missing(kind):
+            pytest.skip(C.missing(kind))
+        return folders[kind]
+    return get
 
 
 def read_json(folder, name):
     return json.loads((folder / name).read_text(encoding="utf-8"))
 
 
+def preprocessor_config(folder) -> dict:
+    """The feature extractor's saved values: preprocessor_config.json, or (a processor saved by transformers 5)
+    the "feature_extractor" of processor_config.json."""
+    if (folder / "preprocessor_config.json").exists():
+        return read_json(folder, "preprocessor_config.json")
+    return read_json(folder, "processor_config.json")["feature_extractor"]
+
+
+def encoder_config(config):
+    """The encoder's part of a config: itself, or its audio_config (Omnilingual) / encoder_config (Parakeet)."""
+    return getattr(config, "audio_config", None) or getattr(config, "encoder_config", None) or config
+
+
 # --- layout ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", C.KINDS)
-def test_files_are_the_real_layout_and_small(folders, kind):
-    folder = folders[kind]
+def test_files_are_the_real_layout_and_small(folder_of, kind):
+    folder = folder_of(kind)
     assert C.checkpoint_files(folder) == sorted(C.INFO[kind].files)
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size < 2_000_000, f"{kind} is {size} bytes"
 
 
 @pytest.mark.parametrize("kind", C.KINDS)
-def test_config_keeps_the_real_settings_with_tiny_sizes(folders, kind):
+def test_config_keeps_the_real_settings_with_tiny_sizes(folder_of, kind):
     from transformers import AutoConfig
 
-    info, folder = C.INFO[kind], folders[kind]
+    info, folder = C.INFO[kind], folder_of(kind)
     raw = read_json(folder, "config.json")
     assert raw["architectures"] == [info.model_class]
     assert raw["model_type"] == info.model_type
     config = AutoConfig.from_pretrained(folder)
+    encoder = encoder_config(config)
     for key, value in EXPECTED_CONFIG[kind].items():
+        assert getattr(encoder, key) == value, key
+    for key, value in EXPECTED_IDS.get(kind, {}).items():
         assert getattr(config, key) == value, key
-    assert config.hidden_size <= 64 and config.num_hidden_layers == 2
-    if kind != "w2v_bert":  # the real 7-layer conv encoder, fewer channels
-        assert list(config.conv_kernel) == [10, 3, 3, 3, 3, 2, 2]
-        assert list(config.conv_stride) == [5, 2, 2, 2, 2, 2, 2]
-        assert max(config.conv_dim) <= 64
+    assert encoder.hidden_size <= 64 and encoder.num_hidden_layers == 2
+    if kind not in ("w2v_bert", "parakeet_ctc"):  # the real 7-layer conv encoder, fewer channels
+        assert list(encoder.conv_kernel) == [10, 3, 3, 3, 3, 2, 2]
+        assert list(encoder.conv_stride) == [5, 2, 2, 2, 2, 2, 2]
+        assert max(encoder.conv_dim) <= 64
 
 
 @pytest.mark.parametrize("kind", C.KINDS)
-def test_state_dict_key_prefixes(folders, kind):
-    keys = set(C.saved_state_dict(folders[kind], kind))
+def test_state_dict_key_prefixes(folder_of, kind):
+    keys = set(C.saved_state_dict(folder_of(kind), kind))
     prefix = C.INFO[kind].encoder_prefix
     heads = {k.split(".")[0] for k in keys if not k.startswith(prefix)} if prefix else set()
+    if kind in C.SUBWORD_KINDS:  # the conversion scripts' names: ctc_head beside the encoder
+        assert heads == {"ctc_head"}
+        inner = {"omniasr_ctc": "model.audio_tower.layers.0.attention.q_proj.weight",
+                 "parakeet_ctc": "encoder.layers.0.self_attn.q_proj.weight"}[kind]
+        assert inner in keys
+        return
     if kind == "xlsr53_pretrained":
         assert heads == {"quantizer", "project_hid", "project_q"}
     elif C.INFO[kind].has_ctc_head:
@@ -111,13 +155,13 @@ def test_state_dict_key_prefixes(folders, kind):
 # --- loading as the project loads a base model --------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", C.KINDS)
-def test_feature_extractor_and_ctc_model_load_the_saved_encoder(folders, kind):
+def test_feature_extractor_and_ctc_model_load_the_saved_encoder(folder_of, kind):
     from transformers import AutoFeatureExtractor, AutoModelForCTC
 
-    info, folder = C.INFO[kind], folders[kind]
+    info, folder = C.INFO[kind], folder_of(kind)
     extractor = AutoFeatureExtractor.from_pretrained(folder)
     assert type(extractor).__name__ == info.feature_extractor
-    raw = read_json(folder, "preprocessor_config.json")
+    raw = preprocessor_config(folder)
     assert raw["sampling_rate"] == 16000
     for key, value in EXPECTED_PREPROCESSOR[kind].items():
         assert raw[key] == value, key
@@ -131,17 +175,18 @@ def test_feature_extractor_and_ctc_model_load_the_saved_encoder(folders, kind):
     saved = C.encoder_tensors(C.saved_state_dict(folder, kind), kind)
     assert loaded.keys() == saved.keys() and len(saved) > 20
     assert [k for k in saved if not torch.equal(loaded[k], saved[k])] == []
-    q_proj = next(k for k in saved if k.startswith("encoder.layers.0.")  # w2v-BERT calls it linear_q
-                  and k.endswith(("attention.q_proj.weight", "self_attn.linear_q.weight")))
+    q_proj = next(k for k in saved if k.startswith(("encoder.layers.0.", "audio_tower.layers.0.", "layers.0."))
+                  and k.endswith(("attention.q_proj.weight", "self_attn.linear_q.weight", "self_attn.q_proj.weight")))
     assert torch.equal(loaded[q_proj], saved[q_proj])
 
-    # One second of audio through the real front end: 49 frames (320 samples a frame), NEW_VOCAB logits.
+    # One second of audio through the real front end: 49 frames (320 samples a frame; Parakeet: 13), NEW_VOCAB
+    # logits.
     audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
     inputs = extractor(audio, sampling_rate=16000, return_tensors="pt")
     assert info.main_input in inputs
     with torch.no_grad():
         logits = model(**inputs).logits
-    assert tuple(logits.shape) == (1, 16000 // info.samples_per_frame - 1, NEW_VOCAB)
+    assert tuple(logits.shape) == (1, info.frames_in_1s, NEW_VOCAB)
 
 
 def test_pretraining_checkpoint_loads_as_itself(folders):
@@ -208,13 +253,92 @@ def test_mms_adapters_load_per_language(folders):
     assert tokenizer.decode(tokenizer("çağ şu").input_ids) == "çağ şu"
 
 
+# --- the checkpoints that already write text (a SentencePiece tokenizer and a CTC head) ----------------------
+
+@pytest.mark.parametrize("kind", C.SUBWORD_KINDS)
+def test_subword_checkpoints_load_with_the_auto_classes_and_train(folder_of, kind):
+    from transformers import AutoModelForCTC, AutoProcessor, AutoTokenizer
+
+    info, folder = C.INFO[kind], folder_of(kind)
+    tokenizer, processor = AutoTokenizer.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+    assert type(tokenizer).__name__ == info.tokenizer and type(processor).__name__ == info.processor
+    model = AutoModelForCTC.from_pretrained(folder)  # no new vocabulary: the saved head is used
+    saved = C.saved_state_dict(folder, kind)
+    assert torch.equal(model.ctc_head.weight, saved["ctc_head.weight"])
+    assert model.config.vocab_size == len(tokenizer) == saved["ctc_head.weight"].shape[0]
+    assert tokenizer.pad_token_id == model.config.pad_token_id == info.extra["pad_token_id"]
+    blank = getattr(model.config, "blank_token_id", model.config.pad_token_id)  # Parakeet: the blank is <pad>
+    assert blank == info.extra["blank_token_id"]
+
+    audio = np.random.default_rng(0).standard_normal(24000).astype(np.float32) * 0.1
+    text = "kedi okul dedi"
+    # return_tensors="pt": without it, OmniASRCTCProcessor's label masking indexes a list with a bool and
+    # overwrites the first label with -100 (transformers 5.25)
+    batch = processor(audio, text=text, sampling_rate=16000, return_tensors="pt")
+    assert info.main_input in batch and info.extra["mask"] in batch
+    assert batch["labels"][0].tolist() == tokenizer(text, add_special_tokens=False).input_ids
+    model.train()
+    loss = model(**{k: v for k, v in batch.items() if k != "decoder_input_ids"}).loss
+    assert torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert model.ctc_head.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        ids = model(**{k: batch[k] for k in (info.main_input, info.extra["mask"])}).logits.argmax(-1)[0]
+    assert isinstance(processor.decode(ids, skip_special_tokens=True), str)
+
+
+@pytest.mark.parametrize("kind", C.SUBWORD_KINDS)
+def test_fixture_tokenizers_write_the_training_languages_in_subwords(folder_of, kind):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder_of(kind))
+    sentences = C.subword.training_sentences()
+    assert any("ş" in s for s in sentences) and any("ß" in s or "ü" in s for s in sentences)
+    encoded = [tokenizer(s, add_special_tokens=False).input_ids for s in sentences]
+    assert all(tokenizer.unk_token_id not in ids for ids in encoded)
+    # Labels decode exactly only without CTC's collapsing of repeats (group_tokens=False).
+    assert [tokenizer.decode(ids, group_tokens=False) for ids in encoded] == sentences
+    doubled = next(ids for ids in encoded if any(a == b for a, b in zip(ids, ids[1:])))
+    assert len(tokenizer.decode(doubled)) < len(tokenizer.decode(doubled, group_tokens=False))
+    # Subwords: fewer labels than characters.
+    assert sum(map(len, encoded)) < 0.6 * sum(map(len, sentences))
+    # A lower-case vocabulary: capitals (and digits it never saw) are unknown.
+    assert tokenizer.unk_token_id in tokenizer("Kedi", add_special_tokens=False).input_ids
+
+
+def test_omniasr_tokenizer_is_its_sentencepiece_models_segmentation(folder_of):
+    """fairseq2's ids (<s> 0 is the CTC blank), pieces with plain spaces, and exactly SentencePiece's
+    segmentation after OmniASRConverter."""
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder_of("omniasr_ctc"))
+    assert tokenizer.convert_ids_to_tokens([0, 1, 2, 3]) == ["<s>", "<pad>", "</s>", "<unk>"]
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    assert not any("▁" in p for p in pieces) and sum(p.startswith(" ") for p in pieces) > 50
+    reference = spm.SentencePieceProcessor(model_proto=C.subword.omniasr_sentencepiece())
+    sentences = C.subword.training_sentences()
+    assert [tokenizer(s, add_special_tokens=False).input_ids for s in sentences] == reference.encode(sentences)
+
+
+def test_parakeet_tokenizer_has_nemos_ids(folder_of):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder_of("parakeet_ctc"))
+    assert tokenizer.unk_token_id == 0 and tokenizer.bos_token_id is None
+    assert tokenizer.pad_token_id == len(tokenizer) - 1 == C.subword.PARAKEET_VOCAB  # <pad> appended: the blank
+    assert tokenizer.convert_ids_to_tokens(tokenizer("okul dedi", add_special_tokens=False).input_ids)[0][0] == "▁"
+
+
 # --- determinism and caching ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", C.KINDS)
-def test_same_seed_same_bytes(folders, tmp_path, kind):
+def test_same_seed_same_bytes(folder_of, tmp_path, kind):
+    folder = folder_of(kind)
     again = C.WRITERS[kind](tmp_path / "again", seed=0)
     for name in C.INFO[kind].files:
-        assert (again / name).read_bytes() == (folders[kind] / name).read_bytes(), name
+        assert (again / name).read_bytes() == (folder / name).read_bytes(), name
     other = C.WRITERS[kind](tmp_path / "other", seed=1)
     weights = C.INFO[kind].weights_file
     assert (other / weights).read_bytes() != (again / weights).read_bytes()
