@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from .config import Config
 from .constants import SAMPLING_RATE, TINY_MODEL
-from .families import FamilyError, Recipe, decide, recipe_for, resolve
+from .families import FamilyError, Recipe, decide, recipe_for, resolve, target_lang
+from .model_vocab import keeps_model_vocabulary
 
 
 def read_model_config(model: str):
@@ -80,6 +81,10 @@ def processor_class(extractor):
 # --------------------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------------------
+# What model_overrides sets from a new vocabulary: a kept head keeps the checkpoint's own.
+VOCABULARY_KEYS = ("pad_token_id", "vocab_size", "bos_token_id", "eos_token_id")
+
+
 def model_overrides(cfg: Config, processor, world_size: int = 1, log: Callable = print) -> dict[str, Any]:
     """Config values set on every model: the recipe's, the run's dropouts and masking, the vocabulary."""
     cfg = resolve(cfg)
@@ -110,6 +115,8 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
     A checkpoint without a CTC head (pre-trained only) gets a new one; one whose head has another size
     (another language's fine-tuned model) has it replaced (``ignore_mismatched_sizes``); the encoder is
     kept either way. MMS adapters: new adapter layers, the base model frozen, adapters + head trained.
+    With VOCABULARY "model" (step 03's decision, :func:`model_vocab.keeps_model_vocabulary`) the checkpoint's head
+    is kept as it is, with its own vocabulary size and special ids (and, for MMS, the language's own adapter).
     """
     from transformers import AutoModelForCTC, Wav2Vec2ForCTC, set_seed
 
@@ -118,6 +125,7 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
     cfg = resolve(cfg)
     recipe = recipe_for(cfg)
     overrides = model_overrides(cfg, processor, world_size, log)
+    kept = keeps_model_vocabulary(cfg)
     # The new weights (a CTC head, adapter layers, all of tiny) are drawn from SEED, whatever ran before in the
     # process: without it, preparing the audio (or not, when it is reused) changed the head, and with it the run.
     set_seed(cfg.seed)
@@ -127,15 +135,23 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
         found = decide(cfg.model, download=True).family if cfg.model_family else recipe.family
         if found != recipe.family:
             log(f"MODEL_FAMILY={recipe.family!r} overrides the checkpoint's own family {found!r}.")
-        model = AutoModelForCTC.from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
-    freeze(model, recipe, cfg.freeze_feature_encoder)
+        if kept:  # VOCABULARY "model": the checkpoint's own head (an MMS adapter model: its language's adapter)
+            overrides = {k: v for k, v in overrides.items() if k not in VOCABULARY_KEYS}
+            language = target_lang(cfg)
+            extra = {"target_lang": language, "ignore_mismatched_sizes": True} if language else {}
+            model = AutoModelForCTC.from_pretrained(cfg.model, **extra, **overrides)
+        else:
+            model = AutoModelForCTC.from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
+    freeze(model, recipe, cfg.freeze_feature_encoder, new_adapter=not kept)
     return model
 
 
-def freeze(model, recipe: Recipe, freeze_feature_encoder: bool = True) -> None:
-    """Set ``requires_grad`` as the recipe says (in place)."""
+def freeze(model, recipe: Recipe, freeze_feature_encoder: bool = True, new_adapter: bool = True) -> None:
+    """Set ``requires_grad`` as the recipe says (in place). MMS adapters: new adapter weights for a new language
+    (``new_adapter``), or the language's own adapter kept and trained on (VOCABULARY "model")."""
     if recipe.freeze == "base_model":
-        model.init_adapter_layers()  # new adapter weights for the new language, as in the MMS write-up
+        if new_adapter:
+            model.init_adapter_layers()  # new adapter weights for the new language, as in the MMS write-up
         model.freeze_base_model()
         for parameter in model._get_adapters().values():  # adapter layers and the CTC head
             parameter.requires_grad = True

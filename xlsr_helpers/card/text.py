@@ -73,11 +73,18 @@ def intro(info: RunInfo) -> str:
                 f"({datasets_text}) with the {curriculum}.")
         family = RECIPES.get(info.train_report.get("family", ""))
         if family is not None and family.freeze == "base_model":
-            text += (f" It is an MMS language adapter (`target_lang=\"{info.train_report.get('target_lang')}\"`): "
-                     "the base model's weights are unchanged; only the adapter layers and the CTC head were trained.")
+            adapter = "its own adapter for this language, trained further" if kept_vocabulary(info) else "a new one"
+            text += (f" It is an MMS language adapter (`target_lang=\"{info.train_report.get('target_lang')}\"`, "
+                     f"{adapter}): the base model's weights are unchanged; only the adapter layers and the CTC head "
+                     "were trained.")
         elif family is not None:
             text += f" Model family: {family.title}."
     return text + " When using this model, make sure that your speech input is sampled at 16 kHz."
+
+
+def kept_vocabulary(info: RunInfo) -> bool:
+    """Whether the run kept the base model's tokenizer and CTC head (step 03's VOCABULARY decision)."""
+    return (info.vocab_report.get("vocabulary") or {}).get("mode") == "model"
 
 
 def headline(metrics: dict) -> str:
@@ -125,9 +132,19 @@ def training_data_section(info: RunInfo) -> str:
         lines.append("No row was dropped while loading.\n")
     if norm:
         lines.append(normalization_text(info) + "\n")
-    if info.vocab_report.get("vocab_size"):
-        lines.append(f"Vocabulary: {info.vocab_report['vocab_size']} tokens (characters, word delimiter `|`, "
-                     f"`[UNK]`, `[PAD]` = CTC blank).\n")
+    vocab = info.vocab_report
+    if kept_vocabulary(info):
+        coverage = vocab.get("model_coverage") or {}
+        share = coverage.get("character_coverage")
+        lines.append(f"Vocabulary: the base model's own tokenizer (`{vocab.get('tokenizer_class', '?')}`, "
+                     f"{vocab.get('vocab_size', '?')} tokens) and CTC head, kept: `VOCABULARY = "
+                     f"{vocab['vocabulary'].get('setting', 'model')!r}` ({vocab['vocabulary'].get('reason', '')}). "
+                     "Its tokenizer files are shipped unchanged"
+                     + (f"; it writes {100 * share:.2f} % of the training text's characters" if share is not None
+                        else "") + ".\n")
+    elif vocab.get("vocab_size"):
+        lines.append(f"Vocabulary: {vocab['vocab_size']} tokens (characters, word delimiter `|`, "
+                     f"`[UNK]`, `[PAD]` = CTC blank), built from the training text.\n")
     return "\n".join(lines)
 
 
@@ -310,12 +327,13 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
             f"Step 05 reports figures with an n-gram LM, but the upload folder has no {LM_FOLDER}/: the card would "
             "promise a number its files cannot reproduce. Pass lm_path=lm_source(info) to prepare_upload."
         )
-    shell, python = evaluation_code(cfg, model_id, with_lm)
+    shell, python = evaluation_code(cfg, model_id, with_lm, info.normalize_report.get("normalizer", {}).get("mode"))
+    subword = kept_vocabulary(info) and not info.vocab_report.get("character_tokenizer", True)
     card = ModelCard.from_template(
         card_data(info), template_path=str(TEMPLATE),
         title=title(info), intro=intro(info), headline=headline(m), language_name=language_name(cfg.language),
         usage_intro=usage_intro(with_lm), model_id=model_id,
-        usage_code=usage_code(model_id, info.train_report.get("target_lang"), with_lm),
+        usage_code=usage_code(model_id, info.train_report.get("target_lang"), with_lm, subword),
         evaluation_shell=shell, evaluation_python=python,
         training_data=training_data_section(info), hyperparameters=hyperparameters_section(info),
         results=results_section(info), comparison=comparison_section(info), limitations=limitations_section(info),

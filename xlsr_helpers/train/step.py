@@ -2,8 +2,9 @@
 
 Reads ``02_normalize/dataset`` (rows: clip path, sentence, duration) and ``03_vocab/processor``; the clips
 are decoded on the fly by the collator in the data loader, so no decoded copy of the corpus is ever written.
-Writes ``04_train/``: ``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the best one are
-kept), ``model/`` (the best model by WER/CER on the dev subset + processor; an MMS run adds its
+Writes ``04_train/``: ``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the
+best one are kept), ``model/`` (the best model by WER/CER on the dev subset + processor, whose tokenizer files are
+the checkpoint's own, byte for byte, when step 03 kept MODEL's vocabulary; an MMS run adds its
 ``adapter.<lang>.safetensors``), ``curves.png`` and ``report.json``.
 """
 
@@ -23,6 +24,7 @@ from ..config import Config
 from ..constants import SAMPLING_RATE
 from ..ctc import blank_id, decode_labels
 from ..families import recipe_for, resolve, target_lang
+from ..model_vocab import copy_tokenizer_files, decision, keeps_model_vocabulary
 from ..models import build_model, count_parameters, save_adapter
 from .augment import SpeedPerturbation
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
@@ -82,7 +84,7 @@ class Training:
         self.recipe = recipe_for(self.cfg)
         self.target_lang = target_lang(self.cfg)
         self.report.update({"model": self.cfg.model, "family": self.recipe.family, "target_lang": self.target_lang,
-                            "world_size": self.world_size})
+                            "world_size": self.world_size, "vocabulary": decision(self.cfg)})
 
     @property
     def is_main(self) -> bool:
@@ -307,6 +309,8 @@ class Training:
             shutil.rmtree(target, ignore_errors=True)
         if self.is_main:
             self.processor.save_pretrained(str(tmp))
+            if keeps_model_vocabulary(self.cfg):  # the model's own tokenizer, its files unchanged (03_vocab's copy)
+                self.report["kept_tokenizer_files"] = copy_tokenizer_files(self.cfg.processor_dir, tmp)
             if self.target_lang:  # MMS: the adapter file that from_pretrained(..., target_lang=...) loads
                 self.report["adapter_file"] = save_adapter(self.trainer.model, tmp, self.target_lang).name
             if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)
