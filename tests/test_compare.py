@@ -30,14 +30,11 @@ def _result(references, predictions) -> EvaluationResult:
     return EvaluationResult(metrics=metrics, errors={}, rows=rows)
 
 
-class _Tokenizer:
-    word_delimiter_token = "|"
+def _Tokenizer(letters: str):
+    """A character CTC tokenizer of ``letters`` (as step 03 builds one)."""
+    from xlsr_helpers.vocab import build_vocab, make_tokenizer
 
-    def __init__(self, letters: str):
-        self.letters = letters
-
-    def get_vocab(self):
-        return {c: i for i, c in enumerate(self.letters + "|")} | {"[PAD]": 99, "[UNK]": 100}
+    return make_tokenizer(build_vocab([letters]))
 
 
 def test_paired_bootstrap_of_identical_errors_is_exactly_zero():

@@ -39,7 +39,7 @@ from .audio import audio_array, model_inputs, output_frames, samples_per_frame
 from .constants import SAMPLING_RATE
 from .ctc import blank_id, greedy_decode
 from .metrics import EvaluationError
-from .models import padding_changes_outputs
+from .models import padding_changes_outputs, processor_class
 from .precision import PrecisionError, resolve_precision, torch_dtype
 
 # The decodings: greedy always, beam search with an n-gram LM when there is one. The names key
@@ -102,10 +102,22 @@ def pick_dtype(device, precision: str = "auto"):
         raise EvaluationError(str(error)) from error
 
 
-def load_model(path_or_id: str | Path, device: str | None = None, precision: str = "auto"):
+def plain_processor(path_or_id: str | Path):
+    """The processor of a checkpoint from its feature extractor and tokenizer alone: for one that ships a
+    ``Wav2Vec2ProcessorWithLM`` while pyctcdecode/kenlm are not installed (greedy decoding needs neither)."""
+    from transformers import AutoFeatureExtractor, AutoTokenizer
+
+    extractor = AutoFeatureExtractor.from_pretrained(str(path_or_id))
+    return processor_class(extractor)(feature_extractor=extractor, tokenizer=AutoTokenizer.from_pretrained(str(path_or_id)))
+
+
+def load_model(path_or_id: str | Path, device: str | None = None, precision: str = "auto",
+               target_lang: str | None = None):
     """``(model, processor)`` of a CTC checkpoint, in eval mode on the chosen device, its weights in float32
     (the Transcriber computes in the precision of training under autocast: a blanket ``.half()`` of weights
-    trained in bf16 or fp32 can overflow where autocast keeps the sensitive operations in float32)."""
+    trained in bf16 or fp32 can overflow where autocast keeps the sensitive operations in float32).
+    ``target_lang``: an MMS adapter model's language (its adapter and its vocabulary). A processor that needs the
+    n-gram LM packages without them is replaced by the plain one (:func:`plain_processor`): greedy decoding."""
     from transformers import AutoModelForCTC, AutoProcessor
 
     check_model_folder(path_or_id)
@@ -113,6 +125,8 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
     pick_dtype(device, precision)  # refuses an unknown precision before anything is loaded
     try:
         processor = AutoProcessor.from_pretrained(str(path_or_id))
+    except ImportError:  # Wav2Vec2ProcessorWithLM without pyctcdecode and kenlm
+        processor = plain_processor(path_or_id)
     except (OSError, ValueError, TypeError) as error:
         raise EvaluationError(f"Could not load a processor from {path_or_id}: {error}") from error
     if not hasattr(processor, "tokenizer") or not hasattr(processor, "feature_extractor"):
@@ -120,7 +134,14 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
             f"{path_or_id} has no complete processor (feature extractor + tokenizer); found "
             f"{type(processor).__name__}. Save the processor (processor.save_pretrained) beside the model."
         )
-    model = AutoModelForCTC.from_pretrained(str(path_or_id))
+    if target_lang:
+        try:
+            processor.tokenizer.set_target_lang(target_lang)
+        except (AttributeError, ValueError) as error:
+            raise EvaluationError(f"{path_or_id}'s tokenizer has no vocabulary for {target_lang!r}: {error}") from error
+        model = AutoModelForCTC.from_pretrained(str(path_or_id), target_lang=target_lang, ignore_mismatched_sizes=True)
+    else:
+        model = AutoModelForCTC.from_pretrained(str(path_or_id))
     model.to(device=device).eval()
     model.xlsr_precision = precision  # the Transcriber's default: what the caller asked for here
     return model, processor

@@ -314,7 +314,7 @@ def _kept(cfg: Config, decision, texts: dict[str, list[str]], language: str | No
         "round_trip": {**checked, "of": len(texts["train"])},
         "round_trip_saved": checked_saved,
         "round_trip_ok": checked["ok"] and checked_saved["ok"],
-        "extractor_from": f"{cfg.model}: its own processor (kept with its tokenizer)",
+        "extractor_from": f"{cfg.model}: its own preprocessor_config.json, kept with its tokenizer",
     }
     notes = []
     coverage = decision.coverage or {}

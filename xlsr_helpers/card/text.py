@@ -234,11 +234,42 @@ def comparison_section(info: RunInfo) -> str:
               f"{level}% CI (points)": f"{100 * p[key]['low']:+.2f} – {100 * p[key]['high']:+.2f}",
               "verdict": p[key]["verdict"]} for p in c["pairs"]]
     sources = "; ".join(f"`{m['label']}`: {m['model']}" for m in c["models"])
-    return (f"On the same {c.get('n', '?')} test clips, references normalized by this run's normalizer, greedy decoding "
-            f"for every model ({sources}):\n\n{markdown_table(models)}\n"
-            f"Is the difference real? A paired bootstrap over the clips ({c.get('n_resamples', 1000)} resamples, the same "
-            f"clips for both models); an interval that contains 0 means this test set cannot tell the two apart:\n\n"
-            f"{markdown_table(pairs)}")
+    piped = [f"`{m['label']}`" for m in c["models"] if m.get("scored_with") == "pipeline"]
+    decoding = "greedy decoding for every CTC model"
+    if piped:
+        decoding += (f"; {', '.join(piped)} transcribed by transformers' ASR pipeline, its text passed through this "
+                     "run's normalizer as the references are")
+    text = (f"On the same {c.get('n', '?')} test clips, references normalized by this run's normalizer, {decoding} "
+            f"({sources}):\n\n{markdown_table(models)}\n")
+    text += added_by_training(c)
+    text += (f"Is the difference real? A paired bootstrap over the clips ({c.get('n_resamples', 1000)} resamples, the "
+             f"same clips for both models); an interval that contains 0 means this test set cannot tell the two "
+             f"apart:\n\n{markdown_table(pairs)}")
+    skipped = c.get("skipped") or []
+    if skipped:
+        text += "\nNot scored: " + "; ".join(f"`{m['label']}` ({m['why']})" for m in skipped) + "\n"
+    return text
+
+
+def added_by_training(c: dict) -> str:
+    """What fine-tuning added: the base checkpoint zero-shot against the fine-tuned model, with the paired
+    interval of the difference; "" when the comparison has no zero-shot baseline."""
+    base = next((m for m in c["models"] if m.get("baseline")), None)
+    if base is None:
+        return ""
+    key = c.get("metric", "wer")
+    pair = next((p for p in c["pairs"] if base["label"] in (p["a"], p["b"])), None)
+    if pair is None:
+        return ""
+    other = pair["a"] if pair["b"] == base["label"] else pair["b"]
+    tuned = next(m for m in c["models"] if m["label"] == other)
+    sign = 1 if pair["a"] == other else -1  # the interval of fine-tuned - base
+    low, high = sorted((sign * pair[key]["low"], sign * pair[key]["high"]))
+    level = int(round(100 * c.get("level", 0.95)))
+    return (f"**What fine-tuning added**: the base model `{base['label']}` writes this language already; zero-shot it "
+            f"scores {key.upper()} {_pct(base[key])} %, fine-tuned `{other}` {_pct(tuned[key])} %: "
+            f"{100 * sign * pair[key]['difference']:+.2f} points ({level}% paired interval {100 * low:+.2f} to "
+            f"{100 * high:+.2f}; {pair[key]['verdict']}).\n\n")
 
 
 def limitations_section(info: RunInfo) -> str:
