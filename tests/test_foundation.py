@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from xlsr_helpers.config import Config, parse_assignment
-from xlsr_helpers.families import SEED_TRAINING, TINY_TRAINING, W2V_BERT_TRAINING, recipe_table, resolve
+from xlsr_helpers.families import RECIPES, SEED_TRAINING, TINY_TRAINING, W2V_BERT_TRAINING, recipe_table, resolve
 from xlsr_helpers.pipeline import check_parameter_names, select_steps
 from xlsr_helpers.results import MIME, read_results
 from xlsr_helpers.run_config import from_params
@@ -89,7 +89,9 @@ def test_a_changed_checkpoint_config_is_said_and_decided_again(tmp_path):
     _checkpoint(tmp_path / "xlsr-like", "wavlm")
     now = resolve(guessed, step="04_train", log=messages.append)
     assert now.resolution.family == "wavlm" and "at hand now" in messages[-1]
-    assert now.learning_rate == SEED_TRAINING["learning_rate"]
+    # the fields that followed the guessed recipe follow the new one (WavLM's lr 2e-5, not wav2vec2's 3e-4)
+    assert guessed.learning_rate == SEED_TRAINING["learning_rate"] != now.learning_rate
+    assert now.learning_rate == RECIPES["wavlm"].training["learning_rate"]
 
 
 def test_steps_without_a_model_do_not_import_transformers(tmp_path):

@@ -80,12 +80,12 @@ class Config:
     # Fields left at None take the value of the model family's recipe (families.RECIPES): "seed" below means
     # the 2021 notebook's value (wav2vec2, XLSR, XLS-R, HuBERT, WavLM, data2vec-audio).
     model: str = DEFAULT_MODEL  # Hub id, local path, or "tiny" (small random model for CPU)
-    model_family: str = ""  # "" = from the checkpoint's config.json; or wav2vec2 | hubert | wavlm | data2vec-audio | w2v-bert | mms-adapter | tiny
+    model_family: str = ""  # "" = from the checkpoint's config.json; or wav2vec2 | wav2vec2-1b | hubert | wavlm | data2vec-audio | w2v-bert | mms-adapter | omniasr-ctc | parakeet-ctc | generic-ctc | tiny
     target_lang: str = ""  # MMS adapters: the adapter's language code; "" = ISO 639-3 of LANGUAGE (tr -> tur)
     vocabulary: str = "auto"  # auto (model when MODEL has a CTC head and a tokenizer that writes the training text, else train) | model (keep MODEL's tokenizer and CTC head) | train (a new character vocabulary and head)
     batch_size: int | None = None  # None: recipe (16 seed, 32 MMS adapters, 8 tiny); per-device train batch size
     gradient_accumulation_steps: int | None = None  # None: recipe (2 seed, 1 MMS adapters and tiny)
-    learning_rate: float | None = None  # None: recipe (3e-4 seed, 5e-5 w2v-BERT, 1e-3 MMS adapters, 5e-3 tiny)
+    learning_rate: float | None = None  # None: recipe (3e-4 seed, 4.5e-5 XLS-R 1B/2B, 2e-5 HuBERT/WavLM, 5e-5 w2v-BERT, 1e-5 Omnilingual, 1e-4 Parakeet, 1e-3 MMS adapters, 5e-3 tiny)
     warmup_steps: int | None = None  # None: recipe (500 seed, 100 MMS adapters); -1 = 8 % of the steps (tiny)
     num_train_epochs: float | None = None  # None: recipe (30 seed and tiny, 10 w2v-BERT, 4 MMS adapters)
     max_steps: int = -1  # > 0 overrides NUM_TRAIN_EPOCHS

@@ -9,6 +9,12 @@ families lives here and nowhere else:
 - settings of the model's config (``add_adapter=True`` for w2v-BERT 2.0);
 - the feature extractor to use when a checkpoint has no ``preprocessor_config.json`` (``models.py`` builds it).
 
+The recipes themselves, with their sources, are in ``recipes.py``; this module decides which one a checkpoint
+follows. Any ``model_type`` of transformers' ``AutoModelForCTC`` without a recipe of its own gets the generic one,
+marked unvalidated. :func:`ready_to_transcribe` says whether a checkpoint already writes text (a CTC head and a
+tokenizer, for MMS the adapter of the language), which step 03 uses to choose between keeping the model's
+vocabulary and training a new one.
+
 The family is read from the checkpoint's ``config.json`` (``model_type``, and ``adapter_attn_dim`` for MMS
 adapter models), never guessed from the class a loader happens to produce: a WavLM or HuBERT checkpoint
 loaded as ``Wav2Vec2ForCTC`` silently loses its encoder. ``MODEL_FAMILY`` overrides the detection. The file is
@@ -26,98 +32,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from .config import RECIPE_FIELDS, Config, Resolution, resolve_run_dir
 from .constants import TINY_MODEL
+from .recipes import (  # noqa: F401  (the recipes, and their training values, are read as families.*)
+    GENERIC, MMS_ADAPTER_TRAINING, RECIPES, SEED_TRAINING, TINY_TRAINING, W2V_BERT_TRAINING, Recipe)
 
-# The seed notebook's values (the 2021 XLSR fine-tuning week), for wav2vec2-style encoders.
-# Augmentation beyond the time mask is off in every recipe: SpecAugment's frequency mask (mask_feature_prob 0.0,
-# as the seed left it and XLSR-53's config has it) and SPEED_PERTURBATION (""). Measured (benchmarks/augmentation.py,
-# held-out CER on the synthetic tr corpus's unseen test speakers, equal updates, seeds 42/1/2): speed perturbation
-# 0.9/1.0/1.1 made every run worse: tiny from scratch (the demo's 1,000 updates) mean CER 0.205 -> 0.281, the
-# learning proof's pretrained encoder (300 updates) 0.442 -> 0.523 (900 updates, seed 42: 0.116 -> 0.141). It remains
-# a parameter for long real runs.
-SEED_TRAINING = dict(
-    batch_size=16, gradient_accumulation_steps=2, learning_rate=3e-4, warmup_steps=500, num_train_epochs=30.0,
-    eval_steps=400, save_steps=400, logging_steps=400, layerdrop=0.1, mask_time_prob=0.05,
-    gradient_checkpointing="auto", attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.0,
-    freeze_feature_encoder=True, freeze_encoder_steps=0,
-    mask_feature_prob=0.0, mask_feature_length=10, speed_perturbation="",
-)
-# The measured CPU recipe for `tiny` (0.6M parameters: batches of 8 without accumulation, lr 5e-3 with 8 %
-# warm-up, 30 epochs of the demo corpus = 2,250 updates, ~4 min on 2 CPU cores; held-out CER 0.2 after ~500
-# updates, 0.04 after 2,250; 3e-4 or batches of 32 stay all-blank). An update of 8 took ~0.35 CPU-s on a
-# 2-core AMD EPYC VM (1 thread): 2,250 of them ~13 minutes there. `make demo` therefore trains its own fixed
-# budget (pipeline.DEMO_PARAMETERS: 1,000 updates of 4, no time limit), not these 30 epochs.
-TINY_TRAINING = dict(
-    SEED_TRAINING, batch_size=8, gradient_accumulation_steps=1, learning_rate=5e-3, warmup_steps=-1,
-    eval_steps=100, save_steps=100, logging_steps=20, layerdrop=0.0, gradient_checkpointing=False,
-)
-# Hugging Face's w2v-BERT 2.0 fine-tuning write-up (Lacombe, 2024): no dropout, no masking, no LayerDrop,
-# an adapter on top of the encoder (halves the frame rate), lr 5e-5, 10 epochs.
-W2V_BERT_TRAINING = dict(
-    batch_size=16, gradient_accumulation_steps=2, learning_rate=5e-5, warmup_steps=500, num_train_epochs=10.0,
-    eval_steps=300, save_steps=600, logging_steps=300, layerdrop=0.0, mask_time_prob=0.0,
-    gradient_checkpointing="auto", attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
-    freeze_feature_encoder=False, freeze_encoder_steps=0,
-    mask_feature_prob=0.0, mask_feature_length=10, speed_perturbation="",
-)
-# Hugging Face's MMS adapter write-up (von Platen, 2023): the 1B base model frozen, only the adapter layers
-# (~2.5M weights) and the head trained, lr 1e-3, 4 epochs, batches of 32.
-MMS_ADAPTER_TRAINING = dict(
-    batch_size=32, gradient_accumulation_steps=1, learning_rate=1e-3, warmup_steps=100, num_train_epochs=4.0,
-    eval_steps=100, save_steps=200, logging_steps=100, layerdrop=0.0, mask_time_prob=0.05,
-    gradient_checkpointing="auto", attention_dropout=0.0, hidden_dropout=0.0, feat_proj_dropout=0.0,
-    freeze_feature_encoder=True, freeze_encoder_steps=0,
-    mask_feature_prob=0.0, mask_feature_length=10, speed_perturbation="",
-)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How one family of checkpoints is fine-tuned."""
-
-    family: str  # the MODEL_FAMILY value
-    title: str
-    model_types: tuple[str, ...]  # config.json model_type values of the family
-    examples: tuple[str, ...]  # Hub ids
-    freeze: str  # "feature_encoder" (the CNN stays as pretrained) | "base_model" (only adapters + head train) | "nothing"
-    training: dict = field(default_factory=dict)  # Config field -> value, for fields left at None
-    model_config: dict = field(default_factory=dict)  # set on the model's config when it is built
-    feature_extractor: str = "wav2vec2"  # family default when the checkpoint has none: wav2vec2 | seamless_m4t
-    source: str = ""  # where the training values come from
-
-
-RECIPES: dict[str, Recipe] = {r.family: r for r in (
-    Recipe("wav2vec2", "wav2vec 2.0 / XLSR / XLS-R / MMS pretrained",
-           ("wav2vec2", "wav2vec2-conformer", "unispeech", "unispeech-sat", "sew", "sew-d"),
-           ("facebook/wav2vec2-large-xlsr-53", "facebook/wav2vec2-xls-r-300m", "facebook/wav2vec2-xls-r-1b",
-            "facebook/mms-300m", "facebook/mms-1b"),
-           "feature_encoder", SEED_TRAINING, source="the 2021 XLSR fine-tuning week notebook"),
-    Recipe("hubert", "HuBERT", ("hubert",), ("facebook/hubert-large-ll60k", "facebook/hubert-base-ls960"),
-           "feature_encoder", SEED_TRAINING, source="the seed's values (same encoder family)"),
-    Recipe("wavlm", "WavLM", ("wavlm",), ("microsoft/wavlm-large", "microsoft/wavlm-base-plus"),
-           "feature_encoder", SEED_TRAINING, source="the seed's values (same encoder family)"),
-    Recipe("data2vec-audio", "data2vec-audio", ("data2vec-audio",),
-           ("facebook/data2vec-audio-large", "facebook/data2vec-audio-base"),
-           "feature_encoder", SEED_TRAINING, source="the seed's values (same encoder family)"),
-    Recipe("w2v-bert", "w2v-BERT 2.0", ("wav2vec2-bert",), ("facebook/w2v-bert-2.0",),
-           "nothing", W2V_BERT_TRAINING, model_config=dict(add_adapter=True), feature_extractor="seamless_m4t",
-           source="Hugging Face's w2v-BERT 2.0 fine-tuning write-up (2024)"),
-    Recipe("mms-adapter", "MMS-1b-all language adapters", (), ("facebook/mms-1b-all",),
-           "base_model", MMS_ADAPTER_TRAINING, source="Hugging Face's MMS adapter write-up (2023)"),
-    Recipe("tiny", "tiny (random weights, CPU rehearsal)", (), (TINY_MODEL,),
-           "feature_encoder", TINY_TRAINING, source="measured on the demo corpus, 2 CPU cores"),
-)}
 # Name fragments of well-known Hub ids, for when no config.json can be read (no network, nothing cached).
 # The first match wins, so the more specific fragments come first.
 NAME_HINTS = (("mms-1b-all", "mms-adapter"), ("mms-1b-fl102", "mms-adapter"), ("mms-1b-l1107", "mms-adapter"),
+              ("omniasr-ctc", "omniasr-ctc"), ("omniasr_ctc", "omniasr-ctc"), ("parakeet-ctc", "parakeet-ctc"),
               ("w2v-bert", "w2v-bert"), ("hubert", "hubert"), ("wavlm", "wavlm"),
-              ("data2vec-audio", "data2vec-audio"), ("xlsr", "wav2vec2"), ("xls-r", "wav2vec2"),
+              ("data2vec-audio", "data2vec-audio"), ("xls-r-1b", "wav2vec2-1b"), ("xls-r-2b", "wav2vec2-1b"),
+              ("mms-1b", "wav2vec2-1b"), ("xlsr", "wav2vec2"), ("xls-r", "wav2vec2"),
               ("wav2vec2", "wav2vec2"), ("mms-", "wav2vec2"))
+# wav2vec2 checkpoints this wide or wider are the 1B / 2B models (XLS-R 1B and MMS-1b: 1280, XLS-R 2B: 1920).
+LARGE_HIDDEN_SIZE = 1280
 # Common Voice locale -> ISO 639-3 code, the adapter names of MMS (its tokenizer's vocab.json keys). A new
 # adapter can have any name; these are the ones MMS itself uses, so that a card says which language it is.
 MMS_LANGUAGE_CODES = {
@@ -167,16 +99,30 @@ def read_config_json(model: str, download: bool = False) -> tuple[dict | None, s
 
 
 def family_of_config(config: dict) -> str:
-    """The family of a config.json: by ``model_type``; wav2vec2 with ``adapter_attn_dim`` is MMS adapters."""
+    """The family of a config.json: by ``model_type``; wav2vec2 with ``adapter_attn_dim`` is MMS adapters, wav2vec2
+    of hidden size >= 1280 the 1B/2B recipe; another ``model_type`` of ``AutoModelForCTC`` the generic recipe."""
     model_type = config.get("model_type")
     if model_type == "wav2vec2" and config.get("adapter_attn_dim"):
         return "mms-adapter"
+    if model_type == "wav2vec2" and (config.get("hidden_size") or 0) >= LARGE_HIDDEN_SIZE:
+        return "wav2vec2-1b"
     for recipe in RECIPES.values():
         if model_type in recipe.model_types:
             return recipe.family
+    if model_type in ctc_model_types():
+        return GENERIC
     known = sorted(t for r in RECIPES.values() for t in r.model_types)
-    raise FamilyError(f"model_type {model_type!r} is not a CTC speech encoder this curriculum knows ({known}). "
-                      "Set MODEL_FAMILY to the family whose recipe fits it, or pick another MODEL.")
+    raise FamilyError(f"model_type {model_type!r} is not a CTC speech model: neither a family of this curriculum "
+                      f"({known}) nor an architecture of transformers' AutoModelForCTC. Set MODEL_FAMILY to the "
+                      "family whose recipe fits it, or pick another MODEL.")
+
+
+def ctc_model_types() -> tuple[str, ...]:
+    """The model_types of transformers' ``AutoModelForCTC`` (imports transformers' auto mapping: only asked for a
+    model_type without a recipe)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CTC_MAPPING_NAMES
+
+    return tuple(MODEL_FOR_CTC_MAPPING_NAMES)
 
 
 def decide(model: str, override: str = "", download: bool = False, step: str = "") -> Resolution:
@@ -202,9 +148,14 @@ def decide(model: str, override: str = "", download: bool = False, step: str = "
 def by_config(model: str, config: dict, sha: str, step: str = "") -> Resolution:
     """The decision that a read config.json makes."""
     how = f"config.json: model_type={config.get('model_type')!r}"
+    family = family_of_config(config)
     if config.get("adapter_attn_dim"):
         how += f", adapter_attn_dim={config['adapter_attn_dim']}"
-    return Resolution(family_of_config(config), how, model, config_sha256=sha, step=step)
+    elif family == "wav2vec2-1b":
+        how += f", hidden_size={config.get('hidden_size')}"
+    elif family == GENERIC:
+        how += " (an AutoModelForCTC architecture without a recipe: the generic, unvalidated one)"
+    return Resolution(family, how, model, config_sha256=sha, step=step)
 
 
 def detect_family(model: str, override: str = "", download: bool = False) -> tuple[str, str]:
@@ -286,6 +237,7 @@ def recipe_table(cfg: Config) -> list[dict[str, Any]]:
     resolution = cfg.resolution
     recipe = RECIPES[resolution.family]
     rows = [{"parameter": "family", "value": f"{recipe.title} ({recipe.family})", "from": resolution.how},
+            {"parameter": "recipe", "value": recipe.status, "from": recipe.source},
             {"parameter": "trained", "value": {"feature_encoder": "everything but the CNN feature encoder",
                                                "base_model": "adapter layers and the CTC head only",
                                                "nothing": "everything"}[recipe.freeze], "from": "recipe"}]
@@ -310,3 +262,76 @@ def target_lang(cfg: Config) -> str | None:
     if recipe_for(cfg).family != "mms-adapter":
         return None
     return cfg.target_lang or mms_language_code(cfg.language)
+
+
+# --------------------------------------------------------------------------------------------------
+# does the checkpoint already write text?
+# --------------------------------------------------------------------------------------------------
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")  # a tokenizer's vocabulary, in any format
+
+
+def checkpoint_file(model: str, name: str, download: bool = False) -> tuple[Path | None, bool]:
+    """(path, known): MODEL's file ``name`` from its folder or the Hub cache (with ``download``: the Hub). ``known``
+    is False when it could not be told whether the file exists (a Hub id, offline, not cached)."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        path = folder / name
+        return (path if path.is_file() else None), True
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(model, name)
+    except ValueError:  # not a Hub id
+        return None, True
+    if isinstance(cached, str):
+        return Path(cached), True
+    if cached is not None:  # the cache knows that the repository has no such file
+        return None, True
+    if not download:
+        return None, False
+    try:
+        return Path(hf_hub_download(model, name)), True
+    except Exception as error:  # noqa: BLE001  (EntryNotFoundError, or the network)
+        return None, type(error).__name__ in ("EntryNotFoundError", "RemoteEntryNotFoundError")
+
+
+def has_adapter(model: str, language: str, download: bool = False) -> bool:
+    """MODEL ships MMS adapter weights for ``language`` (``adapter.<language>.safetensors``: MMS-1b-all's own
+    languages, or a model this curriculum fine-tuned)."""
+    path, _ = checkpoint_file(model, f"adapter.{language}.safetensors", download)
+    return path is not None
+
+
+def ready_to_transcribe(model: str, language: str = "", download: bool = False) -> tuple[bool, str]:
+    """(True, why) when MODEL already writes text: a CTC head saved with it (config.json's architecture is a
+    ``...ForCTC``), a tokenizer beside it, and for an MMS adapter model the adapter and vocabulary of ``language``
+    (TARGET_LANG, e.g. "tur"); else (False, why not). Read from the checkpoint's files (folder, Hub cache, or with
+    ``download`` the Hub), without loading it. Whether that tokenizer can write the training text is step 03's
+    coverage report, not this."""
+    if model == TINY_MODEL:
+        return False, "MODEL='tiny' is a random model without a vocabulary"
+    config, _ = read_config_json(model, download=download)
+    if config is None:
+        return False, f"{model}'s config.json is not at hand (offline and not cached): it cannot be read yet"
+    architectures = config.get("architectures") or []
+    if not any(str(name).endswith("ForCTC") for name in architectures):
+        what = architectures[0] if architectures else f"model_type {config.get('model_type')!r}"
+        return False, f"no CTC head: {what} is a pre-trained encoder (a new head and vocabulary are needed)"
+    tokenizer, unknown = None, False
+    for name in TOKENIZER_FILES:
+        path, known = checkpoint_file(model, name, download)
+        tokenizer, unknown = tokenizer or path, unknown or not known
+    if tokenizer is None:
+        if unknown:
+            return False, f"{model}'s tokenizer files are not at hand (offline and not cached)"
+        return False, f"{architectures[0]} has a CTC head but no tokenizer ({', '.join(TOKENIZER_FILES)})"
+    what = f"{architectures[0]} with its CTC head ({config.get('vocab_size')} outputs) and tokenizer ({tokenizer.name})"
+    if config.get("adapter_attn_dim"):  # MMS: one adapter, head and vocabulary per language
+        what = f"{architectures[0]} with language adapters, their CTC heads and tokenizer ({tokenizer.name})"
+        if not language:
+            return False, f"{what}, but an MMS adapter model writes a language only with its TARGET_LANG"
+        vocab = json.loads(tokenizer.read_text(encoding="utf-8")) if tokenizer.name == "vocab.json" else {}
+        if language not in vocab or not has_adapter(model, language, download):
+            return False, f"{what}, but no adapter and vocabulary for {language!r} (adapter.{language}.safetensors)"
+        return True, f"{what}; the adapter and vocabulary of {language!r}"
+    return True, what

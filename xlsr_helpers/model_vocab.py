@@ -40,6 +40,7 @@ from typing import Any, Callable
 from .config import Config, read_run_record
 from .constants import RUN_FILE, SAMPLING_RATE
 from .ctc import decode_ids
+from .families import ready_to_transcribe
 from .files import write_json_atomic
 from .labels import encode, tokenize
 
@@ -59,22 +60,6 @@ class VocabularyError(ValueError):
 # --------------------------------------------------------------------------------------------------
 # what MODEL has
 # --------------------------------------------------------------------------------------------------
-def ctc_head(model: str) -> tuple[bool, str]:
-    """(whether MODEL's checkpoint has a CTC head, how that was read): its config.json's ``architectures``."""
-    from .families import FamilyError, read_config_json
-
-    if model == "tiny":
-        return False, "MODEL='tiny' is built here with a new head"
-    try:
-        config, _ = read_config_json(model, download=True)
-    except (FamilyError, OSError, ValueError) as error:
-        return False, f"its config.json could not be read ({error})"
-    architectures = (config or {}).get("architectures") or []
-    if any(str(a).endswith("ForCTC") for a in architectures):
-        return True, f"config.json: architectures={architectures}"
-    return False, f"config.json: architectures={architectures} (no CTC head: a pre-trained encoder)"
-
-
 def model_processor(model: str, language: str | None = None):
     """MODEL's own processor (feature extractor + tokenizer); for an MMS adapter model its tokenizer set to
     ``language``. Raises VocabularyError when there is none."""
@@ -244,12 +229,12 @@ def decide(cfg: Config, sentences: list[str], seconds: list[float] | None, langu
         raise VocabularyError(f"VOCABULARY={cfg.vocabulary!r} is not one of {', '.join(SETTINGS)}.")
     if setting == "train":
         return Decision(setting, "train", "VOCABULARY='train': a new character vocabulary and CTC head")
-    head, how = ctc_head(cfg.model)
-    if not head:
+    ready, how = ready_to_transcribe(cfg.model, language or "", download=True)
+    if not ready:
         if setting == "model":
-            raise VocabularyError(f"VOCABULARY='model' keeps MODEL's tokenizer and CTC head, but {cfg.model!r} has "
-                                  f"none: {how}. Use VOCABULARY='train' (or 'auto').")
-        return Decision(setting, "train", f"MODEL has no CTC head to keep ({how})")
+            raise VocabularyError(f"VOCABULARY='model' keeps MODEL's tokenizer and CTC head, but {cfg.model!r} "
+                                  f"cannot: {how}. Use VOCABULARY='train' (or 'auto').")
+        return Decision(setting, "train", f"MODEL has no vocabulary to keep: {how}")
     try:
         processor = model_processor(cfg.model, language)
     except VocabularyError as error:
@@ -264,16 +249,16 @@ def decide(cfg: Config, sentences: list[str], seconds: list[float] | None, langu
         counter = None
     measured = coverage(processor.tokenizer, sentences, seconds, counter)
     share, feasible = measured["character_coverage"], measured.get("feasible_share", 1.0)
-    summary = (f"its tokenizer writes {share:.2%} of the training text's characters "
+    summary = (f"{how}; its tokenizer writes {share:.2%} of the training text's characters "
                f"({measured['unwritable_character_count']} character(s) it cannot write), and the labels of "
                f"{feasible:.2%} of the training clips fit its frames")
     if setting == "model":
         return Decision(setting, "model", f"VOCABULARY='model': {summary}", processor, measured)
     if share >= COVERAGE_THRESHOLD and feasible >= FEASIBLE_THRESHOLD:
-        return Decision(setting, "model", f"MODEL has a CTC head and {summary} (at least {COVERAGE_THRESHOLD:.1%} "
-                        f"and {FEASIBLE_THRESHOLD:.0%} are needed)", processor, measured)
-    return Decision(setting, "train", f"MODEL has a CTC head, but {summary} (at least {COVERAGE_THRESHOLD:.1%} and "
-                    f"{FEASIBLE_THRESHOLD:.0%} are needed): a new character vocabulary is built", processor, measured)
+        return Decision(setting, "model", f"MODEL is {summary} (at least {COVERAGE_THRESHOLD:.1%} and "
+                        f"{FEASIBLE_THRESHOLD:.0%} are needed)", processor, measured)
+    return Decision(setting, "train", f"MODEL is {summary}, but at least {COVERAGE_THRESHOLD:.1%} and "
+                    f"{FEASIBLE_THRESHOLD:.0%} are needed: a new character vocabulary is built", processor, measured)
 
 
 def record(cfg: Config, decision: Decision) -> None:

@@ -108,6 +108,38 @@ def model_overrides(cfg: Config, processor, world_size: int = 1, log: Callable =
     return values
 
 
+# Configs that nest their encoder's settings (Omnilingual: audio_config, Parakeet: encoder_config) get the run's
+# dropouts, masking and LayerDrop there, under their names; the vocabulary and the CTC loss stay at the top.
+NESTED_CONFIGS = ("audio_config", "encoder_config")
+TOP_LEVEL_VALUES = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "ctc_loss_reduction",
+                    "ctc_zero_infinity")
+NESTED_NAMES = {"hidden_dropout": ("hidden_dropout", "dropout")}  # ParakeetEncoderConfig.dropout
+
+
+def checkpoint_config(model: str, overrides: dict[str, Any], log: Callable = print):
+    """MODEL's config with ``overrides`` set (what ``from_pretrained(model, **overrides)`` does for a flat config).
+    A nested config takes each value where its class has it; a value it has no place for (Omnilingual has no
+    SpecAugment: MASK_TIME_PROB) is said when it is not 0."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    nested = [getattr(config, name) for name in NESTED_CONFIGS if getattr(config, name, None) is not None]
+    unused = []
+    for name, value in overrides.items():
+        if not nested or name in TOP_LEVEL_VALUES:
+            setattr(config, name, value)
+            continue
+        places = [(inner, alias) for inner in nested for alias in NESTED_NAMES.get(name, (name,))
+                  if hasattr(inner, alias)]
+        for inner, alias in places[:1]:
+            setattr(inner, alias, value)
+        if not places and value not in (0, 0.0, None, False) and not name.endswith("_length"):  # a mask's width
+            unused.append(f"{name.upper()}={value}")
+    if unused:
+        log(f"{type(config).__name__} has no setting for {', '.join(unused)}: not applied.")
+    return config
+
+
 def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = print):
     """The CTC model for MODEL, through ``AutoModelForCTC`` (the checkpoint's own architecture), set up
     as its family's recipe says.
@@ -139,24 +171,37 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
             overrides = {k: v for k, v in overrides.items() if k not in VOCABULARY_KEYS}
             language = target_lang(cfg)
             extra = {"target_lang": language, "ignore_mismatched_sizes": True} if language else {}
-            model = AutoModelForCTC.from_pretrained(cfg.model, **extra, **overrides)
+            model = AutoModelForCTC.from_pretrained(cfg.model, config=checkpoint_config(cfg.model, overrides, log),
+                                                    **extra)
         else:
-            model = AutoModelForCTC.from_pretrained(cfg.model, ignore_mismatched_sizes=True, **overrides)
-    freeze(model, recipe, cfg.freeze_feature_encoder, new_adapter=not kept)
+            model = AutoModelForCTC.from_pretrained(cfg.model, config=checkpoint_config(cfg.model, overrides, log),
+                                                    ignore_mismatched_sizes=True)
+    adapter_kept = False
+    if recipe.freeze == "base_model" and not cfg.is_tiny():
+        # a kept vocabulary loaded the language's adapter and head with target_lang; a new one keeps the adapter layers
+        adapter_kept = kept or load_adapter_layers(model, cfg.model, target_lang(cfg))
+        if adapter_kept:
+            log(f"{cfg.model} has an adapter for {target_lang(cfg)!r} (adapter.{target_lang(cfg)}.safetensors): "
+                "training continues from it instead of new adapter layers"
+                + (", with its own CTC head and vocabulary." if kept else "."))
+    freeze(model, recipe, cfg.freeze_feature_encoder, keep_adapter=adapter_kept)
     return model
 
 
-def freeze(model, recipe: Recipe, freeze_feature_encoder: bool = True, new_adapter: bool = True) -> None:
-    """Set ``requires_grad`` as the recipe says (in place). MMS adapters: new adapter weights for a new language
-    (``new_adapter``), or the language's own adapter kept and trained on (VOCABULARY "model")."""
+def freeze(model, recipe: Recipe, freeze_feature_encoder: bool = True, keep_adapter: bool = False) -> None:
+    """Set ``requires_grad`` as the recipe says (in place). MMS adapters: new adapter layers (as in the MMS
+    write-up) unless ``keep_adapter`` (the checkpoint's own adapter of the language was loaded)."""
     if recipe.freeze == "base_model":
-        if new_adapter:
-            model.init_adapter_layers()  # new adapter weights for the new language, as in the MMS write-up
+        if not keep_adapter:
+            model.init_adapter_layers()
         model.freeze_base_model()
         for parameter in model._get_adapters().values():  # adapter layers and the CTC head
             parameter.requires_grad = True
-    elif recipe.freeze == "feature_encoder" and freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):
-        model.freeze_feature_encoder()
+    elif recipe.freeze == "feature_encoder" and freeze_feature_encoder:
+        if hasattr(model, "freeze_feature_encoder"):
+            model.freeze_feature_encoder()
+        elif recipe.feature_encoder_module:  # e.g. Omnilingual's CNN: model.audio_tower.subsampling.conv_layers
+            model.get_submodule(recipe.feature_encoder_module).requires_grad_(False)
 
 
 def count_parameters(model) -> dict[str, int]:
@@ -199,6 +244,29 @@ def adapter_weights_file(language: str) -> str:
     from transformers.models.wav2vec2.modeling_wav2vec2 import WAV2VEC2_ADAPTER_SAFE_FILE
 
     return WAV2VEC2_ADAPTER_SAFE_FILE.format(language)
+
+
+def load_adapter_layers(model, checkpoint: str, language: str | None) -> bool:
+    """Load the adapter layers of ``language`` from the checkpoint's ``adapter.<language>.safetensors`` into
+    ``model`` (not its CTC head, which belongs to the run's vocabulary); False when the checkpoint has none."""
+    if not language or getattr(model.config, "adapter_attn_dim", None) is None:
+        return False
+    from safetensors.torch import load_file
+    from transformers.utils import cached_file
+
+    try:
+        path = cached_file(checkpoint, adapter_weights_file(language), _raise_exceptions_for_missing_entries=False)
+    except OSError:
+        path = None
+    if path is None:
+        return False
+    layers = {name: tensor for name, tensor in load_file(path).items() if not name.startswith("lm_head.")}
+    expected = {name for name in model._get_adapters() if not name.startswith("lm_head.")}
+    if set(layers) != expected:
+        raise FamilyError(f"{checkpoint}'s {adapter_weights_file(language)} holds other adapter layers than "
+                          f"{type(model).__name__} has ({len(layers)} tensors, {len(expected)} expected).")
+    model.load_state_dict(layers, strict=False)
+    return True
 
 
 def save_adapter(model, folder: str | Path, language: str) -> Path:

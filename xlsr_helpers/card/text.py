@@ -79,6 +79,9 @@ def intro(info: RunInfo) -> str:
                      "were trained.")
         elif family is not None:
             text += f" Model family: {family.title}."
+        if family is not None and not family.validated:
+            text += (" Its training values are an unvalidated recipe (no published fine-tuning of this family "
+                     "on read speech was carried over): see Training hyperparameters.")
     return text + " When using this model, make sure that your speech input is sampled at 16 kHz."
 
 
@@ -175,6 +178,9 @@ def hyperparameters_section(info: RunInfo) -> str:
     extra = []
     if report.get("family"):
         extra.append({"parameter": "model family (recipe)", "value": report["family"]})
+        recipe = RECIPES.get(report["family"])
+        if recipe is not None:  # validated (a published fine-tuning of the family) or not, and its source
+            extra.append({"parameter": "recipe", "value": f"{recipe.status}: {recipe.source}"})
     if report.get("world_size"):
         extra.append({"parameter": "processes (GPUs)", "value": report["world_size"]})
     params = report.get("parameters", {})
