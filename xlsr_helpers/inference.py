@@ -48,6 +48,7 @@ GREEDY, LM = "greedy", "lm"
 # Files that say how raw audio and text become model inputs (one of each group must exist).
 FEATURE_EXTRACTOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
+MASK_NAMES = ("attention_mask", "padding_mask")  # what a feature extractor calls the mask of a padded batch
 
 
 # ------------------------------------------------------------------------------------------------
@@ -125,7 +126,8 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
     pick_dtype(device, precision)  # refuses an unknown precision before anything is loaded
     try:
         processor = AutoProcessor.from_pretrained(str(path_or_id))
-    except ImportError:  # Wav2Vec2ProcessorWithLM without pyctcdecode and kenlm
+    except (ImportError, AttributeError):  # Wav2Vec2ProcessorWithLM: without pyctcdecode and kenlm an ImportError;
+        # with them, transformers 5.25's from_pretrained of it fails (AttributeError: _get_arguments_from_pretrained)
         processor = plain_processor(path_or_id)
     except (OSError, ValueError, TypeError) as error:
         raise EvaluationError(f"Could not load a processor from {path_or_id}: {error}") from error
@@ -367,8 +369,8 @@ class Transcriber:
         name = self.model.main_input_name
         values = inputs[name].to(self.device, dtype=self.weights_dtype)
         kwargs = {name: values}
-        if self.masked:
-            kwargs["attention_mask"] = inputs["attention_mask"].to(self.device)
+        if self.masked:  # attention_mask, or Omnilingual ASR's padding_mask: what the extractor calls it
+            kwargs.update({key: inputs[key].to(self.device) for key in MASK_NAMES if key in inputs})
         autocast = self.dtype != self.weights_dtype and self.device.type == "cuda"
         with torch.inference_mode(), torch.autocast("cuda", dtype=self.dtype, enabled=autocast):
             logits = self.model(**kwargs).logits.float().cpu()
