@@ -23,7 +23,9 @@ a model with 80 ms frames such as Parakeet more care), and the share of clips wh
 The kept tokenizer's files are copied byte for byte (:data:`TOKENIZER_FILES`) into ``03_vocab/processor``, the
 trained model and the upload folder (:func:`copy_tokenizer_files`): what is published is the model's tokenizer,
 unchanged. The one exception is an MMS adapter's ``tokenizer_config.json``, which must name the adapter's language
-(``target_lang``); that file is written by ``save_pretrained``, its ``vocab.json`` is the checkpoint's.
+(``target_lang``); that file is written by ``save_pretrained``, its ``vocab.json`` is the checkpoint's. (A
+tokenizer_config.json that does not name its class is the checkpoint's only beside a config.json: in the model and
+the upload, not in ``03_vocab/processor``.)
 """
 
 from __future__ import annotations
@@ -286,10 +288,19 @@ def keeps_model_vocabulary(cfg: Config) -> bool:
 # --------------------------------------------------------------------------------------------------
 # the kept processor, saved
 # --------------------------------------------------------------------------------------------------
+def stands_alone(folder: Path) -> bool:
+    """Whether a checkpoint's tokenizer_config.json names its tokenizer class: one that does not (the 2021 wav2vec2
+    and HuBERT fine-tunes) is found through config.json's model_type, which a processor folder does not have."""
+    path = Path(folder) / "tokenizer_config.json"
+    return not path.is_file() or "tokenizer_class" in json.loads(path.read_text(encoding="utf-8"))
+
+
 def save_processor(processor, model: str, target: Path, language: str | None = None) -> dict[str, str]:
-    """``processor.save_pretrained(target)``, then the checkpoint's own tokenizer files over what it wrote
-    (byte-identical; an MMS adapter keeps the saved tokenizer_config.json, which names ``language``). Returns
-    {file: SHA-256} of the files kept from the checkpoint."""
+    """``processor.save_pretrained(target)``, then the checkpoint's own tokenizer files over what it wrote,
+    byte-identical; the saved tokenizer_config.json stays for an MMS adapter (it names ``language``) and where the
+    checkpoint's does not name its class (:func:`stands_alone`: beside the model's config.json, in 04_train/model and
+    the upload, the checkpoint's own is used). Returns {file: SHA-256} of the files kept from the checkpoint."""
     target.mkdir(parents=True, exist_ok=True)
     processor.save_pretrained(str(target))
-    return copy_tokenizer_files(source_folder(model), target, keep_config=bool(language))
+    source = source_folder(model)
+    return copy_tokenizer_files(source, target, keep_config=bool(language) or not stands_alone(source))

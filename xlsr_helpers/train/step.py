@@ -24,7 +24,7 @@ from ..config import Config
 from ..constants import SAMPLING_RATE
 from ..ctc import blank_id, decode_labels
 from ..families import recipe_for, resolve, target_lang
-from ..model_vocab import copy_tokenizer_files, decision, keeps_model_vocabulary
+from ..model_vocab import copy_tokenizer_files, decision, keeps_model_vocabulary, source_folder
 from ..models import build_model, count_parameters, save_adapter
 from .augment import SpeedPerturbation
 from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, is_complete_checkpoint,
@@ -309,8 +309,10 @@ class Training:
             shutil.rmtree(target, ignore_errors=True)
         if self.is_main:
             self.processor.save_pretrained(str(tmp))
-            if keeps_model_vocabulary(self.cfg):  # the model's own tokenizer, its files unchanged (03_vocab's copy)
-                self.report["kept_tokenizer_files"] = copy_tokenizer_files(self.cfg.processor_dir, tmp)
+            if keeps_model_vocabulary(self.cfg):  # the base model's own tokenizer files, unchanged (MMS: but the
+                # tokenizer_config.json that names the adapter's language)
+                self.report["kept_tokenizer_files"] = copy_tokenizer_files(
+                    source_folder(self.cfg.model), tmp, keep_config=bool(self.target_lang))
             if self.target_lang:  # MMS: the adapter file that from_pretrained(..., target_lang=...) loads
                 self.report["adapter_file"] = save_adapter(self.trainer.model, tmp, self.target_lang).name
             if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)
