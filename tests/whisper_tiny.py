@@ -43,7 +43,7 @@ def write_tiny_whisper(folder, seed: int = 0) -> Path:
     model = WhisperForConditionalGeneration(config).eval()
     model.generation_config = GenerationConfig(
         decoder_start_token_id=config.decoder_start_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, max_length=12, no_timestamps_token_id=ids["<|notimestamps|>"],
+        pad_token_id=tokenizer.pad_token_id, max_length=8, no_timestamps_token_id=ids["<|notimestamps|>"],
         is_multilingual=True, lang_to_id={"<|tr|>": ids["<|tr|>"], "<|en|>": ids["<|en|>"]},
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]})
     model.save_pretrained(folder)
