@@ -225,24 +225,23 @@ class Decision:
 def decide(cfg: Config, sentences: list[str], seconds: list[float] | None, language: str | None,
            log: Callable = print) -> Decision:
     """VOCABULARY for this run, with its reason (the module docstring's rules); MODEL's tokenizer is measured on
-    the training ``sentences`` whenever MODEL has one, also when the answer is "train"."""
+    the training ``sentences`` whenever MODEL has one, also when the answer is "train" (the report shows why)."""
     setting = (cfg.vocabulary or "auto").strip().lower()
     if setting not in SETTINGS:
         raise VocabularyError(f"VOCABULARY={cfg.vocabulary!r} is not one of {', '.join(SETTINGS)}.")
-    if setting == "train":
-        return Decision(setting, "train", "VOCABULARY='train': a new character vocabulary and CTC head")
+    forced = "VOCABULARY='train': a new character vocabulary and CTC head"
     ready, how = ready_to_transcribe(cfg.model, language or "", download=True)
     if not ready:
         if setting == "model":
             raise VocabularyError(f"VOCABULARY='model' keeps MODEL's tokenizer and CTC head, but {cfg.model!r} "
                                   f"cannot: {how}. Use VOCABULARY='train' (or 'auto').")
-        return Decision(setting, "train", f"MODEL has no vocabulary to keep: {how}")
+        return Decision(setting, "train", forced if setting == "train" else f"MODEL has no vocabulary to keep: {how}")
     try:
         processor = model_processor(cfg.model, language)
     except VocabularyError as error:
         if setting == "model":
             raise
-        return Decision(setting, "train", f"MODEL's tokenizer cannot be kept: {error}")
+        return Decision(setting, "train", forced if setting == "train" else f"MODEL's tokenizer cannot be kept: {error}")
     try:
         counter = frame_counter(cfg.model, processor.feature_extractor)
     except Exception as error:  # noqa: BLE001 - an architecture whose frame arithmetic is unknown here: reported
@@ -254,8 +253,8 @@ def decide(cfg: Config, sentences: list[str], seconds: list[float] | None, langu
     summary = (f"{how}; its tokenizer writes {share:.2%} of the training text's characters "
                f"({measured['unwritable_character_count']} character(s) it cannot write), and the labels of "
                f"{feasible:.2%} of the training clips fit its frames")
-    if setting == "model":
-        return Decision(setting, "model", f"VOCABULARY='model': {summary}", processor, measured)
+    if setting != "auto":
+        return Decision(setting, setting, f"VOCABULARY={setting!r} (MODEL is {summary})", processor, measured)
     if share >= COVERAGE_THRESHOLD and feasible >= FEASIBLE_THRESHOLD:
         return Decision(setting, "model", f"MODEL is {summary} (at least {COVERAGE_THRESHOLD:.1%} and "
                         f"{FEASIBLE_THRESHOLD:.0%} are needed)", processor, measured)

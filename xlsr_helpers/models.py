@@ -174,8 +174,10 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
             model = AutoModelForCTC.from_pretrained(cfg.model, config=checkpoint_config(cfg.model, overrides, log),
                                                     **extra)
         else:
-            model = AutoModelForCTC.from_pretrained(cfg.model, config=checkpoint_config(cfg.model, overrides, log),
-                                                    ignore_mismatched_sizes=True)
+            config = checkpoint_config(cfg.model, overrides, log)
+            if getattr(config, "blank_token_id", None) is not None:  # Omnilingual's blank is its <s> (id 0); a new
+                config.blank_token_id = overrides["pad_token_id"]  # vocabulary's is [PAD], as for every other family
+            model = AutoModelForCTC.from_pretrained(cfg.model, config=config, ignore_mismatched_sizes=True)
     adapter_kept = False
     if recipe.freeze == "base_model" and not cfg.is_tiny():
         # a kept vocabulary loaded the language's adapter and head with target_lang; a new one keeps the adapter layers
