@@ -47,5 +47,6 @@ def write_tiny_whisper(folder, seed: int = 0) -> Path:
         is_multilingual=True, lang_to_id={"<|tr|>": ids["<|tr|>"], "<|en|>": ids["<|en|>"]},
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]})
     model.save_pretrained(folder)
-    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer).save_pretrained(folder)
+    extractor = WhisperFeatureExtractor(feature_size=80)
+    WhisperProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
     return folder

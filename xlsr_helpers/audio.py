@@ -186,8 +186,8 @@ def feature_frames(extractor, input_lengths) -> np.ndarray:
 
 def output_frames(model, extractor, input_lengths) -> np.ndarray:
     """Number of CTC output frames for clips of ``input_lengths`` samples, by the model's own arithmetic
-    (the extractor's frames, then the model's ``_get_feat_extract_output_lengths``, or ``_get_subsampling_output_length``
-    for Omnilingual ASR and Parakeet)."""
+    (the extractor's frames, then the model's ``_get_feat_extract_output_lengths``, or
+    ``_get_subsampling_output_length`` for Omnilingual ASR and Parakeet)."""
     import torch
 
     frames = torch.as_tensor(feature_frames(extractor, input_lengths))

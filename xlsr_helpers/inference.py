@@ -109,7 +109,8 @@ def plain_processor(path_or_id: str | Path):
     from transformers import AutoFeatureExtractor, AutoTokenizer
 
     extractor = AutoFeatureExtractor.from_pretrained(str(path_or_id))
-    return processor_class(extractor)(feature_extractor=extractor, tokenizer=AutoTokenizer.from_pretrained(str(path_or_id)))
+    tokenizer = AutoTokenizer.from_pretrained(str(path_or_id))
+    return processor_class(extractor)(feature_extractor=extractor, tokenizer=tokenizer)
 
 
 def load_model(path_or_id: str | Path, device: str | None = None, precision: str = "auto",

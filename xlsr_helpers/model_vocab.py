@@ -174,7 +174,8 @@ def coverage(tokenizer, sentences: list[str], seconds: list[float] | None = None
         "labels": int(lengths.sum()), "unknown_tokens": unk_count,
         "unknown_token_rate": round(unk_count / max(1, int(lengths.sum())), 6),
         "labels_per_sentence": round(float(lengths.mean()), 3) if len(lengths) else 0.0,
-        "characters_per_label": round((total_chars + sum(s.count(" ") for s in sentences)) / max(1, int(lengths.sum())), 3),
+        "characters_per_label": round((total_chars + sum(s.count(" ") for s in sentences))
+                                      / max(1, int(lengths.sum())), 3),
     }
     if seconds is not None and frames is not None and len(sentences):
         seconds_arr = np.asarray(seconds, dtype=np.float64)
@@ -241,7 +242,8 @@ def decide(cfg: Config, sentences: list[str], seconds: list[float] | None, langu
     except VocabularyError as error:
         if setting == "model":
             raise
-        return Decision(setting, "train", forced if setting == "train" else f"MODEL's tokenizer cannot be kept: {error}")
+        why = forced if setting == "train" else f"MODEL's tokenizer cannot be kept: {error}"
+        return Decision(setting, "train", why)
     try:
         counter = frame_counter(cfg.model, processor.feature_extractor)
     except Exception as error:  # noqa: BLE001 - an architecture whose frame arithmetic is unknown here: reported

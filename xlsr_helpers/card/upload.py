@@ -1,7 +1,8 @@
 """The upload folder ``06_model_card/upload/``: every file that defines the model, and nothing else.
 
 The model and processor are loaded and saved again (safetensors, the file names of the installed
-transformers; a tokenizer kept from the base model keeps its own files, byte for byte), with the run's ``normalizer.json``, for MMS the ``adapter.<lang>.safetensors`` file, and when
+transformers; a tokenizer kept from the base model keeps its own files, byte for byte),
+with the run's ``normalizer.json``, for MMS the ``adapter.<lang>.safetensors`` file, and when
 step 05 decoded with an n-gram LM, that LM in pyctcdecode's layout (``alphabet.json`` + ``language_model/``,
 which ``BeamSearchDecoderCTC.load_from_dir`` loads, as the card's code does). The folder is built beside its
 place and moved there when complete; a file that ``save_pretrained`` writes and this module does not know

@@ -25,6 +25,7 @@ __all__ = [
     "APOSTROPHE", "APOSTROPHES", "DASHES", "DELIMITER_STAND_IN", "DOUBLE_QUOTES", "EXAMPLES_PER_CHARACTER",
     "FILE_NAME", "FORMAT", "FORMAT_VERSION", "MODES", "NO_SPACE_LANGUAGES", "PROFILES", "SEED_CHARS", "TEXT_SEPARATOR",
     "WORD_DELIMITER", "AlphabetRules", "NormalizeResult", "Normalizer", "Profile", "alphabet_report", "char_info",
-    "char_inventory", "choose_mode", "first_examples", "inventory_report", "inventory_table", "is_omnilingual", "load_normalizer",
+    "char_inventory", "choose_mode",
+    "first_examples", "inventory_report", "inventory_table", "is_omnilingual", "load_normalizer",
     "outside_alphabet_table", "primary_metric", "profile_for", "removed_table", "run_normalize",
 ]

@@ -296,7 +296,8 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
     blank = blank_id(training.processor.tokenizer, training.model.config)
     trainer = Trainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
                       train_dataset=train_rows, eval_dataset=training.prepared["eval"],
-                      processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor, blank),
+                      processing_class=training.processor,
+                      compute_metrics=make_compute_metrics(training.processor, blank),
                       callbacks=[callbacks["head_first"], evaluations], max_batch_seconds=cfg.max_batch_seconds)
     trainer.remove_callback(PrinterCallback)  # a line per trial (model_init) and optuna's, not every log dict
     return trainer
