@@ -84,6 +84,11 @@ def test_ctc_output_of_a_subword_model_decodes_as_its_processor_and_labels_are_n
     checked = round_trip(tokenizer, [text, "merhaba dünya"])
     assert checked["ok"], checked["examples"]
     assert ctc.decode_labels(tokenizer, [labels[text]]) == [text] != tokenizer.batch_decode([labels[text]])
+    from xlsr_helpers.lm import build_lm_decoder
+    from xlsr_helpers.metrics import EvaluationError
+
+    with pytest.raises(EvaluationError, match="subword tokenizer"):  # n-gram decoding reads characters
+        build_lm_decoder(processor, "lm.arpa")
 
 
 # --------------------------------------------------------------------------------------------------
