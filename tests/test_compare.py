@@ -8,6 +8,7 @@ model as 04_train/model). That a *trained* model is told apart from a random cop
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_evaluate import build_tiny_run, copy_run, make_tiny_model, run_config  # noqa: E402
 
 from xlsr_helpers import compare as cmp  # noqa: E402
-from xlsr_helpers.evaluate import EvaluationResult  # noqa: E402
+from xlsr_helpers.evaluate import EvaluationResult, load_test_split, run_normalizer  # noqa: E402
 from xlsr_helpers.metrics import EvaluationError, compute_metrics  # noqa: E402
 
 
@@ -30,14 +31,11 @@ def _result(references, predictions) -> EvaluationResult:
     return EvaluationResult(metrics=metrics, errors={}, rows=rows)
 
 
-class _Tokenizer:
-    word_delimiter_token = "|"
+def _Tokenizer(letters: str):
+    """A character CTC tokenizer of ``letters`` (as step 03 builds one)."""
+    from xlsr_helpers.vocab import build_vocab, make_tokenizer
 
-    def __init__(self, letters: str):
-        self.letters = letters
-
-    def get_vocab(self):
-        return {c: i for i, c in enumerate(self.letters + "|")} | {"[PAD]": 99, "[UNK]": 100}
+    return make_tokenizer(build_vocab([letters]))
 
 
 def test_paired_bootstrap_of_identical_errors_is_exactly_zero():
@@ -170,6 +168,52 @@ def test_the_card_shows_baseline_vs_fine_tuned_and_a_new_evaluation_drops_an_old
     run_evaluation(cfg, progress=False)  # evaluated again (another model, other settings): the comparison is stale
     assert not (cfg.step_dir("05_evaluate") / cmp.COMPARISON_FILE).exists()
     assert "Baseline vs fine-tuned" not in str(build_card(read_run(cfg), "ada/x"))
+
+
+def test_model_names_with_an_adapter_language(tmp_path):
+    spec = cmp.parse_spec("facebook/mms-1b-all@tur")
+    assert (spec.label, spec.model, spec.target_lang) == ("facebook/mms-1b-all@tur", "facebook/mms-1b-all", "tur")
+    folder = tmp_path / "mms"
+    folder.mkdir()
+    assert cmp.parse_spec(f"{folder}@deu") == cmp.ModelSpec("mms@deu", str(folder), "deu")
+    with pytest.raises(EvaluationError, match="an adapter language"):
+        cmp.parse_spec("facebook/mms-1b-all@")
+
+
+def test_other_kinds_of_models_are_scored_on_the_same_clips_or_skipped_with_the_reason(tmp_path_factory, monkeypatch):
+    """An MMS adapter model in two languages (model@lang), a model whose processor needs the n-gram LM packages
+    (read without them), a Whisper model through the ASR pipeline (its text normalized as the references), and a
+    pre-trained encoder that cannot transcribe (skipped, with the reason)."""
+    import checkpoints as C
+    from whisper_tiny import write_tiny_whisper
+
+    run = copy_run(build_tiny_run(tmp_path_factory.getbasetemp()), tmp_path_factory.mktemp("kinds") / "run")
+    cfg = run_config(run, eval_batch_size=4)
+    root = tmp_path_factory.mktemp("kinds-ckpt")
+    mms, encoder = C.build("mms_all", root), C.build("xlsr53_pretrained", root)
+    whisper = write_tiny_whisper(root / "whisper-tiny")
+    with_lm = root / "with-lm"  # the run's model, its processor saved as an LM processor (as Hub repos with an LM)
+    shutil.copytree(run / "04_train" / "model", with_lm)
+    for name in ("processor_config.json", "tokenizer_config.json"):
+        data = json.loads((with_lm / name).read_text())
+        (with_lm / name).write_text(json.dumps({**data, "processor_class": "Wav2Vec2ProcessorWithLM"}))
+    monkeypatch.setitem(sys.modules, "pyctcdecode", None)  # the LM packages missing: an ImportError
+    clips = load_test_split(cfg).select(range(4))  # 4 clips: a CPU spends ~1 s a clip on Whisper's 30 s window
+    comparison = cmp.compare_models(cfg, [str(run), f"{mms}@tur", f"{mms}@deu", str(with_lm), str(whisper),
+                                          str(encoder)], dataset=clips, progress=False)
+    models = {m["label"]: m for m in comparison.models}
+    assert list(models) == ["run run", "mms_all@tur", "mms_all@deu", "with-lm", "whisper-tiny"]
+    assert comparison.predictions["with-lm"] == comparison.predictions["run run"], "greedy, the same model"
+    # German has no dotless ı: MMS-1b-all's German vocabulary cannot write it, its Turkish one can
+    assert "ı" in models["mms_all@deu"]["unwritable"] and "ı" not in models["mms_all@tur"]["unwritable"]
+    assert models["whisper-tiny"]["scored_with"] == "pipeline" and models["run run"]["scored_with"] == "ctc"
+    normalize = run_normalizer(cfg)
+    assert all(normalize(text) == text for text in comparison.predictions["whisper-tiny"])
+    assert "normalized" in comparison.models_table().loc["whisper-tiny", "hypotheses"]
+    skipped = [(m["label"], "pre-trained encoder" in m["why"]) for m in comparison.skipped]
+    assert skipped == [("xlsr53_pretrained", True)]
+    assert comparison.to_dict()["skipped"] == comparison.skipped and len(comparison.skipped_table()) == 1
+    assert cmp.baseline_spec(cfg) is None  # 03 built a new vocabulary: no zero-shot baseline
 
 
 @pytest.mark.notebooks

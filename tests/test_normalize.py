@@ -251,3 +251,40 @@ def test_run_normalize_needs_step_01(tmp_path):
     with pytest.raises(FileNotFoundError, match="01_load"):
         run_normalize(Config(run_dir=str(tmp_path)))
 
+
+
+# --------------------------------------------------------------------------------------------------
+# NORMALIZER="omnilingual" and "auto": the text as Omnilingual ASR was trained on it
+# --------------------------------------------------------------------------------------------------
+def test_omnilingual_writes_text_as_omnilingual_asr_was_trained_on(tmp_path):
+    """Their text_normalize (workflows/dataprep/text_tools.py): NFKC, lower case, bracketed numbers dropped, curly
+    apostrophes inside words -> ', punctuation -> space (but ' - and #), tashkeel removed, digit-only words dropped."""
+    normalize = Normalizer("tr", mode="omnilingual")
+    assert normalize("Merhaba, DÜNYA! 3 kedi (Sam 23:17) var.") == "merhaba dünya kedi var"
+    assert normalize("l’eau — c'est «bon» #1 mp3 ｆｕｌｌ") == "l'eau — c'est bon #1 mp3 full"
+    assert normalize("ٱلسَّلَامُ، عليكم؟") == "السلام عليكم"
+    assert normalize("a|b x_y 50% 中文。測試") == "a b x y 中文 測試"  # "50%" -> "50 ", a digit-only word
+    assert normalize("Istanbul") == "istanbul"  # str.lower, as theirs: no Turkish dotless ı
+    assert normalize(normalize("Çok GÜZEL, 12 kere!")) == normalize("Çok GÜZEL, 12 kere!") == "çok güzel kere"
+    assert Normalizer.from_dict(normalize.to_dict())("A, b 1") == "a b"
+    assert "punctuation list" in normalize.explain(",") and normalize.explain("-") == "kept"
+    assert Normalizer("tr", mode="omnilingual", chars_to_ignore="'")("c'est") == "cest"
+    with pytest.raises(ValueError, match="KEEP_CHARS does not apply"):
+        Normalizer("tr", mode="omnilingual", keep_chars=",")
+
+
+def test_auto_normalizer_follows_an_omnilingual_model_and_is_the_profile_otherwise(tmp_path):
+    from xlsr_helpers.normalize import choose_mode
+
+    omni = tmp_path / "omni"
+    omni.mkdir()
+    (omni / "config.json").write_text(json.dumps({"model_type": "omniasr_ctc", "architectures": ["OmniASRForCTC"]}))
+    other = tmp_path / "xlsr"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "wav2vec2"}))
+    mode, why = choose_mode(Config(model=str(omni)))
+    assert mode == "omnilingual" and "model_type='omniasr_ctc'" in why
+    assert choose_mode(Config(model=str(other)))[0] == choose_mode(Config(model="tiny"))[0] == "profile"
+    assert choose_mode(Config(model="hf-audio/omniasr-ctc-1b-v2"))[0] == "omnilingual"  # by name, not cached
+    assert choose_mode(Config(model=str(omni), normalizer="profile")) == ("profile", "NORMALIZER='profile'")
+    assert Normalizer.from_config(Config(model=str(omni), language="tr")).mode == "omnilingual"

@@ -177,17 +177,23 @@ def feature_frames(extractor, input_lengths) -> np.ndarray:
         frames = np.where(lengths >= 400, 1 + (lengths - 400) // 160, 0)
         stride = int(getattr(extractor, "stride", 1))
         return frames // stride
+    if type(extractor).__name__ == "ParakeetFeatureExtractor":
+        # its attention mask (transformers 5.25, measured on clips of 400 to 24,000 samples): one valid frame per
+        # whole hop of 160 samples (the centred STFT's extra frame is padding)
+        return lengths // int(extractor.hop_length)
     raise ValueError(f"Unknown feature extractor {type(extractor).__name__}: its frame arithmetic is not known here.")
 
 
 def output_frames(model, extractor, input_lengths) -> np.ndarray:
     """Number of CTC output frames for clips of ``input_lengths`` samples, by the model's own arithmetic
-    (the extractor's frames, then the model's ``_get_feat_extract_output_lengths``)."""
+    (the extractor's frames, then the model's ``_get_feat_extract_output_lengths``, or
+    ``_get_subsampling_output_length`` for Omnilingual ASR and Parakeet)."""
     import torch
 
     frames = torch.as_tensor(feature_frames(extractor, input_lengths))
+    lengths_of = getattr(model, "_get_feat_extract_output_lengths", None) or model._get_subsampling_output_length
     with torch.no_grad():
-        out = model._get_feat_extract_output_lengths(frames)
+        out = lengths_of(frames)
     return np.maximum(np.asarray(out, dtype=np.int64), 0)
 
 

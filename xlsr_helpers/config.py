@@ -73,7 +73,7 @@ class Config:
     decode_check_clips: int = 1000  # clips per split decode-checked (a seeded sample; -1 all, 0 none); the rest get the cheap check
 
     # --- 02_normalize -------------------------------------------------------------------------
-    normalizer: str = "profile"  # profile (language-aware) | seed_regex (the 2021 notebook's regex)
+    normalizer: str = "auto"  # auto (omnilingual for an Omnilingual ASR MODEL, else profile) | profile (language-aware) | omnilingual (as Omnilingual ASR's training text) | seed_regex (the 2021 notebook's regex)
     chars_to_ignore: str = ""  # extra characters to remove, e.g. "«»"
     keep_chars: str = ""  # characters to keep even if the profile would remove them, e.g. "'-"
 
@@ -83,6 +83,7 @@ class Config:
     model: str = DEFAULT_MODEL  # Hub id, local path, or "tiny" (small random model for CPU)
     model_family: str = ""  # "" = from the checkpoint's config.json; or wav2vec2 | wav2vec2-1b | hubert | wavlm | data2vec-audio | w2v-bert | mms-adapter | omniasr-ctc | parakeet-ctc | generic-ctc | tiny
     target_lang: str = ""  # MMS adapters: the adapter's language code; "" = ISO 639-3 of LANGUAGE (tr -> tur)
+    vocabulary: str = "auto"  # auto (model when MODEL has a CTC head and a tokenizer that writes the training text, else train) | model (keep MODEL's tokenizer and CTC head) | train (a new character vocabulary and head)
     batch_size: int | None = None  # None: recipe (16 seed, 32 MMS adapters, 8 tiny); per-device train batch size
     gradient_accumulation_steps: int | None = None  # None: recipe (2 seed, 1 MMS adapters and tiny)
     learning_rate: float | None = None  # None: recipe (3e-4 seed, 4.5e-5 XLS-R 1B/2B, 2e-5 HuBERT/WavLM, 5e-5 w2v-BERT, 1e-5 Omnilingual, 1e-4 Parakeet, 1e-3 MMS adapters, 5e-3 tiny)
@@ -128,7 +129,7 @@ class Config:
     eval_batch_size: int = 8
     chunk_length_s: float = 20.0  # clips longer than this are transcribed in chunks
     lm_path: str = ""  # optional KenLM n-gram (.arpa/.bin) for pyctcdecode; "" = greedy decoding
-    compare_with: str = ""  # other models scored on the same test clips: run folders, model folders, Hub ids (comma list)
+    compare_with: str = ""  # other models scored on the same test clips: run folders, model folders, Hub ids, id@lang (MMS adapter), any ASR-pipeline model (comma list)
 
     # --- 06_model_card ------------------------------------------------------------------------
     hub_model_id: str = ""  # "" -> <user>/wav2vec2-large-xlsr-<language> when pushing

@@ -181,6 +181,20 @@ def evaluate(model, processor, dataset, normalizer: Callable[[str], str], *, bat
     return result
 
 
+def score_texts(dataset, normalizer: Callable[[str], str], predictions: Sequence[str], *, seed: int = 0,
+                n_resamples: int = 1000, top: int = 20, extra_metrics: dict | None = None) -> EvaluationResult:
+    """Score texts that something else transcribed (one per clip of ``dataset``, in its order) as :func:`evaluate`
+    scores its own: the same references, metrics, intervals, rows and error analysis."""
+    if len(predictions) != len(dataset):
+        raise EvaluationError(f"{len(predictions)} texts for {len(dataset)} clips.")
+    references = references_of(dataset, normalizer)
+    ids = dataset["id"] if "id" in dataset.column_names else [str(i) for i in range(len(dataset))]
+    metrics = compute_metrics(references, list(predictions), n_resamples=n_resamples, seed=seed)
+    metrics.update({"empty_predictions": sum(1 for p in predictions if not p.strip()), **(extra_metrics or {})})
+    return EvaluationResult(metrics=metrics, errors=error_analysis(ids, references, list(predictions), top=top),
+                            rows=prediction_rows(ids, references, predictions))
+
+
 def prediction_rows(ids: Sequence[str], references: Sequence[str], predictions: Sequence[str]) -> list[dict]:
     """Per clip: path, reference, prediction, word errors, reference words (the columns of predictions.tsv)."""
     counts = utterance_errors(references, predictions)

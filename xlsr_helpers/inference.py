@@ -37,9 +37,9 @@ import numpy as np
 
 from .audio import audio_array, model_inputs, output_frames, samples_per_frame
 from .constants import SAMPLING_RATE
-from .ctc import greedy_decode
+from .ctc import blank_id, greedy_decode
 from .metrics import EvaluationError
-from .models import padding_changes_outputs
+from .models import padding_changes_outputs, processor_class
 from .precision import PrecisionError, resolve_precision, torch_dtype
 
 # The decodings: greedy always, beam search with an n-gram LM when there is one. The names key
@@ -48,6 +48,7 @@ GREEDY, LM = "greedy", "lm"
 # Files that say how raw audio and text become model inputs (one of each group must exist).
 FEATURE_EXTRACTOR_FILES = ("preprocessor_config.json", "processor_config.json")
 TOKENIZER_FILES = ("vocab.json", "tokenizer.json")
+MASK_NAMES = ("attention_mask", "padding_mask")  # what a feature extractor calls the mask of a padded batch
 
 
 # ------------------------------------------------------------------------------------------------
@@ -102,10 +103,23 @@ def pick_dtype(device, precision: str = "auto"):
         raise EvaluationError(str(error)) from error
 
 
-def load_model(path_or_id: str | Path, device: str | None = None, precision: str = "auto"):
+def plain_processor(path_or_id: str | Path):
+    """The processor of a checkpoint from its feature extractor and tokenizer alone: for one that ships a
+    ``Wav2Vec2ProcessorWithLM`` while pyctcdecode/kenlm are not installed (greedy decoding needs neither)."""
+    from transformers import AutoFeatureExtractor, AutoTokenizer
+
+    extractor = AutoFeatureExtractor.from_pretrained(str(path_or_id))
+    tokenizer = AutoTokenizer.from_pretrained(str(path_or_id))
+    return processor_class(extractor)(feature_extractor=extractor, tokenizer=tokenizer)
+
+
+def load_model(path_or_id: str | Path, device: str | None = None, precision: str = "auto",
+               target_lang: str | None = None):
     """``(model, processor)`` of a CTC checkpoint, in eval mode on the chosen device, its weights in float32
     (the Transcriber computes in the precision of training under autocast: a blanket ``.half()`` of weights
-    trained in bf16 or fp32 can overflow where autocast keeps the sensitive operations in float32)."""
+    trained in bf16 or fp32 can overflow where autocast keeps the sensitive operations in float32).
+    ``target_lang``: an MMS adapter model's language (its adapter and its vocabulary). A processor that needs the
+    n-gram LM packages without them is replaced by the plain one (:func:`plain_processor`): greedy decoding."""
     from transformers import AutoModelForCTC, AutoProcessor
 
     check_model_folder(path_or_id)
@@ -113,6 +127,9 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
     pick_dtype(device, precision)  # refuses an unknown precision before anything is loaded
     try:
         processor = AutoProcessor.from_pretrained(str(path_or_id))
+    except (ImportError, AttributeError):  # Wav2Vec2ProcessorWithLM: without pyctcdecode and kenlm an ImportError;
+        # with them, transformers 5.25's from_pretrained of it fails (AttributeError: _get_arguments_from_pretrained)
+        processor = plain_processor(path_or_id)
     except (OSError, ValueError, TypeError) as error:
         raise EvaluationError(f"Could not load a processor from {path_or_id}: {error}") from error
     if not hasattr(processor, "tokenizer") or not hasattr(processor, "feature_extractor"):
@@ -120,7 +137,14 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
             f"{path_or_id} has no complete processor (feature extractor + tokenizer); found "
             f"{type(processor).__name__}. Save the processor (processor.save_pretrained) beside the model."
         )
-    model = AutoModelForCTC.from_pretrained(str(path_or_id))
+    if target_lang:
+        try:
+            processor.tokenizer.set_target_lang(target_lang)
+        except (AttributeError, ValueError) as error:
+            raise EvaluationError(f"{path_or_id}'s tokenizer has no vocabulary for {target_lang!r}: {error}") from error
+        model = AutoModelForCTC.from_pretrained(str(path_or_id), target_lang=target_lang, ignore_mismatched_sizes=True)
+    else:
+        model = AutoModelForCTC.from_pretrained(str(path_or_id))
     model.to(device=device).eval()
     model.xlsr_precision = precision  # the Transcriber's default: what the caller asked for here
     return model, processor
@@ -192,14 +216,15 @@ class _Clips:
 class _Decoder:
     """Turns per-clip logits (only the clip's own frames) into text: greedy, and with the LM when there is one."""
 
-    def __init__(self, processor, lm_decoder=None):
+    def __init__(self, processor, lm_decoder=None, blank: int | None = None):
         self.processor = processor
+        self.blank = blank
         self.lm = lm_decoder
         self.lm_seconds = 0.0
 
     def __call__(self, frames: list) -> list[dict[str, str]]:
         """``frames``: per clip a (T, V) float32 tensor of logits. Per clip: {decoding: text}."""
-        greedy = greedy_decode(self.processor.tokenizer, [f.argmax(-1).numpy() for f in frames])
+        greedy = greedy_decode(self.processor.tokenizer, [f.argmax(-1).numpy() for f in frames], self.blank)
         if self.lm is None:
             return [{GREEDY: text} for text in greedy]
         started = time.perf_counter()
@@ -250,7 +275,7 @@ class Transcriber:
 
         if self.batch_size < 1:
             raise EvaluationError(f"batch size must be >= 1, not {self.batch_size}")
-        self.decoder = _Decoder(self.processor, self.lm_decoder)
+        self.decoder = _Decoder(self.processor, self.lm_decoder, blank_id(self.processor.tokenizer, self.model.config))
         self.decodings = [GREEDY] if self.lm_decoder is None else [GREEDY, LM]
         self.masked = uses_attention_mask(self.model)
         self.pads = not padding_changes_outputs(self.model)  # else: only clips of one length share a batch
@@ -345,8 +370,8 @@ class Transcriber:
         name = self.model.main_input_name
         values = inputs[name].to(self.device, dtype=self.weights_dtype)
         kwargs = {name: values}
-        if self.masked:
-            kwargs["attention_mask"] = inputs["attention_mask"].to(self.device)
+        if self.masked:  # attention_mask, or Omnilingual ASR's padding_mask: what the extractor calls it
+            kwargs.update({key: inputs[key].to(self.device) for key in MASK_NAMES if key in inputs})
         autocast = self.dtype != self.weights_dtype and self.device.type == "cuda"
         with torch.inference_mode(), torch.autocast("cuda", dtype=self.dtype, enabled=autocast):
             logits = self.model(**kwargs).logits.float().cpu()

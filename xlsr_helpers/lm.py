@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .ctc import is_character_tokenizer
 from .metrics import EvaluationError
 
 # pyctcdecode 0.5 declares numpy<2 but runs on numpy 2: installed with its dependencies, it would downgrade
@@ -32,6 +33,11 @@ def build_lm_decoder(processor, lm_path: str | Path | None):
     """
     if not lm_path:
         return None
+    if not is_character_tokenizer(processor.tokenizer):
+        raise EvaluationError(
+            f"LM_PATH is set ({lm_path}), but this model writes with its own subword tokenizer "
+            f"({type(processor.tokenizer).__name__}, kept by step 03's VOCABULARY): the n-gram LM decoding here reads "
+            'a character vocabulary. Set LM_PATH = "" (greedy decoding).')
     try:
         import pyctcdecode
     except ImportError as error:

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .config import Config
 from .constants import SAMPLING_RATE, TINY_MODEL
 from .families import FamilyError, Recipe, decide, recipe_for, resolve, target_lang
+from .model_vocab import keeps_model_vocabulary
 
 
 def read_model_config(model: str):
@@ -80,6 +81,10 @@ def processor_class(extractor):
 # --------------------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------------------
+# What model_overrides sets from a new vocabulary: a kept head keeps the checkpoint's own.
+VOCABULARY_KEYS = ("pad_token_id", "vocab_size", "bos_token_id", "eos_token_id")
+
+
 def model_overrides(cfg: Config, processor, world_size: int = 1, log: Callable = print) -> dict[str, Any]:
     """Config values set on every model: the recipe's, the run's dropouts and masking, the vocabulary."""
     cfg = resolve(cfg)
@@ -142,6 +147,8 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
     A checkpoint without a CTC head (pre-trained only) gets a new one; one whose head has another size
     (another language's fine-tuned model) has it replaced (``ignore_mismatched_sizes``); the encoder is
     kept either way. MMS adapters: new adapter layers, the base model frozen, adapters + head trained.
+    With VOCABULARY "model" (step 03's decision, :func:`model_vocab.keeps_model_vocabulary`) the checkpoint's head
+    is kept as it is, with its own vocabulary size and special ids (and, for MMS, the language's own adapter).
     """
     from transformers import AutoModelForCTC, Wav2Vec2ForCTC, set_seed
 
@@ -150,6 +157,7 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
     cfg = resolve(cfg)
     recipe = recipe_for(cfg)
     overrides = model_overrides(cfg, processor, world_size, log)
+    kept = keeps_model_vocabulary(cfg)
     # The new weights (a CTC head, adapter layers, all of tiny) are drawn from SEED, whatever ran before in the
     # process: without it, preparing the audio (or not, when it is reused) changed the head, and with it the run.
     set_seed(cfg.seed)
@@ -159,15 +167,26 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
         found = decide(cfg.model, download=True).family if cfg.model_family else recipe.family
         if found != recipe.family:
             log(f"MODEL_FAMILY={recipe.family!r} overrides the checkpoint's own family {found!r}.")
-        model = AutoModelForCTC.from_pretrained(cfg.model, config=checkpoint_config(cfg.model, overrides, log),
-                                                ignore_mismatched_sizes=True)
-    kept = False
+        if kept:  # VOCABULARY "model": the checkpoint's own head (an MMS adapter model: its language's adapter)
+            overrides = {k: v for k, v in overrides.items() if k not in VOCABULARY_KEYS}
+            language = target_lang(cfg)
+            extra = {"target_lang": language, "ignore_mismatched_sizes": True} if language else {}
+            model = AutoModelForCTC.from_pretrained(cfg.model, config=checkpoint_config(cfg.model, overrides, log),
+                                                    **extra)
+        else:
+            config = checkpoint_config(cfg.model, overrides, log)
+            if getattr(config, "blank_token_id", None) is not None:  # Omnilingual's blank is its <s> (id 0); a new
+                config.blank_token_id = overrides["pad_token_id"]  # vocabulary's is [PAD], as for every other family
+            model = AutoModelForCTC.from_pretrained(cfg.model, config=config, ignore_mismatched_sizes=True)
+    adapter_kept = False
     if recipe.freeze == "base_model" and not cfg.is_tiny():
-        kept = load_adapter_layers(model, cfg.model, target_lang(cfg))
-        if kept:
+        # a kept vocabulary loaded the language's adapter and head with target_lang; a new one keeps the adapter layers
+        adapter_kept = kept or load_adapter_layers(model, cfg.model, target_lang(cfg))
+        if adapter_kept:
             log(f"{cfg.model} has an adapter for {target_lang(cfg)!r} (adapter.{target_lang(cfg)}.safetensors): "
-                "training continues from it instead of new adapter layers.")
-    freeze(model, recipe, cfg.freeze_feature_encoder, keep_adapter=kept)
+                "training continues from it instead of new adapter layers"
+                + (", with its own CTC head and vocabulary." if kept else "."))
+    freeze(model, recipe, cfg.freeze_feature_encoder, keep_adapter=adapter_kept)
     return model
 
 

@@ -1,4 +1,8 @@
-"""Step 03: vocab.json from the training text, tokenizer, the model's own feature extractor, processor.
+"""Step 03: the vocabulary — a new one from the training text, or MODEL's own — and the processor.
+
+``VOCABULARY`` decides (:mod:`.model_vocab`: "auto" keeps MODEL's tokenizer and CTC head when MODEL has them and
+the tokenizer writes the training text): with "model" the checkpoint's processor is saved as it is, its tokenizer
+files byte for byte, and its coverage of the text is reported; with "train", what follows here.
 
 The processor is built around MODEL's feature extractor (its ``preprocessor_config.json``; the family's
 default when it has none): 16 kHz samples for wav2vec2-style encoders, log-mel features for w2v-BERT.
@@ -31,15 +35,18 @@ import tempfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from collections import Counter
+from typing import Any, Callable, Iterable
 
-from .chars import contains_any, count_chars
+from . import model_vocab
+from .chars import count_chars
 from .config import Config
 from .constants import SPLITS
+from .ctc import is_character_tokenizer
 from .families import RECIPES, resolve, target_lang
+from .labels import ENCODE_CHECK, ROUND_TRIP_SAMPLE, encode, round_trip, round_trip_sample  # noqa: F401 - re-exported
 from .models import family_feature_extractor, feature_extractor_for, processor_class
 from .normalize import WORD_DELIMITER  # fixed: see the module docstring
-from .translate import TranslateTable
 
 # First candidate is the seed's choice; the others are used only when the text contains the first.
 SPECIAL_CANDIDATES = {
@@ -143,83 +150,6 @@ def make_processor(vocab: Vocab | dict[str, int], feature_extractor=None, *, tok
     return processor_class(extractor)(feature_extractor=extractor, tokenizer=tokenizer)
 
 
-ROUND_TRIP_SAMPLE = 2000  # training sentences checked at random, besides the first one with each character
-ENCODE_CHECK = 200  # sentences that :func:`encode` checks against the tokenizer before its fast path
-
-
-def round_trip_sample(sentences: list[str], size: int = ROUND_TRIP_SAMPLE, seed: int = 0) -> list[str]:
-    """The first sentence with each character, then up to ``size`` others at random (seeded), in corpus order."""
-    import random
-
-    chosen, seen = set(), set()
-    for i, sentence in enumerate(sentences):
-        if not set(sentence) <= seen:
-            chosen.add(i)
-            seen |= set(sentence)
-    rest = [i for i in range(len(sentences)) if i not in chosen]
-    chosen |= set(random.Random(seed).sample(rest, min(size, len(rest))))
-    return [sentences[i] for i in sorted(chosen)]
-
-
-def encode(tokenizer, texts: list[str]):
-    """Label ids of many sentences as one Arrow column (``list<int32>``): the ids of ``tokenizer(texts).input_ids``.
-
-    Kept by hand because it was measured: a character vocabulary (Wav2Vec2CTCTokenizer: a space becomes the word
-    delimiter, every other character its token) encodes as one ``str.translate`` of all the sentences joined, each
-    character turned into the character whose code is its id, read back as 32-bit integers: 0.2 s for 100,000
-    sentences, against 17 s through the tokenizer (~170 us a sentence) and 0.7 s with a lookup per character.
-    Used only when the vocabulary is single characters and the tokenizer does not change case; sentences holding a
-    special token's text go through the tokenizer; and the first ``ENCODE_CHECK`` sentences are encoded both ways:
-    any difference and the tokenizer encodes everything.
-    """
-    import numpy as np
-    import pyarrow as pa
-
-    column_type = pa.list_(pa.int32())
-    if not texts:
-        return pa.array([], column_type)
-    vocab = tokenizer.get_vocab()
-    specials = [t for t in tokenizer.all_special_tokens if t]
-    single = all(len(token) == 1 for token in vocab if token not in specials)
-    delimiter = getattr(tokenizer, "word_delimiter_token", None)
-    if (not single or getattr(tokenizer, "do_lower_case", False) or delimiter not in vocab
-            or max(vocab.values()) >= 0xD800):  # ids from 0xD800 are no characters (surrogates)
-        return pa.array(tokenizer(texts).input_ids, column_type)
-    unknown = chr(tokenizer.unk_token_id)  # a character outside the vocabulary: the unknown token, as the tokenizer
-    table = TranslateTable(lambda ch: unknown, {ord(token): chr(i) for token, i in vocab.items() if len(token) == 1})
-    table[ord(" ")] = chr(vocab[delimiter])
-    ids = np.frombuffer(table.translate("".join(texts)).encode("utf-32-le"), dtype=np.int32)
-    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, texts), dtype=np.int32, count=len(texts)), out=offsets[1:])
-    labels = pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids))
-    sample = texts[:ENCODE_CHECK]
-    if labels.slice(0, len(sample)).to_pylist() != tokenizer(sample).input_ids:
-        return pa.array(tokenizer(texts).input_ids, column_type)
-    holds_special_start = contains_any(t[0] for t in specials)
-    odd = [i for i, t in enumerate(texts) if holds_special_start(t) and any(s in t for s in specials)]
-    if odd:  # a special token's text in a sentence: the tokenizer's own answer for those
-        rows = labels.to_pylist()
-        for i in odd:
-            rows[i] = tokenizer(texts[i]).input_ids
-        return pa.array(rows, column_type)
-    return labels
-
-
-def round_trip(tokenizer, sentences: list[str], max_examples: int = 10) -> dict[str, Any]:
-    """Encode -> decode(group_tokens=False) every sentence; it must come back identical."""
-    failures, examples = 0, []
-    unk = tokenizer.unk_token_id
-    encoded = tokenizer(sentences).input_ids if sentences else []
-    for sentence, ids in zip(sentences, encoded):
-        back = tokenizer.decode(ids, group_tokens=False)
-        if back != sentence or unk in ids:
-            failures += 1
-            if len(examples) < max_examples:
-                examples.append({"sentence": sentence, "decoded": back, "has_unk": unk in ids})
-    return {"checked": len(sentences), "failures": failures, "ok": failures == 0 and bool(sentences),
-            "examples": examples}
-
-
 # --------------------------------------------------------------------------------------------------
 # the step
 # --------------------------------------------------------------------------------------------------
@@ -249,8 +179,10 @@ def unseen_characters(vocab: dict[str, int], texts: dict[str, list[str]]) -> lis
     return sorted(found.values(), key=lambda e: (-(e["eval"] + e["test"]), e["char"]))
 
 
-def run_vocab(cfg: Config) -> VocabResult:
-    """Build the vocabulary from 02_normalize's train split; save ``03_vocab/processor`` + report.json."""
+def run_vocab(cfg: Config, log: Callable = print) -> VocabResult:
+    """Step 03: decide VOCABULARY (:func:`model_vocab.decide`), then build the character vocabulary from 02_normalize's
+    train split or keep MODEL's own tokenizer; save ``03_vocab/processor`` + report.json, and the decision in
+    run.json."""
     from datasets import load_from_disk
 
     source = cfg.step_dir("02_normalize") / "dataset"
@@ -258,24 +190,50 @@ def run_vocab(cfg: Config) -> VocabResult:
         raise FileNotFoundError(f"{source} does not exist: run 02_normalize first.")
     loaded = load_from_disk(str(source))
     texts = {split: loaded[split]["sentence"][:] for split in SPLITS}  # [:]: the column at once, not row by row
-    vocab = build_vocab(texts["train"], texts["eval"] + texts["test"])
-    decision = resolve(cfg, download=True).resolution  # the step's (run_config.from_params), else decided here
-    family, family_reason = decision.family, decision.how
-    extractor, extractor_reason = feature_extractor_for(cfg)
+    train = loaded["train"]
+    seconds = train["duration"][:] if "duration" in train.column_names else None
+    resolution = resolve(cfg, download=True).resolution  # the step's (run_config.from_params), else decided here
     language = target_lang(cfg)
-    processor = make_processor(vocab, extractor, target_lang=language)
-    tokenizer = processor.tokenizer
-    sample = round_trip_sample(texts["train"], seed=cfg.seed)
-    checked = round_trip(tokenizer, sample)
-
+    decision = model_vocab.decide(cfg, texts["train"], seconds, language, log=log)
+    log(f"VOCABULARY={decision.setting!r} -> {decision.mode!r}: {decision.reason}")
     step_dir = cfg.step_dir("03_vocab")
     step_dir.mkdir(parents=True, exist_ok=True)
-    processor_dir = cfg.processor_dir
-    processor.save_pretrained(str(processor_dir))
-    # Reload what was saved and check again: the saved processor is what training will use.
+    if decision.mode == "model":
+        processor, vocab, report = _kept(cfg, decision, texts, language)
+    else:
+        processor, vocab, report = _trained(cfg, texts, language)
+    report.update({
+        "vocabulary": decision.as_dict(), "model_coverage": decision.coverage,
+        "model": cfg.model, "family": resolution.family, "family_reason": resolution.how, "target_lang": language,
+        "processor_class": type(processor).__name__, "transformers_version": __import__("transformers").__version__,
+        "character_tokenizer": is_character_tokenizer(processor.tokenizer),
+        "train_sentences": len(texts["train"]),
+    })
+    report["notes"] = [*_normalization_notes(cfg, decision), *report["notes"]]
+    extractor = processor.feature_extractor
+    report["feature_extractor"] = {"class": type(extractor).__name__, "input": extractor.model_input_names[0],
+                                   "sampling_rate": extractor.sampling_rate,
+                                   "return_attention_mask": bool(getattr(extractor, "return_attention_mask", True)),
+                                   "from": report.pop("extractor_from")}
+    report_path = step_dir / "report.json"
+    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    model_vocab.record(cfg, decision)
+    return VocabResult(processor, vocab, report, cfg.processor_dir, report_path)
+
+
+def _trained(cfg: Config, texts: dict[str, list[str]], language: str | None) -> tuple[Any, Vocab, dict[str, Any]]:
+    """VOCABULARY "train": the character vocabulary of the training text, the CTC tokenizer on it around MODEL's
+    feature extractor, saved and checked again after reloading."""
     from transformers import AutoProcessor
 
-    reloaded = AutoProcessor.from_pretrained(str(processor_dir))
+    vocab = build_vocab(texts["train"], texts["eval"] + texts["test"])
+    extractor, extractor_reason = feature_extractor_for(cfg)
+    processor = make_processor(vocab, extractor, target_lang=language)
+    sample = round_trip_sample(texts["train"], seed=cfg.seed)
+    checked = round_trip(processor.tokenizer, sample)
+    processor.save_pretrained(str(cfg.processor_dir))
+    # Reload what was saved and check again: the saved processor is what training will use.
+    reloaded = AutoProcessor.from_pretrained(str(cfg.processor_dir))
     checked_saved = round_trip(reloaded.tokenizer, sample)
 
     only_test = unseen_characters(vocab.vocab, {"eval": texts["eval"], "test": texts["test"]})
@@ -297,16 +255,7 @@ def run_vocab(cfg: Config) -> VocabResult:
         "round_trip": {**checked, "of": len(texts["train"])},
         "round_trip_saved": checked_saved,
         "round_trip_ok": checked["ok"] and checked_saved["ok"],
-        "model": cfg.model,
-        "family": family, "family_reason": family_reason,
-        "target_lang": language,
-        "processor_class": type(reloaded).__name__,
-        "feature_extractor": {"class": type(extractor).__name__, "input": extractor.model_input_names[0],
-                              "sampling_rate": extractor.sampling_rate,
-                              "return_attention_mask": bool(extractor.return_attention_mask),
-                              "from": extractor_reason},
-        "transformers_version": __import__("transformers").__version__,
-        "train_sentences": len(texts["train"]),
+        "extractor_from": extractor_reason,
     }
     notes = []
     for default, used in vocab.remapped.items():
@@ -316,9 +265,84 @@ def run_vocab(cfg: Config) -> VocabResult:
         notes.append(f"{len(only_test)} characters occur in eval/test but not in train: they become "
                      f"{vocab.tokens.unk_token} ({report['test_characters_unk_share']:.2%} of test characters).")
     report["notes"] = notes
-    report_path = step_dir / "report.json"
-    report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return VocabResult(reloaded, vocab, report, processor_dir, report_path)
+    return reloaded, vocab, report
+
+
+def _kept(cfg: Config, decision, texts: dict[str, list[str]], language: str | None) -> tuple[Any, Vocab, dict]:
+    """VOCABULARY "model": MODEL's own processor, its tokenizer files copied unchanged, reloaded and checked."""
+    from transformers import AutoProcessor
+
+    processor = decision.processor
+    kept = model_vocab.save_processor(processor, cfg.model, cfg.processor_dir, language)
+    reloaded = AutoProcessor.from_pretrained(str(cfg.processor_dir))
+    tokenizer = reloaded.tokenizer
+    if tokenizer.get_vocab() != processor.tokenizer.get_vocab():
+        raise model_vocab.VocabularyError(f"{cfg.model}'s tokenizer, saved to {cfg.processor_dir} and reloaded, "
+                                          "has another vocabulary: it cannot be kept unchanged.")
+    # The round trip on the sentences the tokenizer can write; the others are the coverage report's.
+    unwritable = set((decision.coverage or {}).get("unwritable", ""))
+    writable = [t for t in texts["train"] if unwritable.isdisjoint(t)] if unwritable else texts["train"]
+    sample = round_trip_sample(writable, seed=cfg.seed)
+    checked = {**round_trip(processor.tokenizer, sample), "skipped_unwritable": len(texts["train"]) - len(writable)}
+    checked_saved = round_trip(tokenizer, sample)
+    vocab = Vocab(tokenizer.get_vocab(), Tokens(**{
+        name: str(getattr(tokenizer, name, None) or "") for name in Tokens.__dataclass_fields__}))
+    test_chars = count_chars(texts["eval"] + texts["test"])
+    test_chars.pop(" ", None)
+    ordered = sorted(test_chars)
+    cannot = [ch for ch, ok in zip(ordered, model_vocab.writes(tokenizer, ordered)) if not ok]
+    only_test = [{"char": ch, "codepoint": f"U+{ord(ch):04X}", "name": unicodedata.name(ch, "?"),
+                  "eval": count_chars(texts["eval"]).get(ch, 0), "test": count_chars(texts["test"]).get(ch, 0),
+                  "example": next((t for t in texts["test"] + texts["eval"] if ch in t), "")[:120]} for ch in cannot]
+    test_counts = count_chars(texts["test"])
+    test_counts.pop(" ", None)
+    pieces = Counter(encode(tokenizer, texts["train"]).flatten().to_pylist())
+    report = {
+        "vocab_size": len(tokenizer.get_vocab()),
+        "tokenizer_len": len(tokenizer),
+        "tokenizer_class": type(tokenizer).__name__,
+        "kept_files": kept,
+        "pieces_used": len(pieces),
+        "top_pieces": [{"id": i, "piece": tokenizer.convert_ids_to_tokens(i), "train count": n}
+                       for i, n in pieces.most_common(30)],
+        "tokens": vocab.tokens.as_kwargs(),
+        "remapped": {},
+        "pad_token_id": tokenizer.pad_token_id,
+        "test_only_characters": only_test,
+        "test_characters_unk_share": round(sum(test_counts.get(e["char"], 0) for e in only_test)
+                                           / max(1, sum(test_counts.values())), 6),
+        "round_trip": {**checked, "of": len(texts["train"])},
+        "round_trip_saved": checked_saved,
+        "round_trip_ok": checked["ok"] and checked_saved["ok"],
+        "extractor_from": f"{cfg.model}: its own preprocessor_config.json, kept with its tokenizer",
+    }
+    notes = []
+    coverage = decision.coverage or {}
+    if coverage.get("unwritable_character_count"):
+        chars = coverage["unwritable"]
+        notes.append(f"MODEL's tokenizer cannot write {coverage['unwritable_character_count']} character(s) of the "
+                     f"training text ({chars!r}): their labels hold its unknown token, which it learns to write "
+                     "instead; the round trip checks the sentences without them.")
+    if only_test:
+        notes.append(f"{len(only_test)} characters of eval/test cannot be written by MODEL's tokenizer "
+                     f"({report['test_characters_unk_share']:.2%} of test characters).")
+    report["notes"] = notes
+    return reloaded, vocab, report
+
+
+def _normalization_notes(cfg: Config, decision) -> list[str]:
+    """A kept vocabulary must be trained on text normalized as the model writes: step 02's choice, checked."""
+    from .normalize import choose_mode, is_omnilingual
+
+    path = cfg.step_dir("02_normalize") / "report.json"
+    used = json.loads(path.read_text(encoding="utf-8")).get("normalizer", {}).get("mode") if path.exists() else None
+    omni, _ = is_omnilingual(cfg.model)
+    if decision.mode != "model" or not omni or used in (None, "omnilingual"):
+        return []
+    wanted, _ = choose_mode(cfg.updated(normalizer="auto"))
+    return [f"02_normalize wrote the text with NORMALIZER={used!r}, but {cfg.model} writes text in the "
+            f"{wanted!r} form (lower case, no punctuation, no digit-only words): run 02_normalize again with "
+            f"MODEL={cfg.model!r} and NORMALIZER='auto', then this step."]
 
 
 def vocab_table(report: dict[str, Any]):

@@ -21,11 +21,15 @@ DATA_PARAMETERS = ("data_source", "mdc_sample", "synthetic_size", "extra_train_s
                    "hub_text_column", "hub_audio_column", "normalizer", "chars_to_ignore", "keep_chars", "seed")
 
 
-def usage_code(model_id: str, target_lang: str | None = None, with_lm: bool = False) -> str:
+def usage_code(model_id: str, target_lang: str | None = None, with_lm: bool = False,
+               subword: bool = False) -> str:
     """The card's usage snippet (runs as written: any audio file, resampled to 16 kHz). The Auto classes
-    load the model's own architecture and processor (wav2vec2, HuBERT, WavLM, w2v-BERT, ...). ``with_lm``:
-    the same logits also decoded by pyctcdecode with the n-gram LM the upload ships."""
+    load the model's own architecture and processor (wav2vec2, HuBERT, WavLM, w2v-BERT, Omnilingual ASR, Parakeet,
+    ...). ``with_lm``: the same logits also decoded by pyctcdecode with the n-gram LM the upload ships.
+    ``subword``: the model kept its own subword tokenizer, whose special tokens (the blank of Omnilingual ASR among
+    them) are left out of the text, as its processor's documentation decodes (``ctc.decode_ids``)."""
     adapter = f", target_lang=\"{target_lang}\"" if target_lang else ""
+    decode = ", skip_special_tokens=True" if subword else ""
     path_import = lm_imports = lm_loading = lm_decoding = greedy_comment = ""
     if with_lm:
         path_import = "from pathlib import Path\n\n"
@@ -50,15 +54,18 @@ speech = AudioDecoder(AUDIO, sample_rate=16_000).get_all_samples().data.mean(dim
 inputs = processor.feature_extractor(speech, sampling_rate=16_000, return_tensors="pt")
 with torch.inference_mode():
     logits = model(**inputs).logits
-print(processor.batch_decode(logits.argmax(dim=-1))[0]){greedy_comment}{lm_decoding}'''
+print(processor.batch_decode(logits.argmax(dim=-1){decode})[0]){greedy_comment}{lm_decoding}'''
 
 
-def data_parameters(cfg: Config) -> dict[str, Any]:
-    """The parameters of steps 01-02 that differ from the defaults (DATA_SOURCE always)."""
+def data_parameters(cfg: Config, normalizer_mode: str | None = None) -> dict[str, Any]:
+    """The parameters of steps 01-02 that differ from the defaults (DATA_SOURCE always); ``normalizer_mode``: what
+    step 02's NORMALIZER resolved to (normalizer.json's mode), so that "auto", which reads MODEL, is not needed."""
     default = Config()
     out = {}
     for name in DATA_PARAMETERS:
         value = getattr(cfg, name)
+        if name == "normalizer" and normalizer_mode == "omnilingual":  # "auto" chose it from MODEL, which 1-2 lack
+            value = normalizer_mode
         if name == "data_source":
             out["DATA_SOURCE"] = public_source(value)
         elif name == "synthetic_size" and not is_synthetic(cfg):
@@ -68,11 +75,12 @@ def data_parameters(cfg: Config) -> dict[str, Any]:
     return out
 
 
-def evaluation_code(cfg: Config, model_id: str, with_lm: bool = False, data: Config | None = None) -> tuple[str, str]:
+def evaluation_code(cfg: Config, model_id: str, with_lm: bool = False, data: Config | None = None,
+                    normalizer_mode: str | None = None) -> tuple[str, str]:
     """(shell commands, python code) that rebuild the test split and reproduce the card's numbers (``with_lm``:
     greedy and with the n-gram LM the upload ships); ``data``: the config with steps 01-02's own data parameters
-    (``RunInfo.data_cfg``), else ``cfg``'s."""
-    params = data_parameters(data or cfg)
+    (``RunInfo.data_cfg``), else ``cfg``'s; ``normalizer_mode``: see :func:`data_parameters`."""
+    params = data_parameters(data or cfg, normalizer_mode)
     source = params.pop("DATA_SOURCE")
     flags = " ".join(f"-p {shlex.quote(f'{k}={v}')}" for k, v in params.items())
     shell = (f"{INSTALL}\n"

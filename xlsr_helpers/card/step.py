@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import Config
 from ..evaluate import load_test_split, read_transcriptions
 from ..inference import GREEDY, LM
+from ..model_vocab import keeps_model_vocabulary
 from .hub import hub_target, push_to_hub
 from .license import card_license
 from .run_info import read_run
@@ -44,7 +45,8 @@ def run_model_card(cfg: Config, push: bool | None = None, ask: bool = False) -> 
 
     upload_dir = Path(cfg.upload_dir)
     normalizer = cfg.step_dir("02_normalize") / NORMALIZER_FILE
-    files = prepare_upload(model_source(cfg), upload_dir, normalizer if normalizer.exists() else None, lm_source(info))
+    files = prepare_upload(model_source(cfg), upload_dir, normalizer if normalizer.exists() else None, lm_source(info),
+                           keep_tokenizer_files=keeps_model_vocabulary(cfg))
     card_path = write_card(build_card(info, model_id, files), upload_dir)
     card_text = card_path.read_text(encoding="utf-8")
 

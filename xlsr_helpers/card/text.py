@@ -83,8 +83,10 @@ def intro(info: RunInfo) -> str:
                 f"({datasets_text}) with the {curriculum}.")
         family = RECIPES.get(info.train_report.get("family", ""))
         if family is not None and family.freeze == "base_model":
-            text += (f" It is an MMS language adapter (`target_lang=\"{info.train_report.get('target_lang')}\"`): "
-                     "the base model's weights are unchanged; only the adapter layers and the CTC head were trained.")
+            adapter = "its own adapter for this language, trained further" if kept_vocabulary(info) else "a new one"
+            text += (f" It is an MMS language adapter (`target_lang=\"{info.train_report.get('target_lang')}\"`, "
+                     f"{adapter}): the base model's weights are unchanged; only the adapter layers and the CTC head "
+                     "were trained.")
         elif family is not None:
             text += f" Model family: {family.title}."
         if family is not None and not family.validated:
@@ -93,6 +95,11 @@ def intro(info: RunInfo) -> str:
     license = card_license(cfg)
     text += f" License: `{license.license}`, {license.note}"
     return text + " When using this model, make sure that your speech input is sampled at 16 kHz."
+
+
+def kept_vocabulary(info: RunInfo) -> bool:
+    """Whether the run kept the base model's tokenizer and CTC head (step 03's VOCABULARY decision)."""
+    return (info.vocab_report.get("vocabulary") or {}).get("mode") == "model"
 
 
 def headline(metrics: dict, split: ScoredSplit | None = None) -> str:
@@ -144,9 +151,19 @@ def training_data_section(info: RunInfo) -> str:
         lines.append("No row was dropped while loading.\n")
     if norm:
         lines.append(normalization_text(info) + "\n")
-    if info.vocab_report.get("vocab_size"):
-        lines.append(f"Vocabulary: {info.vocab_report['vocab_size']} tokens (characters, word delimiter `|`, "
-                     f"`[UNK]`, `[PAD]` = CTC blank).\n")
+    vocab = info.vocab_report
+    if kept_vocabulary(info):
+        coverage = vocab.get("model_coverage") or {}
+        share = coverage.get("character_coverage")
+        lines.append(f"Vocabulary: the base model's own tokenizer (`{vocab.get('tokenizer_class', '?')}`, "
+                     f"{vocab.get('vocab_size', '?')} tokens) and CTC head, kept: `VOCABULARY = "
+                     f"{vocab['vocabulary'].get('setting', 'model')!r}` ({vocab['vocabulary'].get('reason', '')}). "
+                     "Its tokenizer files are shipped unchanged"
+                     + (f"; it writes {100 * share:.2f} % of the training text's characters" if share is not None
+                        else "") + ".\n")
+    elif vocab.get("vocab_size"):
+        lines.append(f"Vocabulary: {vocab['vocab_size']} tokens (characters, word delimiter `|`, "
+                     f"`[UNK]`, `[PAD]` = CTC blank), built from the training text.\n")
     return "\n".join(lines)
 
 
@@ -243,11 +260,42 @@ def comparison_section(info: RunInfo) -> str:
               f"{level}% CI (points)": f"{100 * p[key]['low']:+.2f} – {100 * p[key]['high']:+.2f}",
               "verdict": p[key]["verdict"]} for p in c["pairs"]]
     sources = "; ".join(f"`{m['label']}`: {m['model']}" for m in c["models"])
-    return (f"On the same {c.get('n', '?')} test clips, references normalized by this run's normalizer, greedy decoding "
-            f"for every model ({sources}):\n\n{markdown_table(models)}\n"
-            f"Is the difference real? A paired bootstrap over the clips ({c.get('n_resamples', 1000)} resamples, the same "
-            f"clips for both models); an interval that contains 0 means this test set cannot tell the two apart:\n\n"
-            f"{markdown_table(pairs)}")
+    piped = [f"`{m['label']}`" for m in c["models"] if m.get("scored_with") == "pipeline"]
+    decoding = "greedy decoding for every CTC model"
+    if piped:
+        decoding += (f"; {', '.join(piped)} transcribed by transformers' ASR pipeline, its text passed through this "
+                     "run's normalizer as the references are")
+    text = (f"On the same {c.get('n', '?')} test clips, references normalized by this run's normalizer, {decoding} "
+            f"({sources}):\n\n{markdown_table(models)}\n")
+    text += added_by_training(c)
+    text += (f"Is the difference real? A paired bootstrap over the clips ({c.get('n_resamples', 1000)} resamples, the "
+             f"same clips for both models); an interval that contains 0 means this test set cannot tell the two "
+             f"apart:\n\n{markdown_table(pairs)}")
+    skipped = c.get("skipped") or []
+    if skipped:
+        text += "\nNot scored: " + "; ".join(f"`{m['label']}` ({m['why']})" for m in skipped) + "\n"
+    return text
+
+
+def added_by_training(c: dict) -> str:
+    """What fine-tuning added: the base checkpoint zero-shot against the fine-tuned model, with the paired
+    interval of the difference; "" when the comparison has no zero-shot baseline."""
+    base = next((m for m in c["models"] if m.get("baseline")), None)
+    if base is None:
+        return ""
+    key = c.get("metric", "wer")
+    pair = next((p for p in c["pairs"] if base["label"] in (p["a"], p["b"])), None)
+    if pair is None:
+        return ""
+    other = pair["a"] if pair["b"] == base["label"] else pair["b"]
+    tuned = next(m for m in c["models"] if m["label"] == other)
+    sign = 1 if pair["a"] == other else -1  # the interval of fine-tuned - base
+    low, high = sorted((sign * pair[key]["low"], sign * pair[key]["high"]))
+    level = int(round(100 * c.get("level", 0.95)))
+    return (f"**What fine-tuning added**: the base model `{base['label']}` writes this language already; zero-shot it "
+            f"scores {key.upper()} {_pct(base[key])} %, fine-tuned `{other}` {_pct(tuned[key])} %: "
+            f"{100 * sign * pair[key]['difference']:+.2f} points ({level}% paired interval {100 * low:+.2f} to "
+            f"{100 * high:+.2f}; {pair[key]['verdict']}).\n\n")
 
 
 def limitations_section(info: RunInfo) -> str:
@@ -347,12 +395,14 @@ def build_card(info: RunInfo, model_id: str, upload_files: list[str] | None = No
             f"Step 05 reports figures with an n-gram LM, but the upload folder has no {LM_FOLDER}/: the card would "
             "promise a number its files cannot reproduce. Pass lm_path=lm_source(info) to prepare_upload."
         )
-    shell, python = evaluation_code(cfg, model_id, with_lm, data=info.data_cfg)
+    shell, python = evaluation_code(cfg, model_id, with_lm, data=info.data_cfg,
+                                    normalizer_mode=info.normalize_report.get("normalizer", {}).get("mode"))
+    subword = kept_vocabulary(info) and not info.vocab_report.get("character_tokenizer", True)
     card = ModelCard.from_template(
         card_data(info), template_path=str(TEMPLATE),
         title=title(info), intro=intro(info), headline=headline(m, scored(info)), language_name=language_name(cfg.language),
         usage_intro=usage_intro(with_lm), model_id=model_id,
-        usage_code=usage_code(model_id, info.train_report.get("target_lang"), with_lm),
+        usage_code=usage_code(model_id, info.train_report.get("target_lang"), with_lm, subword),
         evaluation_shell=shell, evaluation_python=python,
         training_data=training_data_section(info), hyperparameters=hyperparameters_section(info),
         results=results_section(info), comparison=comparison_section(info), limitations=limitations_section(info),

@@ -1,7 +1,8 @@
 """The upload folder ``06_model_card/upload/``: every file that defines the model, and nothing else.
 
 The model and processor are loaded and saved again (safetensors, the file names of the installed
-transformers), with the run's ``normalizer.json``, for MMS the ``adapter.<lang>.safetensors`` file, and when
+transformers; a tokenizer kept from the base model keeps its own files, byte for byte),
+with the run's ``normalizer.json``, for MMS the ``adapter.<lang>.safetensors`` file, and when
 step 05 decoded with an n-gram LM, that LM in pyctcdecode's layout (``alphabet.json`` + ``language_model/``,
 which ``BeamSearchDecoderCTC.load_from_dir`` loads, as the card's code does). The folder is built beside its
 place and moved there when complete; a file that ``save_pretrained`` writes and this module does not know
@@ -17,6 +18,7 @@ from pathlib import Path
 from ..config import Config
 from ..inference import LM, check_model_folder
 from ..lm import LM_ALPHABET_FILE, LM_FOLDER, build_lm_decoder, is_hub_id
+from ..model_vocab import TOKENIZER_FILES, copy_tokenizer_files
 from ..models import adapter_weights_file
 from ..normalize import FILE_NAME as NORMALIZER_FILE
 from .run_info import ModelCardError, RunInfo
@@ -24,15 +26,17 @@ from .run_info import ModelCardError, RunInfo
 CARD_FILE = "README.md"
 # Files a saved CTC model + processor may consist of (transformers 4.x and 5.x names).
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json")
-PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", "tokenizer_config.json", "tokenizer.json",
-                   "vocab.json", "special_tokens_map.json", "added_tokens.json")
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json", *TOKENIZER_FILES)
 FILE_ROLES = {
     "config.json": "model architecture (its family's config class)", "model.safetensors": "weights (safetensors)",
     "generation_config.json": "generation defaults", "model.safetensors.index.json": "weight shards index",
     "preprocessor_config.json": "feature extractor (16 kHz, normalization, attention mask)",
     "processor_config.json": "processor: feature extractor (16 kHz, normalization, attention mask)",
     "tokenizer_config.json": "CTC tokenizer settings (special tokens, word delimiter)",
-    "vocab.json": "CTC vocabulary (one output per character)", "tokenizer.json": "tokenizer",
+    "vocab.json": "CTC vocabulary (one output per character; the base model's own when it was kept)",
+    "tokenizer.json": "tokenizer (the base model's own, unchanged, when its vocabulary was kept)",
+    "merges.txt": "tokenizer merges", "tokenizer.model": "SentencePiece model", "spiece.model": "SentencePiece model",
+    "sentencepiece.bpe.model": "SentencePiece model",
     "special_tokens_map.json": "special tokens", "added_tokens.json": "added special tokens",
     NORMALIZER_FILE: "text normalization of the references (xlsr_helpers.normalize)",
     CARD_FILE: "this model card",
@@ -67,11 +71,12 @@ def lm_source(info: RunInfo) -> str | None:
 
 
 def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_path: str | Path | None = None,
-                   lm_path: str | Path | None = None) -> list[str]:
+                   lm_path: str | Path | None = None, keep_tokenizer_files: bool = False) -> list[str]:
     """Fill ``upload_dir`` with the model and processor (re-saved: safetensors, current file names), the run's
     normalizer.json and, with ``lm_path`` (``lm_source(info)``), the n-gram LM in pyctcdecode's layout
     (``alphabet.json`` + ``language_model/``); anything else in the folder (optimizer states, old files) is
-    removed. Returns the file and folder names."""
+    removed. ``keep_tokenizer_files`` (the run kept the base model's vocabulary): the tokenizer files are the model
+    folder's, byte for byte (the base model's own), not re-saved. Returns the file and folder names."""
     from transformers import AutoModelForCTC, AutoProcessor
 
     model_dir, upload_dir = Path(model_dir), Path(upload_dir)
@@ -85,6 +90,8 @@ def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_pat
     tmp.mkdir(parents=True)
     model.save_pretrained(str(tmp), safe_serialization=True)
     processor.save_pretrained(str(tmp))
+    if keep_tokenizer_files:
+        copy_tokenizer_files(model_dir, tmp)
     if normalizer_path is not None and Path(normalizer_path).exists():
         shutil.copy(normalizer_path, tmp / NORMALIZER_FILE)
     for adapter in model_dir.glob(adapter_weights_file("*")):  # MMS: the language adapter beside the model

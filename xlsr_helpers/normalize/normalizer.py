@@ -43,6 +43,10 @@ What the ``profile`` normalizer does, in order:
    the speaker never paused at, and CER (the metric to read for these languages) compares
    characters; WER on unsegmented text would count whole sentences.
 
+``NORMALIZER="omnilingual"`` writes the text as Meta's Omnilingual ASR models were trained to write it (lower case, no
+punctuation, digit-only words dropped; :mod:`.omnilingual` has the rules and their source), for a run that keeps
+that model's own vocabulary. ``NORMALIZER="auto"`` (the default) is resolved by step 02 (:func:`.step.choose_mode`).
+
 ``NORMALIZER="seed_regex"`` reproduces the 2021 notebook exactly:
 ``re.sub('[\\,\\?\\.\\!\\-\\;\\:\\"\\“\\%\\‘\\”\\�]', '', text).lower()`` (``CHARS_TO_IGNORE`` extends the
 class, ``KEEP_CHARS`` shrinks it), to show what it leaves behind; only ``|`` -> ``¦`` is added.
@@ -62,6 +66,7 @@ from ..chars import contains_any
 from ..config import Config
 from ..files import write_json_atomic
 from ..translate import TranslateTable
+from . import omnilingual
 from .profiles import Profile, profile_for
 from .rules import (APOSTROPHE, APOSTROPHES, DASHES, DELIMITER_STAND_IN, DOUBLE_QUOTES, SEED_CHARS, WORD_DELIMITER,
                     AlphabetRules)
@@ -69,6 +74,7 @@ from .rules import (APOSTROPHE, APOSTROPHES, DASHES, DELIMITER_STAND_IN, DOUBLE_
 FORMAT = "xlsr-normalizer"
 FORMAT_VERSION = 2  # 2: the alphabet's rules ("alphabet"); a file without them is read as version 1 behaved
 FILE_NAME = "normalizer.json"
+MODES = ("profile", omnilingual.MODE, "seed_regex")  # what a Normalizer does; NORMALIZER="auto" picks one (step 02)
 TEXT_SEPARATOR = "\x00"  # what Normalizer.normalize_many joins the texts with: in no sentence, and no white space
 
 
@@ -91,12 +97,16 @@ class Normalizer:
                  alphabet: AlphabetRules | None | str = "cldr"):
         """``alphabet``: "cldr" derives the rules from the language's CLDR alphabet (None where CLDR has
         none); a saved normalizer passes its own rules, or None (a file written before there were any)."""
-        if mode not in ("profile", "seed_regex"):
-            raise ValueError(f"NORMALIZER must be 'profile' or 'seed_regex', not {mode!r}")
+        if mode not in MODES:
+            raise ValueError(f"NORMALIZER must be one of {', '.join(MODES)} ('auto' is resolved by step 02), "
+                             f"not {mode!r}")
         self.language = language
         self.mode = mode
         self.chars_to_ignore = _chars(chars_to_ignore)
         self.keep_chars = _chars(keep_chars)
+        if mode == omnilingual.MODE and self.keep_chars:
+            raise ValueError("KEEP_CHARS does not apply to NORMALIZER='omnilingual': the model was trained on text "
+                             "without those characters. Leave KEEP_CHARS empty, or use NORMALIZER='profile'.")
         both = set(self.chars_to_ignore) & set(self.keep_chars)
         if both:
             raise ValueError(f"characters in both CHARS_TO_IGNORE and KEEP_CHARS: {''.join(sorted(both))!r}")
@@ -147,6 +157,8 @@ class Normalizer:
         if self.mode == "seed_regex":
             text = (self._seed_re.sub("", text) if self._seed_re else text).lower()
             return text.replace(WORD_DELIMITER, DELIMITER_STAND_IN)
+        if self.mode == omnilingual.MODE:  # "|" is in its punctuation list: none is left
+            return omnilingual.normalize(self._ignore_table.translate(text) if self._ignore else text)
         p = self.profile
         text = self.transform(text)
         text = text.translate(self._fate) if self._context.isdisjoint(text) else self._apply_rules(text)
@@ -220,6 +232,8 @@ class Normalizer:
         p = self.profile
         if self.mode == "seed_regex":
             return text.lower()
+        if self.mode == omnilingual.MODE:
+            return omnilingual.transform(self._ignore_table.translate(text) if self._ignore else text)
         text = unicodedata.normalize(p.form, text)
         if self._ignore:
             text = self._ignore_table.translate(text)
@@ -261,6 +275,8 @@ class Normalizer:
             return "kept" if low == ch else f"mapped to {low!r} (lower case)"
         if ch in self._ignore:
             return "removed (CHARS_TO_IGNORE)"
+        if self.mode == omnilingual.MODE:
+            return omnilingual.explain(ch)
         if ch in self._keep:
             return "kept (KEEP_CHARS)" if ch in self.keep_chars else "kept (language profile)"
         if ch in self._new_letters:
@@ -335,7 +351,10 @@ class Normalizer:
 
     @classmethod
     def from_config(cls, cfg: Config) -> "Normalizer":
-        return cls(cfg.language, cfg.normalizer, cfg.chars_to_ignore, cfg.keep_chars)
+        """The run's normalizer; ``NORMALIZER="auto"`` resolved from MODEL (:func:`.choice.choose_mode`)."""
+        from .choice import choose_mode
+
+        return cls(cfg.language, choose_mode(cfg)[0], cfg.chars_to_ignore, cfg.keep_chars)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

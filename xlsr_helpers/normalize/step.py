@@ -17,6 +17,7 @@ from ..config import Config
 from ..constants import SPLITS
 from ..files import write_json_atomic
 from ..load import quiet_progress, save_step_dataset
+from .choice import choose_mode
 from .normalizer import FILE_NAME, Normalizer
 from .reports import alphabet_report, inventory_report
 
@@ -105,8 +106,10 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     normalizer_path = normalizer.save(step_dir / FILE_NAME)
 
     inv = inventory_report(raw_all, norm_all, normalizer)
+    mode, why = choose_mode(cfg)
     report = {
         "normalizer": normalizer.to_dict(),
+        "normalizer_choice": {"setting": cfg.normalizer, "mode": mode, "why": why, "model": cfg.model},
         "profile_note": normalizer.profile.note,
         "splits": per_split,
         "emptied_total": sum(p["emptied"] for p in per_split.values()),

@@ -15,7 +15,7 @@ from ..audio import (AUDIO_COLUMN, LENGTH_COLUMN, SAMPLES_COLUMN, ctc_min_frames
                      dataset_from_columns, header_seconds, model_inputs, output_frames, stores_paths, to_int16)
 from ..constants import SAMPLING_RATE
 from ..ctc import IGNORED_ID
-from ..vocab import encode
+from ..labels import encode
 
 INPUT_LENGTHS_KEY = "clip_samples"  # samples per clip in a batch; the trainer takes it out before the model
 SKIPPED_KEY = "skipped_clips"  # clips of a batch that could not be decoded (only present when > 0)
@@ -60,7 +60,7 @@ def training_rows(dataset, tokenizer, text_column: str = "sentence"):
     column that step 01 took from the source's metadata: ``clip_durations.tsv`` or the clip's header) and
     ``problem`` ("" or why the row cannot be used: the feasibility filter drops it).
 
-    Nothing is decoded here: ~10 us a row (the labels: :func:`xlsr_helpers.vocab.encode`), a few ints of memory.
+    Nothing is decoded here: ~10 us a row (the labels: :func:`xlsr_helpers.labels.encode`), a few ints of memory.
     """
     from datasets import Features, List, Value
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..audio import LENGTH_COLUMN
-from ..ctc import decode_labels, error_rates, greedy_decode
+from ..ctc import blank_id, decode_labels, error_rates, greedy_decode
 from .data import DataCollatorCTCWithPadding, split_batch
 from .distributed import log_main
 
@@ -186,4 +186,5 @@ def transcripts(model, processor, batch) -> list[str]:
         ids = model(**inputs).logits.argmax(dim=-1).cpu().numpy()
     model.train(was_training)
     frames = output_frames(model, processor.feature_extractor, lengths.cpu().numpy())
-    return greedy_decode(processor.tokenizer, [row[:n] for row, n in zip(ids, frames)])
+    return greedy_decode(processor.tokenizer, [row[:n] for row, n in zip(ids, frames)],
+                         blank_id(processor.tokenizer, model.config))

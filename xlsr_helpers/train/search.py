@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
+from ..ctc import blank_id
 from ..constants import RUN_FILE, SAMPLING_RATE
 from ..families import resolve
 from ..files import write_json_atomic, write_text_atomic
@@ -292,9 +293,11 @@ def make_search_trainer(training, space: SearchSpace, train_rows, output_dir: Pa
         trial_cfg = cfg.updated(mask_time_prob=values["mask_time_prob"])
         return build_model(trial_cfg, training.processor, training.world_size, log=lambda *a, **k: None)
 
+    blank = blank_id(training.processor.tokenizer, training.model.config)
     trainer = CTCTrainer(model_init=model_init, args=args, data_collator=DataCollatorCTCWithPadding(training.processor),
                          train_dataset=train_rows, eval_dataset=training.prepared["eval"],
-                         processing_class=training.processor, compute_metrics=make_compute_metrics(training.processor),
+                         processing_class=training.processor,
+                         compute_metrics=make_compute_metrics(training.processor, blank),
                          callbacks=[HeadFirstCallback(cfg.freeze_encoder_steps), evaluations],
                          max_batch_seconds=cfg.max_batch_seconds)
     trainer.remove_callback(PrinterCallback)  # a line per trial (model_init) and optuna's, not every log dict

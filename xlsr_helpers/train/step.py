@@ -2,8 +2,9 @@
 
 Reads ``02_normalize/dataset`` (rows: clip path, sentence, duration) and ``03_vocab/processor``; the clips
 are decoded on the fly by the collator in the data loader, so no decoded copy of the corpus is ever written.
-Writes ``04_train/``: ``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the best one are
-kept), ``model/`` (the best model by WER/CER on the dev subset + processor; an MMS run adds its
+Writes ``04_train/``: ``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the
+best one are kept), ``model/`` (the best model by WER/CER on the dev subset + processor, whose tokenizer files are
+the checkpoint's own, byte for byte, when step 03 kept MODEL's vocabulary; an MMS run adds its
 ``adapter.<lang>.safetensors``), ``curves.png`` and ``report.json``.
 """
 
@@ -21,9 +22,10 @@ import numpy as np
 
 from ..config import Config
 from ..constants import SAMPLING_RATE
-from ..ctc import decode_labels
+from ..ctc import blank_id, decode_labels
 from ..families import recipe_for, resolve, target_lang
 from ..files import write_json_atomic
+from ..model_vocab import copy_tokenizer_files, decision, keeps_model_vocabulary, source_folder
 from ..models import build_model, count_parameters, save_adapter
 from ..precision import resolve_precision
 from .augment import SpeedPerturbation
@@ -84,7 +86,7 @@ class Training:
         self.recipe = recipe_for(self.cfg)
         self.target_lang = target_lang(self.cfg)
         self.report.update({"model": self.cfg.model, "family": self.recipe.family, "target_lang": self.target_lang,
-                            "world_size": self.world_size})
+                            "world_size": self.world_size, "vocabulary": decision(self.cfg)})
 
     @property
     def is_main(self) -> bool:
@@ -241,10 +243,11 @@ class Training:
         # Without data-loader workers (a CPU run) the collator runs in this process: decoded clips are kept.
         cache = CLIP_CACHE_BYTES if self.args.dataloader_num_workers == 0 else 0
         augment = SpeedPerturbation.from_setting(self.cfg.speed_perturbation)
+        blank = blank_id(self.processor.tokenizer, self.model.config)
         self.trainer = CTCTrainer(
             model=self.model, args=self.args, data_collator=DataCollatorCTCWithPadding(self.processor, cache),
             train_dataset=self.prepared["train"], eval_dataset=self.prepared["eval"],
-            processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor),
+            processing_class=self.processor, compute_metrics=make_compute_metrics(self.processor, blank),
             callbacks=list(self._callbacks.values()), max_batch_seconds=self.cfg.max_batch_seconds,
             # training batches get their own collator only to be augmented (evaluation never is)
             train_collator=DataCollatorCTCWithPadding(self.processor, cache, augment=augment) if augment is not None else None,
@@ -314,6 +317,10 @@ class Training:
             shutil.rmtree(target, ignore_errors=True)
         if self.is_main:
             self.processor.save_pretrained(str(tmp))
+            if keeps_model_vocabulary(self.cfg):  # the base model's own tokenizer files, unchanged (MMS: but the
+                # tokenizer_config.json that names the adapter's language)
+                self.report["kept_tokenizer_files"] = copy_tokenizer_files(
+                    source_folder(self.cfg.model), tmp, keep_config=bool(self.target_lang))
             if self.target_lang:  # MMS: the adapter file that from_pretrained(..., target_lang=...) loads
                 self.report["adapter_file"] = save_adapter(self.trainer.model, tmp, self.target_lang).name
             if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)

@@ -141,12 +141,13 @@ def arguments_table(args) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------------
 # metrics: greedy decoding of each clip's own frames
 # --------------------------------------------------------------------------------------------------
-def make_compute_metrics(processor) -> Callable:
-    """WER, CER and the empty-prediction share of an evaluation (the argmax ids come from CTCTrainer)."""
+def make_compute_metrics(processor, blank: int | None = None) -> Callable:
+    """WER, CER and the empty-prediction share of an evaluation (the argmax ids come from CTCTrainer); ``blank``:
+    the model's CTC blank (``ctc.blank_id``; the pad token when not given)."""
     tokenizer = processor.tokenizer
 
     def compute_metrics(prediction) -> dict[str, float]:
-        predictions = greedy_decode(tokenizer, prediction.predictions)
+        predictions = greedy_decode(tokenizer, prediction.predictions, blank)
         references = decode_labels(tokenizer, prediction.label_ids)
         return error_rates(references, predictions)
 
