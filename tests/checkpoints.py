@@ -13,7 +13,7 @@ Meta's Omnilingual ASR; ``parakeet_ctc``: NVIDIA's Parakeet CTC): tests/checkpoi
 tests/checkpoints_encoders.py the others. ``missing(kind)`` says why a kind cannot be written with the
 installed packages (omniasr_ctc needs transformers 5.25; both need sentencepiece, of the dev extra).
 
-    from checkpoints import build, INFO, KINDS, encoder_tensors import build, INFO, KINDS, encoder_tensors
+    from checkpoints import build, INFO, KINDS, encoder_tensors
     folder = build("xlsr53_pretrained", tmp_path_factory.mktemp("ckpt"))   # written once, then reused
     INFO["xlsr53_pretrained"].encoder_prefix                                  # "wav2vec2."
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 import checkpoints as C
+from steps import run_03_to_06
 from test_train import make_run
-from xlsr_helpers import compare as cmp
 from xlsr_helpers import evaluate as ev
 from xlsr_helpers.card.snippets import code_blocks
 from xlsr_helpers.config import Config
@@ -70,37 +70,12 @@ def fresh_run(base: Path, target: Path) -> Path:
     return target
 
 
-def run_03_to_06(run: Path, model: str, vocabulary: str) -> dict:
-    """Steps 03-06 through the Python API, as notebooks 03-06 call them."""
-    from xlsr_helpers.card.step import run_model_card
-    from xlsr_helpers.train.step import run_train
-    from xlsr_helpers.vocab import run_vocab
-
-    quiet = lambda *a, **k: None  # noqa: E731
-    cfg = resolve(Config.load(run).updated(run_dir=str(run), model=model, vocabulary=vocabulary, **QUICK))
-    cfg.save("03_vocab")
-    vocab = run_vocab(cfg, log=quiet).report
-    cfg.save("04_train")
-    train = run_train(cfg, log=quiet)
-    cfg.save("05_evaluate")
-    test, normalize = ev.load_test_split(cfg), ev.run_normalizer(cfg)
-    model_obj, processor = ev.load_model(cfg.model_dir)
-    result = ev.evaluate(model_obj, processor, test, normalize, batch_size=4, out_dir=cfg.step_dir("05_evaluate"),
-                         progress=False, extra_metrics={"model": str(cfg.model_dir), "split": "test"})
-    comparison = cmp.run_comparison(cfg, own=("fine-tuned (this run)", str(cfg.model_dir), result,
-                                              processor.tokenizer), dataset=test, normalizer=normalize,
-                                    progress=False)
-    cfg.save("06_model_card")
-    card = run_model_card(cfg)
-    return {"cfg": cfg, "vocab": vocab, "train": train, "result": result, "comparison": comparison, "card": card}
-
-
 @pytest.fixture(scope="module", params=CASES)
 def path_run(request, base_run, checkpoint_root, tmp_path_factory):
     kind, vocabulary = request.param
     folder = C.build(kind, checkpoint_root)
     run = fresh_run(base_run, tmp_path_factory.mktemp(f"{kind}-{vocabulary}") / "run")
-    return kind, vocabulary, folder, run, run_03_to_06(run, str(folder), vocabulary)
+    return kind, vocabulary, folder, run, run_03_to_06(run, str(folder), vocabulary=vocabulary, **QUICK)
 
 
 def test_the_vocabulary_is_the_checkpoints_when_kept_and_new_when_trained(path_run):

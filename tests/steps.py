@@ -1,0 +1,59 @@
+"""Steps 03 -> 06 through the Python API, as notebooks 03-06 call them: for tests that assert what the steps do
+with a model, not what the notebooks show (papermill costs a kernel start, ~8 s, per notebook; the notebooks
+themselves are under test in test_notebooks_*.py, and with a model family in test_families.py and
+test_vocabulary_paths.py once each).
+
+    from steps import run_03_to_06, notebook_results
+    out = run_03_to_06(run, model="path/to/checkpoint", max_steps=4)
+    results = notebook_results(out)      # what notebooks 03, 04 and 06 record(), from the same reports
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xlsr_helpers import compare as cmp
+from xlsr_helpers import evaluate as ev
+from xlsr_helpers.config import Config
+from xlsr_helpers.families import resolve
+
+
+def run_03_to_06(run: Path, model: str, **params) -> dict:
+    """Steps 03-06 of ``run`` (01-02 done) with MODEL=``model`` and ``params`` (Config field names)."""
+    from xlsr_helpers.card.step import run_model_card
+    from xlsr_helpers.train.step import run_train
+    from xlsr_helpers.vocab import run_vocab
+
+    quiet = lambda *a, **k: None  # noqa: E731
+    cfg = resolve(Config.load(run).updated(run_dir=str(run), model=model, **params))
+    cfg.save("03_vocab")
+    vocab = run_vocab(cfg, log=quiet).report
+    cfg.save("04_train")
+    train = run_train(cfg, log=quiet)
+    cfg.save("05_evaluate")
+    test, normalize = ev.load_test_split(cfg), ev.run_normalizer(cfg)
+    model_obj, processor = ev.load_model(cfg.model_dir)
+    result = ev.evaluate(model_obj, processor, test, normalize, batch_size=4, out_dir=cfg.step_dir("05_evaluate"),
+                         progress=False, extra_metrics={"model": str(cfg.model_dir), "split": "test"})
+    comparison = cmp.run_comparison(cfg, own=("fine-tuned (this run)", str(cfg.model_dir), result,
+                                              processor.tokenizer), dataset=test, normalizer=normalize,
+                                    progress=False)
+    cfg.save("06_model_card")
+    card = run_model_card(cfg)
+    return {"cfg": cfg, "vocab": vocab, "train": train, "result": result, "comparison": comparison, "card": card}
+
+
+def notebook_results(out: dict) -> dict[str, dict]:
+    """The values notebooks 03, 04 and 06 record() (their last cells), taken from the reports of :func:`run_03_to_06`."""
+    vocab, train, card = out["vocab"], out["train"], out["card"]
+    return {
+        "03_vocab": {"family": vocab["family"], "model_input": vocab["feature_extractor"]["input"],
+                     "target_lang": vocab["target_lang"], "round_trip_ok": vocab["round_trip_ok"]},
+        "04_train": {"model_class": train["model_class"], "family": train["family"],
+                     "global_step": train["global_step"], "stopped_by": train["stopped_by"],
+                     "model_dir": train["model_dir"], "parameters": train["parameters"]["total"],
+                     "trainable_parameters": train["parameters"]["trainable"],
+                     "adapter_file": train.get("adapter_file")},
+        "06_model_card": {"verified": card.verification["ok"], "model_id": card.repo_id,
+                          "files": sorted(p.name for p in Path(card.upload_dir).iterdir())},
+    }
