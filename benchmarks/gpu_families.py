@@ -110,13 +110,23 @@ class Family:
     recipe: str  # xlsr_helpers.families.RECIPES key
     model_type: str  # config.json model_type
     architecture: dict
+    model_class: str = ""  # transformers' class, when not every supported version has it
+
+    def missing(self) -> str:
+        """Why the installed transformers cannot build this family ("" when it can)."""
+        import transformers
+
+        if self.model_class and not hasattr(transformers, self.model_class):
+            return f"transformers {transformers.__version__} has no {self.model_class}"
+        return ""
 
 
 FAMILIES = {f.name: f for f in (
     Family("xlsr53", "facebook/wav2vec2-large-xlsr-53", "wav2vec2", "wav2vec2", XLSR53),
     Family("mms-1b-all", "facebook/mms-1b-all", "mms-adapter", "wav2vec2", MMS_1B_ALL),
     Family("w2v-bert-2.0", "facebook/w2v-bert-2.0", "w2v-bert", "wav2vec2-bert", W2V_BERT_2),
-    Family("omniasr-ctc-300m", "hf-audio/omniasr-ctc-300m-v2", "omniasr-ctc", "omniasr_ctc", OMNIASR_CTC_300M),
+    Family("omniasr-ctc-300m", "hf-audio/omniasr-ctc-300m-v2", "omniasr-ctc", "omniasr_ctc", OMNIASR_CTC_300M,
+           model_class="OmniASRForCTC"),  # transformers 5.25 and later
 )}
 SETTINGS = ("ours", "seed")
 SEED_BATCH = dict(batch_size=16, gradient_accumulation_steps=2)  # the 2021 notebook
@@ -279,9 +289,12 @@ def step_clock(cuda: bool):
     return StepClock()
 
 
-def measure(row: dict, family: Family, setting: str, dataset, processor, args, device: str, out_dir: str) -> None:
+def measure(row: dict, family: Family, setting: str, dataset, processor, args, device: str, out_dir: str,
+            checkpointing: bool | None = None) -> None:
     """Train ``args.steps`` updates and fill in the row of the table (its figures from the steps after the
-    warm-up); what is known before training (batches, checkpointing) is in the row if training runs out of memory."""
+    warm-up); what is known before training (batches, checkpointing) is in the row if training runs out of memory.
+    ``checkpointing``: None decides as step 04 does; True or False forces it (benchmarks/gpu_check.py measures the
+    real peak without it)."""
     import torch
     from transformers import PrinterCallback
 
@@ -303,9 +316,17 @@ def measure(row: dict, family: Family, setting: str, dataset, processor, args, d
         row["batching"] = f"{cfg.batch_size} x {cfg.gradient_accumulation_steps}, " + (
             "length buckets" if setting == "ours" else "transformers' grouping")
     row["parameters"] = count_parameters(model)
-    on = training.choose_checkpointing()  # "ours": "auto", measured with the largest batch; "seed": always on
-    row["checkpointing"] = ("auto: " if setting == "ours" else "") + ("on" if on else "off")
-    row["checkpointing_why"] = training.report["gradient_checkpointing"]["why"]
+    if checkpointing is None:
+        on = training.choose_checkpointing()  # "ours": "auto", measured with the largest batch; "seed": always on
+        row["checkpointing"] = ("auto: " if setting == "ours" else "") + ("on" if on else "off")
+        row["checkpointing_why"] = training.report["gradient_checkpointing"]["why"]
+    else:
+        name = "activation_checkpointing" if hasattr(training.args, "activation_checkpointing") else \
+            "gradient_checkpointing"
+        setattr(training.args, name, checkpointing)
+        row["checkpointing"] = f"forced {'on' if checkpointing else 'off'}"
+        row["checkpointing_why"] = "set by the benchmark"
+    row["layerdrop"] = getattr(getattr(model.config, "audio_config", None) or model.config, "layerdrop", 0.0)
     callbacks = make_callbacks(0.0, log=lambda *a: None)
     clock = step_clock(cuda)
     trainer = trainer_class("transformers" if setting == "seed" else "ours")(
@@ -393,6 +414,9 @@ def run_all(families: list[Family], args, device: str) -> list[dict]:
         print(f"{args.clips} clips, {seconds.sum() / 3600:.2f} h, mean {seconds.mean():.1f} s, longest "
               f"{seconds.max():.1f} s; {args.steps} steps per setting", flush=True)
         for family in families:
+            if family.missing():
+                print(f"  {family.name}: skipped ({family.missing()})", flush=True)
+                continue
             processor = family_processor(family, vocab)
             for setting in SETTINGS:
                 row = {"family": family.name, "setting": setting}
