@@ -76,6 +76,22 @@ def checkpoint_bytes(parameters: dict) -> int:
     return 4 * parameters["total"] + 8 * parameters["trainable"]
 
 
+def tiny_parameters(run_dir: Path) -> dict:
+    """The tiny model of a run as step 04 builds it (its vocabulary from 03_vocab): total and trained weights."""
+    from transformers import AutoProcessor
+
+    from xlsr_helpers.config import Config
+    from xlsr_helpers.models import build_model, count_parameters
+
+    cfg = Config.load(run_dir).updated(run_dir=str(run_dir), model="tiny")
+    return count_parameters(build_model(cfg, AutoProcessor.from_pretrained(str(cfg.processor_dir)), log=lambda *a: None))
+
+
+def scaled_quota(tiny: dict) -> int:
+    """The free 15 GB, scaled: as many tiny checkpoints as 15 GB holds XLSR-53 checkpoints (about 4)."""
+    return int(FREE_DRIVE_BYTES * checkpoint_bytes(tiny) / checkpoint_bytes(XLSR53_PARAMETERS))
+
+
 def stand_in_drive():
     """The stand-in's drive module, loaded under another name: in this process ``google.colab`` must stay out of
     sys.modules (xlsr_helpers.colab.in_colab would be True for every later test)."""
@@ -105,7 +121,7 @@ class Colab:
             "PYTHONPATH": os.pathsep.join([str(STAND_IN), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
             "COLAB_RELEASE_TAG": "release-colab-stand-in", "COLAB_STAND_IN_ROOT": str(self.account),
             "XLSR_COLAB_CONTENT": str(self.content), "XLSR_CACHE": str(self.home / ".cache" / "xlsr-curriculum"),
-            "IPYTHONDIR": str(root / "ipython"),
+            "IPYTHONDIR": str(root / "ipython"), "COLAB_STAND_IN_OWNER_PID": str(os.getpid()),
         }
         self.session = 1
         self.runs: list[dict] = []  # one per notebook run: session, step, outcome, seconds, kernel pid
@@ -238,6 +254,9 @@ def rehearsal(tmp_path_factory):
         for step in ("01_load", "02_normalize", "03_vocab"):
             outcomes[f"1:{step}"] = machine.run(step)
             assert "results" in outcomes[f"1:{step}"], outcomes[f"1:{step}"]
+        # Drive's quota from here on (step 04's budget check reads it through shutil.disk_usage)
+        outcomes["tiny"] = tiny_parameters(machine.run_dir)
+        (machine.account / "quota").write_text(str(scaled_quota(outcomes["tiny"])))
         train_dir = machine.run_dir / "04_train"
         outcomes["1:04_train"] = machine.run(
             "04_train", kill_when=lambda: any(s >= KILL_AFTER_STEP for s in complete_checkpoints(train_dir)))
@@ -422,10 +441,8 @@ def test_the_install_cell_does_nothing_off_colab():
 # Google Drive: live + bin against the quota
 # --------------------------------------------------------------------------------------------------
 def drive_figures(rehearsal) -> dict:
-    ledger = rehearsal["ledger"]
-    parameters = rehearsal["outcomes"]["2:04_train:again"]["results"]
-    tiny = {"total": parameters["parameters"], "trainable": parameters["trainable_parameters"]}
-    quota = FREE_DRIVE_BYTES * checkpoint_bytes(tiny) / checkpoint_bytes(XLSR53_PARAMETERS)
+    ledger, tiny = rehearsal["ledger"], rehearsal["outcomes"]["tiny"]
+    quota = scaled_quota(tiny)
     return {"quota": quota, "tiny_checkpoint": checkpoint_bytes(tiny), "peak": ledger["peak"],
             "final": {"live": ledger["live"], "bin": ledger["bin"]}, "checkpoints_seen": len(ledger["checkpoints_seen"]),
             "bin_by_area": ledger["bin_by_area"], "live_by_area": ledger["live_by_area"]}
@@ -440,6 +457,18 @@ def test_the_drive_accounting_is_complete(rehearsal):
     assert MAX_STEPS // SAVE_STEPS >= SAVE_TOTAL_LIMIT + 3, "several rotations: more saves than kept checkpoints"
     figures = drive_figures(rehearsal)
     print("\nDrive (bytes):", json.dumps(figures, indent=1))
+
+
+def test_step_04_budget_check_reads_the_drive_quota(rehearsal):
+    """The quota was computed from the model that 04 built, and 04's budget check read it as the free space of the
+    run folder (quota - live - bin), not the host's disk."""
+    outcomes = rehearsal["outcomes"]
+    trained = outcomes["2:04_train:again"]["results"]
+    assert (trained["parameters"], trained["trainable_parameters"]) == (outcomes["tiny"]["total"],
+                                                                        outcomes["tiny"]["trainable"])
+    report = json.loads((rehearsal["machine"].account / "MyDrive" / "xlsr-runs" / LANGUAGE / "04_train" /
+                         "report.json").read_text())
+    assert 0 < report["disk"]["free_gb"] * 1e9 < scaled_quota(outcomes["tiny"]), report["disk"]
 
 
 @pytest.mark.xfail(strict=True, reason="on this branch the Trainer rotates checkpoints on Drive, and each rotation's "

@@ -10,13 +10,14 @@ Colab. Modules:
 - ``userdata``: Colab's secrets (``get``; none unless the environment gives COLAB_STAND_IN_SECRET_<NAME>);
 - ``errors``: Colab's base error class, which huggingface_hub imports.
 
-Shell (:func:`attach`): the install cell's ``%pip`` and ``!apt-get`` lines are recorded in
+Shell (:func:`attach`, which also makes every kernel see the quota as the mount's size): the install cell's ``%pip`` and ``!apt-get`` lines are recorded in
 ``<COLAB_STAND_IN_ROOT>/commands.jsonl`` and not run (the rehearsal's kernel already has the package and its
 dependencies; tests/test_install_cell.py runs those pip commands against a local package index); every other
 ``!`` command runs.
 
 Configured by the environment: COLAB_STAND_IN_ROOT, the folder of the emulated Google account (its My Drive while
-unmounted, the ledger, the quota, the recorded commands).
+unmounted, the ledger, the quota, the recorded commands); COLAB_STAND_IN_OWNER_PID, the rehearsal's process, with
+which the Drive accountant ends.
 """
 
 from __future__ import annotations
@@ -59,3 +60,6 @@ def attach(shell) -> None:
 
     shell.register_magic_function(pip, "line", "pip")
     shell.system = system
+    from . import drive
+
+    os.statvfs = drive._statvfs  # the mount's size is the quota, in every kernel (drive.py)

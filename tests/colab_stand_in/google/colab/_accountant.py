@@ -13,8 +13,9 @@ It keeps the peak of live + bin over the whole run, and writes the ledger (``led
 beside My Drive, never inside it) after changes and on SIGTERM, then with a final audit: the live bytes walked
 anew, which must equal the tracked ones (a difference means events were missed).
 
-It runs as its own process (``python -I _accountant.py ACCOUNT MY_DRIVE``, standard library only), started by
-``drive.mount`` and alive across kernels and "disconnects", as Drive is. It holds a descriptor of the My Drive
+It runs as its own process (``python -I _accountant.py ACCOUNT MY_DRIVE [OWNER_PID]``, standard library only),
+started by ``drive.mount`` and alive across kernels and "disconnects", as Drive is, until SIGTERM (or until the
+owner process, the rehearsal's, is gone). It holds a descriptor of the My Drive
 folder, so it follows it when the stand-in mounts or unmounts it (a rename: inotify watches follow the inode).
 
 Limits: a file created and deleted before its folder's watch was added (microseconds after the folder appeared)
@@ -290,12 +291,18 @@ class Accountant:
         os.replace(target + ".tmp", target)
         self.dirty = False
 
-    def run(self) -> None:
+    def run(self, owner: int | None = None) -> None:
+        """Until SIGTERM, or until the ``owner`` process (the rehearsal's) or the account folder is gone: an
+        accountant is never left behind by a rehearsal that was killed."""
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
         self.write()
-        last_write = time.monotonic()
+        last_write = last_check = time.monotonic()
         while not stop:
+            if time.monotonic() - last_check > 1.0:
+                last_check = time.monotonic()
+                if not os.path.isdir(self.account) or (owner and not alive(owner)):
+                    return
             ready, _, _ = select.select([self.fd], [], [], 0.2)
             if ready or self.pending:
                 self.read_events()
@@ -322,13 +329,22 @@ def area_of(rel: str) -> str:
     return "/".join(area)
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
 def main(argv: list[str]) -> int:
     account, my_drive = argv[1], argv[2]
+    owner = int(argv[3]) if len(argv) > 3 and argv[3] else None
     accountant = Accountant(account, my_drive)
     with open(os.path.join(account, PID_FILE + ".tmp"), "w") as handle:
         handle.write(str(os.getpid()))
     os.replace(os.path.join(account, PID_FILE + ".tmp"), os.path.join(account, PID_FILE))
-    accountant.run()
+    accountant.run(owner)
     return 0
 
 

@@ -8,7 +8,8 @@ the bin (deleted files and replaced versions, which Drive keeps for 30 days), is
 runtime. Its ledger is ``<account>/ledger.json``.
 
 The quota (``<account>/quota``, bytes, when the rehearsal has written it) is what ``os.statvfs`` and so
-``shutil.disk_usage`` report for a path under the mount point: total = quota, free = quota - (live + bin) as of
+``shutil.disk_usage`` report for a path under the mount point (in every kernel: the stand-in's ``attach`` installs
+the wrapper, as Colab's mount answers every process): total = quota, free = quota - (live + bin) as of
 the last ledger. That is what a budget check on Colab reads (assumed: Colab's Drive mount reports the account's
 quota and use; not verified here). Writes beyond the quota are not refused: the rehearsal asserts the peak
 afterwards.
@@ -84,7 +85,8 @@ def _start_accountant(my_drive: Path) -> None:
     log = open(_account() / "accountant.log", "a")
     # -I: the standard library only, no PYTHONPATH (this stand-in) and no site-packages; its own session, so that a
     # kernel's death (or the process group it kills) does not reach it
-    subprocess.Popen([sys.executable, "-I", str(_ACCOUNTANT), str(_account()), str(my_drive)],
+    owner = os.environ.get("COLAB_STAND_IN_OWNER_PID", "")  # the rehearsal's process: the accountant ends with it
+    subprocess.Popen([sys.executable, "-I", str(_ACCOUNTANT), str(_account()), str(my_drive), owner],
                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 30
     while not pid_file.exists():
