@@ -60,7 +60,8 @@ def gpu_info(cuda: bool) -> dict:
             "torch_is_bf16_supported": torch.cuda.is_bf16_supported() if cuda else None,
             "torch": torch.__version__}
     if cuda:
-        info.update(device=torch.cuda.get_device_name(0), capability=".".join(map(str, torch.cuda.get_device_capability(0))),
+        capability = ".".join(map(str, torch.cuda.get_device_capability(0)))
+        info.update(device=torch.cuda.get_device_name(0), capability=capability,
                     memory_gb=round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1))
     return info
 

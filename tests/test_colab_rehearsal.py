@@ -22,7 +22,10 @@ commands against a local package index); asserted here: each kernel issued exact
 
 Drive's quota: the stand-in's accountant (tests/colab_stand_in/google/colab/_accountant.py) measures live bytes +
 bin (deleted files and replaced versions) over the whole run, with inotify; asserted under a quota scaled from the
-free 15 GB as a tiny checkpoint is to an XLSR-53 checkpoint. The limits of that emulation are in its docstring.
+free 15 GB as a tiny checkpoint is to an XLSR-53 checkpoint (written after 03, so that step 04's budget check reads
+it through shutil.disk_usage, as free = quota - live - bin). The limits of that emulation are in its docstring and
+drive.py's: writes over the quota are not refused (the peak is asserted afterwards), and whether Colab's own mount
+reports the quota to disk_usage is assumed, not verified.
 """
 
 from __future__ import annotations
@@ -84,7 +87,8 @@ def tiny_parameters(run_dir: Path) -> dict:
     from xlsr_helpers.models import build_model, count_parameters
 
     cfg = Config.load(run_dir).updated(run_dir=str(run_dir), model="tiny")
-    return count_parameters(build_model(cfg, AutoProcessor.from_pretrained(str(cfg.processor_dir)), log=lambda *a: None))
+    processor = AutoProcessor.from_pretrained(str(cfg.processor_dir))
+    return count_parameters(build_model(cfg, processor, log=lambda *a: None))
 
 
 def scaled_quota(tiny: dict) -> int:
@@ -444,7 +448,8 @@ def drive_figures(rehearsal) -> dict:
     ledger, tiny = rehearsal["ledger"], rehearsal["outcomes"]["tiny"]
     quota = scaled_quota(tiny)
     return {"quota": quota, "tiny_checkpoint": checkpoint_bytes(tiny), "peak": ledger["peak"],
-            "final": {"live": ledger["live"], "bin": ledger["bin"]}, "checkpoints_seen": len(ledger["checkpoints_seen"]),
+            "final": {"live": ledger["live"], "bin": ledger["bin"]},
+            "checkpoints_seen": len(ledger["checkpoints_seen"]),
             "bin_by_area": ledger["bin_by_area"], "live_by_area": ledger["live_by_area"]}
 
 
@@ -468,7 +473,7 @@ def test_step_04_budget_check_reads_the_drive_quota(rehearsal):
                                                                         outcomes["tiny"]["trainable"])
     report = json.loads((rehearsal["machine"].account / "MyDrive" / "xlsr-runs" / LANGUAGE / "04_train" /
                          "report.json").read_text())
-    assert 0 < report["disk"]["free_gb"] * 1e9 < scaled_quota(outcomes["tiny"]), report["disk"]
+    assert 0 <= report["disk"]["free_gb"] * 1e9 <= scaled_quota(outcomes["tiny"]), report["disk"]
 
 
 @pytest.mark.xfail(strict=True, reason="on this branch the Trainer rotates checkpoints on Drive, and each rotation's "

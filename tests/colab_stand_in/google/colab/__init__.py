@@ -10,10 +10,10 @@ Colab. Modules:
 - ``userdata``: Colab's secrets (``get``; none unless the environment gives COLAB_STAND_IN_SECRET_<NAME>);
 - ``errors``: Colab's base error class, which huggingface_hub imports.
 
-Shell (:func:`attach`, which also makes every kernel see the quota as the mount's size): the install cell's ``%pip`` and ``!apt-get`` lines are recorded in
-``<COLAB_STAND_IN_ROOT>/commands.jsonl`` and not run (the rehearsal's kernel already has the package and its
-dependencies; tests/test_install_cell.py runs those pip commands against a local package index); every other
-``!`` command runs.
+Shell (:func:`attach`, which also makes every kernel see the quota as the mount's size): the install cell's
+``%pip`` and ``!apt-get`` lines are recorded in ``<COLAB_STAND_IN_ROOT>/commands.jsonl`` and not run (the
+rehearsal's kernel already has the package and its dependencies; tests/test_install_cell.py runs those pip commands
+against a local package index); every other ``!`` command runs.
 
 Configured by the environment: COLAB_STAND_IN_ROOT, the folder of the emulated Google account (its My Drive while
 unmounted, the ledger, the quota, the recorded commands); COLAB_STAND_IN_OWNER_PID, the rehearsal's process, with

@@ -21,8 +21,9 @@ folder, so it follows it when the stand-in mounts or unmounts it (a rename: inot
 Limits: a file created and deleted before its folder's watch was added (microseconds after the folder appeared)
 is not seen, nor the size of one deleted (or moved out) before its close event was read (it counts as 0 bytes);
 sizes are read when an event is handled (milliseconds later; inotify events carry none), so a file written twice
-within that time counts as one version; a file opened for writing twice counts as two versions (Drive may have uploaded only one); a file
-deleted seconds after it was written counts in the bin, although Drive's client may never have uploaded it.
+within that time counts as one version; a file opened for writing twice counts as two versions (Drive may have
+uploaded only one); a file deleted seconds after it was written counts in the bin, although Drive's client may never
+have uploaded it.
 """
 
 from __future__ import annotations
