@@ -1,17 +1,21 @@
 """Benchmark: does each model family fit a 16 GB Colab T4, and how fast does it train there?
 
-    python benchmarks/gpu_families.py                      # GPU: 3 families x 2 settings, 60 steps each
+    python benchmarks/gpu_families.py                      # GPU: 4 families x 2 settings, 60 steps each
     python benchmarks/gpu_families.py --precision fp16     # what a T4 runs (it has no bf16)
     python benchmarks/gpu_families.py --max-batch-seconds 200   # "ours" with duration batches
     python benchmarks/gpu_families.py --families xlsr53 --steps 100 --json xlsr53.json
     python benchmarks/gpu_families.py --smoke              # CPU rehearsal: shrunken models, 2 steps, same table
 
-Three families at their real size, with random weights (no Hub needed), built from the architecture values of
+(benchmarks/gpu_check.py runs this table as its third part, after the precision and checkpointing checks.)
+
+Four families at their real size, with random weights (no Hub needed), built from the architecture values of
 the real config.json files: XLSR-53 (facebook/wav2vec2-large-xlsr-53: wav2vec2 large, 24 layers, hidden 1024,
 ~315M weights), MMS-1b-all with language adapters (facebook/mms-1b-all: wav2vec2 1B, 48 layers, hidden 1280,
-adapter_attn_dim 16; base frozen, only the adapters and the head trained, as the MMS recipe does) and
+adapter_attn_dim 16; base frozen, only the adapters and the head trained, as the MMS recipe does),
 w2v-BERT 2.0 (facebook/w2v-bert-2.0: Wav2Vec2BertForCTC, 24 conformer layers, hidden 1024, add_adapter=True,
-160-dim log-mel input from SeamlessM4TFeatureExtractor). Each is trained by the curriculum's own step-04 code
+160-dim log-mel input from SeamlessM4TFeatureExtractor) and Omnilingual ASR CTC 300M
+(hf-audio/omniasr-ctc-300m-v2: OmniASRForCTC, the same 24 x 1024 encoder with its own CTC head over 10,288
+tokens, ~326M weights, OmniASRFeatureExtractor). Each is trained by the curriculum's own step-04 code
 (the family's recipe from ``xlsr_helpers.models``, its TrainingArguments, the CTC Trainer and collator, the
 step's callbacks) on synthetic clips of Common Voice-like length (log-normal around 4.5 s, 1-10 s), at two
 settings that differ only in how batches are made and whether activations are recomputed:
@@ -81,10 +85,22 @@ W2V_BERT_2 = dict(
     adapter_kernel_size=3, adapter_stride=2, num_adapter_layers=1, output_hidden_size=1024,
     use_intermediate_ffn_before_adapter=False, mask_time_length=10, apply_spec_augment=True,
 )
+# hf-audio/omniasr-ctc-300m-v2 config.json (OmniASRForCTC, converted from fairseq2's omniASR_CTC_300M_v2): the
+# audio_config of its "large_lv60k" encoder, which transformers' OmniASRAudioConfig also has as its defaults, and
+# the CTC head over Meta's omniASR_tokenizer_written_v2 (10,288 entries; the family keeps the model's tokenizer,
+# so the head keeps that size)
+OMNIASR_CTC_300M = dict(
+    hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, hidden_act="gelu",
+    conv_dim=(512,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_bias=True,
+    num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16, layer_norm_eps=1e-5,
+)
+OMNIASR_VOCAB = 10_288
 # --smoke: the same layouts shrunk to 2 layers of hidden 64 (the frame arithmetic is kept), a quarter of each
 # setting's batch, clips of 1-2 s
 SHRUNK = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
-SMOKE = {"wav2vec2": dict(SHRUNK, conv_dim=(16,) * 7), "wav2vec2-bert": dict(SHRUNK, output_hidden_size=64)}
+SMOKE = {"wav2vec2": dict(SHRUNK, conv_dim=(16,) * 7), "wav2vec2-bert": dict(SHRUNK, output_hidden_size=64),
+         "omniasr_ctc": dict(SHRUNK, conv_dim=(16,) * 7)}
+SMOKE_OMNIASR_VOCAB = 64
 
 
 @dataclass(frozen=True)
@@ -94,12 +110,23 @@ class Family:
     recipe: str  # xlsr_helpers.families.RECIPES key
     model_type: str  # config.json model_type
     architecture: dict
+    model_class: str = ""  # transformers' class, when not every supported version has it
+
+    def missing(self) -> str:
+        """Why the installed transformers cannot build this family ("" when it can)."""
+        import transformers
+
+        if self.model_class and not hasattr(transformers, self.model_class):
+            return f"transformers {transformers.__version__} has no {self.model_class}"
+        return ""
 
 
 FAMILIES = {f.name: f for f in (
     Family("xlsr53", "facebook/wav2vec2-large-xlsr-53", "wav2vec2", "wav2vec2", XLSR53),
     Family("mms-1b-all", "facebook/mms-1b-all", "mms-adapter", "wav2vec2", MMS_1B_ALL),
     Family("w2v-bert-2.0", "facebook/w2v-bert-2.0", "w2v-bert", "wav2vec2-bert", W2V_BERT_2),
+    Family("omniasr-ctc-300m", "hf-audio/omniasr-ctc-300m-v2", "omniasr-ctc", "omniasr_ctc", OMNIASR_CTC_300M,
+           model_class="OmniASRForCTC"),  # transformers 5.25 and later
 )}
 SETTINGS = ("ours", "seed")
 SEED_BATCH = dict(batch_size=16, gradient_accumulation_steps=2)  # the 2021 notebook
@@ -168,12 +195,48 @@ def build_model(family: Family, cfg, processor, device, smoke: bool):
     from xlsr_helpers.models import freeze, model_overrides
 
     architecture = dict(family.architecture, **(SMOKE[family.model_type] if smoke else {}))
-    config = AutoConfig.for_model(family.model_type, **architecture, **model_overrides(cfg, processor))
+    overrides = model_overrides(cfg, processor)
+    if family.model_type == "omniasr_ctc":
+        config = omniasr_config(architecture, overrides, SMOKE_OMNIASR_VOCAB if smoke else OMNIASR_VOCAB)
+    else:
+        config = AutoConfig.for_model(family.model_type, **architecture, **overrides)
     set_seed(cfg.seed)
     with torch.device(device):
         model = AutoModelForCTC.from_config(config)
     freeze(model, RECIPES[family.recipe], cfg.freeze_feature_encoder)
     return model
+
+
+def omniasr_config(architecture: dict, overrides: dict, vocab_size: int):
+    """Omnilingual's nested config (the encoder's values under ``audio_config``), with the run's values set where
+    step 04 sets them (``models.checkpoint_config``, from a config.json written here) and the head at the size
+    of the model's own tokenizer (the benchmark's labels use a few of its ids)."""
+    from transformers import OmniASRAudioConfig, OmniASRCTCConfig
+
+    from xlsr_helpers.models import checkpoint_config
+
+    with tempfile.TemporaryDirectory() as folder:
+        OmniASRCTCConfig(audio_config=OmniASRAudioConfig(**architecture)).save_pretrained(folder)
+        config = checkpoint_config(folder, {**overrides, "vocab_size": vocab_size}, log=lambda *a: None)
+    return config
+
+
+def family_processor(family: Family, vocab):
+    """The processor a run of ``family`` has: the family's feature extractor (Omnilingual: its checkpoint's own,
+    OmniASRFeatureExtractor as the conversion script writes it, which gives ``padding_mask``) and a character
+    tokenizer for the labels."""
+    from xlsr_helpers.families import RECIPES
+    from xlsr_helpers.models import family_feature_extractor
+    from xlsr_helpers.vocab import make_processor
+
+    if family.model_type == "omniasr_ctc":
+        from transformers import OmniASRFeatureExtractor
+
+        extractor = OmniASRFeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0, do_normalize=True,
+                                            return_attention_mask=True)
+    else:
+        extractor = family_feature_extractor(RECIPES[family.recipe])
+    return make_processor(vocab, extractor)
 
 
 def trainer_class(sampler: str):
@@ -226,9 +289,12 @@ def step_clock(cuda: bool):
     return StepClock()
 
 
-def measure(row: dict, family: Family, setting: str, dataset, processor, args, device: str, out_dir: str) -> None:
+def measure(row: dict, family: Family, setting: str, dataset, processor, args, device: str, out_dir: str,
+            checkpointing: bool | None = None) -> None:
     """Train ``args.steps`` updates and fill in the row of the table (its figures from the steps after the
-    warm-up); what is known before training (batches, checkpointing) is in the row if training runs out of memory."""
+    warm-up); what is known before training (batches, checkpointing) is in the row if training runs out of memory.
+    ``checkpointing``: None decides as step 04 does; True or False forces it (benchmarks/gpu_check.py measures the
+    real peak without it)."""
     import torch
     from transformers import PrinterCallback
 
@@ -250,9 +316,17 @@ def measure(row: dict, family: Family, setting: str, dataset, processor, args, d
         row["batching"] = f"{cfg.batch_size} x {cfg.gradient_accumulation_steps}, " + (
             "length buckets" if setting == "ours" else "transformers' grouping")
     row["parameters"] = count_parameters(model)
-    on = training.choose_checkpointing()  # "ours": "auto", measured with the largest batch; "seed": always on
-    row["checkpointing"] = ("auto: " if setting == "ours" else "") + ("on" if on else "off")
-    row["checkpointing_why"] = training.report["gradient_checkpointing"]["why"]
+    if checkpointing is None:
+        on = training.choose_checkpointing()  # "ours": "auto", measured with the largest batch; "seed": always on
+        row["checkpointing"] = ("auto: " if setting == "ours" else "") + ("on" if on else "off")
+        row["checkpointing_why"] = training.report["gradient_checkpointing"]["why"]
+    else:
+        name = "activation_checkpointing" if hasattr(training.args, "activation_checkpointing") else \
+            "gradient_checkpointing"
+        setattr(training.args, name, checkpointing)
+        row["checkpointing"] = f"forced {'on' if checkpointing else 'off'}"
+        row["checkpointing_why"] = "set by the benchmark"
+    row["layerdrop"] = getattr(getattr(model.config, "audio_config", None) or model.config, "layerdrop", 0.0)
     callbacks = make_callbacks(0.0, log=lambda *a: None)
     clock = step_clock(cuda)
     trainer = trainer_class("transformers" if setting == "seed" else "ours")(
@@ -329,8 +403,6 @@ def table(rows: list[dict]) -> str:
 
 def run_all(families: list[Family], args, device: str) -> list[dict]:
     """Every family at every setting, on one synthetic corpus; an out-of-memory error is a row, not the end."""
-    from xlsr_helpers.families import RECIPES
-    from xlsr_helpers.models import family_feature_extractor
     from xlsr_helpers.vocab import build_vocab, make_processor
 
     cuda = device == "cuda"
@@ -342,7 +414,10 @@ def run_all(families: list[Family], args, device: str) -> list[dict]:
         print(f"{args.clips} clips, {seconds.sum() / 3600:.2f} h, mean {seconds.mean():.1f} s, longest "
               f"{seconds.max():.1f} s; {args.steps} steps per setting", flush=True)
         for family in families:
-            processor = make_processor(vocab, family_feature_extractor(RECIPES[family.recipe]))
+            if family.missing():
+                print(f"  {family.name}: skipped ({family.missing()})", flush=True)
+                continue
+            processor = family_processor(family, vocab)
             for setting in SETTINGS:
                 row = {"family": family.name, "setting": setting}
                 try:

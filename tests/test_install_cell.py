@@ -5,8 +5,8 @@ The indexes are folders in the PEP 503 layout holding small stand-in wheels (met
 names, versions and local labels: torch and torchaudio "+cu126" as Colab has them, torchcodec plain (the CUDA
 build PyPI serves) and "+cpu" (PyTorch's CPU index), the lock's versions of the libraries the cell pins and a
 newer release of each, and an xlsr-helpers wheel with the real dependency metadata and the real colab.py,
-versions.py and lock (the cell imports them). The cell itself runs in the environment's interpreter, with
-IPython's transformation of its %pip and ! lines, google.colab faked; only the index addresses are swapped.
+constants.py, versions.py and lock (the cell imports them). The cell itself runs in the environment's interpreter,
+with IPython's transformation of its %pip and ! lines, google.colab faked; only the index addresses are swapped.
 Asserted: the installed set for Colab's torch 2.9, 2.11, 2.14 (without torchaudio) and 2.15 (newer than the
 table: a warning, the newest row).
 """
@@ -102,7 +102,7 @@ def indexes(tmp_path_factory):
     requires = PROJECT["dependencies"] + [f'{r}; extra == "{extra}"'
                                           for extra, extras in PROJECT["optional-dependencies"].items() for r in extras]
     sources = {f"xlsr_helpers/{name}": (PACKAGE / name).read_bytes()
-               for name in ("__init__.py", "colab.py", "versions.py", f"data/{versions.LOCK_FILE}")}
+               for name in ("__init__.py", "colab.py", "constants.py", "versions.py", f"data/{versions.LOCK_FILE}")}
     helpers = wheel(package, "xlsr-helpers", PROJECT["version"], requires, sources)
     seeds = root / "seeds"
     seeds.mkdir()

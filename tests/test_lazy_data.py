@@ -90,6 +90,32 @@ def base_run(tmp_path_factory):
     return run
 
 
+def test_steps_04_05_06_say_which_clips_folder_is_gone_and_what_to_do(base_run, tmp_path):
+    """After a disconnect Colab has forgotten /content, the run folder on Drive still points there: steps 04, 05 and
+    06 stop before their work with the folder and the remedy (01_load again, or EMBED_AUDIO=True), not a decoder
+    error. (The Colab rehearsal, tests/test_colab_rehearsal.py, shows the same in the notebooks.)"""
+    from datasets import load_from_disk
+
+    from xlsr_helpers import evaluate as ev
+
+    run = copy_run(base_run, tmp_path / "run")
+    lost = tmp_path / "content" / "clips"  # where the clips were: never created here
+    moved = load_from_disk(str(run / "02_normalize" / "dataset"))
+    moved = moved.map(lambda row: {"audio": str(lost / Path(row["audio"]).name)})
+    moved.save_to_disk(str(tmp_path / "moved"))
+    shutil.rmtree(run / "02_normalize" / "dataset")
+    shutil.copytree(tmp_path / "moved", run / "02_normalize" / "dataset")
+    cfg = resolve(Config.load(run).updated(run_dir=str(run)))
+    with pytest.raises(audio_checks.ClipsMissingError) as error:
+        step.Training(cfg).load()
+    message = str(error.value)
+    checked = sum(moved.num_rows[s] for s in ("train", "eval"))
+    assert f"{checked} of {checked} checked clips are missing from {lost}" in message
+    assert "run 01_load again" in message and "then 04_train again" in message and "EMBED_AUDIO=True" in message
+    with pytest.raises(audio_checks.ClipsMissingError, match=f"missing from {lost}.*01_load.*EMBED_AUDIO=True"):
+        ev.load_test_split(cfg)  # 05_evaluate and 06_model_card read the test split through it
+
+
 def test_training_rows_take_lengths_from_the_metadata_without_decoding(base_run, monkeypatch):
     from datasets import load_from_disk
     from transformers import AutoProcessor

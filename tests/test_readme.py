@@ -35,6 +35,6 @@ def test_every_tier_the_readme_names_is_a_marker_and_a_make_target():
                tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]}
     makefile = (ROOT / "Makefile").read_text()
     tests = section("Tests")
-    for tier in ("notebooks", "slow", "browser"):
+    for tier in ("notebooks", "slow", "browser", "colab"):
         assert tier in markers and f"test-{tier}:" in makefile and f"make test-{tier}" in tests
     assert "test-unit:" in makefile and "test-lowest:" in makefile and "test-newest:" in makefile

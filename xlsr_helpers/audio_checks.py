@@ -6,11 +6,13 @@ promises, which a truncated file lacks), the others the cheap check (:func:`quic
 known audio header, a duration), so that the step's cost does not grow with the hours of a large language. Each
 answer is ``(ok, duration in seconds, error)``; :data:`MISSING_FILE` is the error of a clip that is not there.
 
-Step 02 checks again that the clips folder has not moved since (:func:`check_clips_exist`, a sample of paths).
+Steps 02, 04, 05 and 06 check again that the clips folder has not moved since (:func:`check_clips_exist`, a sample of
+paths): on Colab /content is forgotten after a disconnect, and a clear message with the remedy beats a decoder error.
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -154,21 +156,43 @@ def check_clips(rows: list[Any], seed: Any, decode_budget: int,
 
 
 # --------------------------------------------------------------------------------------------------
-# step 02: the clips folder is still there
+# steps 02, 04, 05 and 06: the clips folder is still there
 # --------------------------------------------------------------------------------------------------
-def check_clips_exist(dataset, sample: int = CLIPS_EXIST_SAMPLE) -> None:
-    """The clips that 01_load's rows point to must still be there: a moved or deleted clips folder (Colab's
-    /content after a disconnect) fails here with its cause. A seeded sample of ``sample`` paths per split is
-    enough for a folder; a single clip deleted since is skipped and counted at training time."""
-    for name, split in dataset.items():
+class ClipsMissingError(FileNotFoundError):
+    """The clips that the run's rows point to are gone (on Colab: /content after a disconnect); the message names
+    the folder and what to do."""
+
+
+def check_clips_exist(dataset, step: str | None = None, sample: int = CLIPS_EXIST_SAMPLE) -> None:
+    """The clips that 01_load's rows point to must still be there before a step that reads them (02_normalize,
+    04_train, 05_evaluate, 06_model_card) starts its work: a moved or deleted clips folder (Colab forgets /content
+    after a disconnect, while the run folder on Google Drive stays) fails here with :class:`ClipsMissingError`,
+    naming the folder and the remedy, instead of a decoder error later. ``dataset``: a DatasetDict or one split;
+    ``step``: the step that checks, named in the remedy. A seeded sample of ``sample`` paths per split is checked
+    (a stat each); rows that hold their audio (EMBED_AUDIO=True) need no check."""
+    splits = dataset.items() if hasattr(dataset, "items") else [("split", dataset)]
+    missing, checked = [], 0
+    for name, split in splits:
         if AUDIO_COLUMN not in split.column_names or not stores_paths(split):
             continue
         paths = split[AUDIO_COLUMN][:]
         if len(paths) > sample:
             paths = random.Random(name).sample(paths, sample)
-        missing = next((path for path in paths if not os.path.exists(path)), None)
-        if missing is not None:
-            raise FileNotFoundError(
-                f"An audio file of 01_load's dataset is gone ({missing}): the clips folder was moved or deleted "
-                "(on Colab, /content is forgotten after a disconnect). Run 01_load again, or with EMBED_AUDIO=True "
-                "so that the run folder keeps the audio itself.")
+        checked += len(paths)
+        missing += [path for path in paths if not os.path.exists(path)]
+    if missing:
+        raise ClipsMissingError(clips_missing_message(missing, checked, step))
+
+
+def clips_missing_message(missing: list[str], checked: int, step: str | None = None) -> str:
+    """What :func:`check_clips_exist` says: which folder lost its clips, why that happens, and the two remedies."""
+    folders = collections.Counter(os.path.dirname(path) for path in missing)
+    folder = folders.most_common(1)[0][0]
+    step = step or "this step"
+    return (f"The audio clips of the run's dataset are gone: {len(missing)} of {checked} checked clips are missing "
+            f"from {folder} (e.g. {os.path.basename(missing[0])}). The clips folder was moved or deleted; on Colab, "
+            "/content (the local disk) is forgotten after a disconnect, while the run folder on Google Drive keeps "
+            "only the dataset's rows, not the audio. To go on, either run 01_load again with the same DATA_SOURCE "
+            f"(it puts the clips back where the rows point), then {step} again; or run 01_load with "
+            "EMBED_AUDIO=True and then 02_normalize, so that the run folder on Drive holds the audio itself and "
+            f"survives a disconnect (it takes the audio's size on Drive), then {step} again.")

@@ -1,8 +1,8 @@
 """Google Colab: the install cell's commands, and Google Drive, so that a run folder on Drive survives a
 disconnect.
 
-Standard library only (and versions.py): the install cell imports it before the package's dependencies are
-installed.
+Standard library only (and versions.py, constants.py): the install cell imports it before the package's
+dependencies are installed.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from . import versions
-
-DRIVE_MOUNT = Path("/content/drive")
+from .constants import DRIVE_MOUNT
 
 # Where the curriculum is published: each notebook's Open-in-Colab badge and its install cell point here
 # (tests/test_notebook_contract.py checks the notebooks against these, so a fork changes them in one place).
@@ -137,7 +136,7 @@ def in_colab() -> bool:
 def on_drive(path: str | Path) -> bool:
     """True when ``path`` lies on the mounted Google Drive."""
     try:
-        Path(path).resolve().relative_to(DRIVE_MOUNT)
+        Path(path).resolve().relative_to(DRIVE_MOUNT.resolve())
         return True
     except ValueError:
         return False

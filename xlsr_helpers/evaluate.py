@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .audio import with_audio_feature
+from .audio_checks import check_clips_exist
 from .files import write_json_atomic, write_text_atomic
 from .inference import GREEDY, LM, Transcriber, load_model
 from .lm import build_lm_decoder
@@ -90,7 +91,7 @@ class EvaluationResult:
 
 def load_test_split(cfg, split: str = "test"):
     """The run's normalized split (``02_normalize/dataset``, clips as a 16 kHz ``Audio`` column); a clear error
-    when missing or empty."""
+    when missing or empty, or when its clips are gone (:class:`~xlsr_helpers.audio_checks.ClipsMissingError`)."""
     from datasets import Dataset
 
     folder = Path(cfg.step_dir("02_normalize")) / "dataset"
@@ -112,6 +113,7 @@ def load_test_split(cfg, split: str = "test"):
     dataset = Dataset.load_from_disk(str(split_dir))  # only this split: another empty split cannot break it
     if len(dataset) == 0:
         raise EvaluationError(empty_message)
+    check_clips_exist({split: dataset})  # Colab forgets /content after a disconnect: the remedy, not a decoder error
     return with_audio_feature(dataset)
 
 

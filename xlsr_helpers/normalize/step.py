@@ -54,6 +54,7 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     if not source.exists():
         raise FileNotFoundError(f"{source} does not exist: run 01_load first.")
     loaded = load_from_disk(str(source))
+    check_clips_exist(loaded, step="02_normalize")  # before any work: the clips may be gone since 01_load
     normalizer = Normalizer.from_config(cfg)
     step_dir = cfg.step_dir("02_normalize")
     step_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,6 @@ def _run_normalize(cfg: Config) -> NormalizeResult:
     columns = ["id", "audio", "sentence", "raw_sentence", "speaker", "duration", "source"]
     dataset = DatasetDict({s: normalized[s].select_columns([c for c in columns if c in normalized[s].column_names])
                            for s in SPLITS})
-    check_clips_exist(dataset)
     final = save_step_dataset(dataset, step_dir)
     normalizer_path = normalizer.save(step_dir / FILE_NAME)
 

@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..constants import COLAB_CONTENT, DRIVE_MOUNT
 from ..files import write_json_atomic
 from ..synthetic.atomic import build_into
 
@@ -89,7 +90,7 @@ def default_root() -> Path:
     if os.environ.get(DOWNLOAD_ENV, "").strip():
         return Path(os.environ[DOWNLOAD_ENV]).expanduser()
     if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:  # as colab.in_colab (a later module)
-        return Path("/content/mdc")
+        return COLAB_CONTENT / "mdc"
     return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "xlsr-helpers" / "mdc"
 
 
@@ -129,7 +130,7 @@ def prepare_mdc(dataset_id: str, dest_root: str | Path | None = None, *, api_key
         raise MDCError(f"{dataset_id!r} is not a dataset id of the Mozilla Data Collective: copy it from the "
                        "dataset's page (mozilladatacollective.com/datasets/<id>), e.g. DATA_SOURCE='mdc:cmj8u3p...'.")
     root = Path(dest_root).expanduser() if dest_root else default_root()
-    if root.resolve().is_relative_to("/content/drive"):
+    if root.resolve().is_relative_to(DRIVE_MOUNT.resolve()):
         raise MDCError(f"{root} is on Google Drive: extract to the local disk instead (e.g. /content/mdc); "
                        "Drive is slow for many small files and its free 15 GB fill up.")
     target = root / (re.sub(r"[^A-Za-z0-9._-]", "_", dataset_id) + ("-sample" if sample else ""))

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..audio_checks import check_clips_exist
 from ..config import Config
 from ..constants import SAMPLING_RATE
 from ..ctc import blank_id, decode_labels
@@ -141,6 +142,8 @@ class Training:
         missing = [s for s in ("train", "eval") if s not in self.dataset]
         if missing:
             raise KeyError(f"{source} lacks the split(s) {missing}")
+        # before hours of training: clips gone since 01_load (Colab's /content after a disconnect) stop it here
+        check_clips_exist({s: self.dataset[s] for s in ("train", "eval")}, step=STEP)
         self.processor = AutoProcessor.from_pretrained(str(self.cfg.processor_dir))
         self.report["rows_in"] = {s: len(self.dataset[s]) for s in ("train", "eval")}
         return self.dataset, self.processor
