@@ -1,5 +1,9 @@
 """Google Colab: the install cell's commands, and Google Drive, so that a run folder on Drive survives a
-disconnect.
+disconnect without filling the free 15 GB.
+
+Drive here: where it is mounted (``DRIVE_MOUNT``), the local twin of a folder on it (``LOCAL_ROOT``: the local
+disk of the Colab machine, where checkpoints rotate and the upload folder is assembled), its free space, and
+the one way files are deleted there. What step 04 puts on Drive, and how often, is ``train/drive.py``.
 
 Standard library only (and versions.py): the install cell imports it before the package's dependencies are
 installed.
@@ -18,6 +22,7 @@ from pathlib import Path
 from . import versions
 
 DRIVE_MOUNT = Path("/content/drive")
+LOCAL_ROOT = Path("/content/xlsr-local")  # the local twin of the run folder on Drive (the Colab machine's disk)
 
 # Where the curriculum is published: each notebook's Open-in-Colab badge and its install cell point here
 # (tests/test_notebook_contract.py checks the notebooks against these, so a fork changes them in one place).
@@ -137,7 +142,7 @@ def in_colab() -> bool:
 def on_drive(path: str | Path) -> bool:
     """True when ``path`` lies on the mounted Google Drive."""
     try:
-        Path(path).resolve().relative_to(DRIVE_MOUNT)
+        Path(path).resolve().relative_to(Path(DRIVE_MOUNT).resolve())
         return True
     except ValueError:
         return False
@@ -149,6 +154,42 @@ def ensure_drive(run_dir: str | Path) -> None:
         from google.colab import drive  # type: ignore[import-not-found]
 
         drive.mount(str(DRIVE_MOUNT))
+
+
+def local_twin(path: str | Path) -> Path:
+    """Where a folder of the run lives on the machine's own disk when ``path`` is on Google Drive: the same
+    path below ``LOCAL_ROOT`` (``/content/xlsr-local/MyDrive/xlsr-runs/tr/04_train`` for
+    ``/content/drive/MyDrive/xlsr-runs/tr/04_train``); ``path`` itself when it is not on Drive. The local disk
+    is lost with the Colab machine; Drive keeps only what :mod:`xlsr_helpers.train.drive` mirrors there."""
+    resolved = Path(path).resolve()
+    try:
+        return LOCAL_ROOT / resolved.relative_to(Path(DRIVE_MOUNT).resolve())
+    except ValueError:
+        return resolved
+
+
+def existing_ancestor(path: str | Path) -> Path:
+    """``path``, or its nearest parent that exists (where the free space of a folder not yet made is read)."""
+    path = Path(path).resolve()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def drive_free_bytes(path: str | Path) -> int:
+    """Bytes that may still be written at ``path`` (on Drive: the quota less what is used, the bin included,
+    as the mount reports it)."""
+    return shutil.disk_usage(existing_ancestor(path)).free
+
+
+def delete_on_drive(path: str | Path) -> None:
+    """Delete a file or folder on Drive. Drive moves it to its bin, which counts against the quota for 30
+    days: every call is bytes that stay used (``train/drive.py`` counts them before training)."""
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
 
 
 def flush_drive() -> None:

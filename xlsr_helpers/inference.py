@@ -39,7 +39,7 @@ from .audio import audio_array, model_inputs, output_frames, samples_per_frame
 from .constants import SAMPLING_RATE
 from .ctc import greedy_decode
 from .metrics import EvaluationError
-from .models import padding_changes_outputs
+from .models import load_ctc_model, padding_changes_outputs
 from .precision import PrecisionError, resolve_precision, torch_dtype
 
 # The decodings: greedy always, beam search with an n-gram LM when there is one. The names key
@@ -106,7 +106,7 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
     """``(model, processor)`` of a CTC checkpoint, in eval mode on the chosen device, its weights in float32
     (the Transcriber computes in the precision of training under autocast: a blanket ``.half()`` of weights
     trained in bf16 or fp32 can overflow where autocast keeps the sensitive operations in float32)."""
-    from transformers import AutoModelForCTC, AutoProcessor
+    from transformers import AutoProcessor
 
     check_model_folder(path_or_id)
     device = pick_device(device)
@@ -120,7 +120,7 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
             f"{path_or_id} has no complete processor (feature extractor + tokenizer); found "
             f"{type(processor).__name__}. Save the processor (processor.save_pretrained) beside the model."
         )
-    model = AutoModelForCTC.from_pretrained(str(path_or_id))
+    model = load_ctc_model(path_or_id)  # an adapter-only folder (MMS adapters): its base + the adapter
     model.to(device=device).eval()
     model.xlsr_precision = precision  # the Transcriber's default: what the caller asked for here
     return model, processor
