@@ -118,6 +118,8 @@ class FakeDrive:
 
     def delete(self, path: Path) -> None:
         path = Path(path)
+        if not path.exists():
+            return
         self.bin += checkpoints.folder_bytes(path) if path.is_dir() else path.stat().st_size
         self.used()
         shutil.rmtree(path) if path.is_dir() else path.unlink()

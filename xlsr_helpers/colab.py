@@ -184,7 +184,8 @@ def drive_free_bytes(path: str | Path) -> int:
 
 def delete_on_drive(path: str | Path) -> None:
     """Delete a file or folder on Drive. Drive moves it to its bin, which counts against the quota for 30
-    days: every call is bytes that stay used (``train/drive.py`` counts them before training)."""
+    days: every call is bytes that stay used (``train/drive.py`` counts them before training). Nothing happens
+    when ``path`` is not there."""
     path = Path(path)
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)

@@ -268,9 +268,10 @@ def restore(where: Places, world_size: int = 1, fp16: bool = False) -> list[Path
     from .checkpoints import scaler_expected
 
     scaler = scaler_expected(where.run, fp16) or scaler_expected(where.local, fp16)
-    complete = lambda path: is_complete_checkpoint(path, world_size, scaler)  # noqa: E731
-    local = [step for step, path in list_checkpoints(where.local) if complete(path)]
-    mirrored = [(step, path) for step, path in list_checkpoints(where.run) if complete(path)]
+    local = [step for step, path in list_checkpoints(where.local)
+             if is_complete_checkpoint(path, world_size, scaler)]
+    mirrored = [(step, path) for step, path in list_checkpoints(where.run)
+                if is_complete_checkpoint(path, world_size, scaler)]
     if not mirrored or (local and local[-1] >= mirrored[-1][0]):
         return []
     newest = mirrored[-1][1]

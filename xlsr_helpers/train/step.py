@@ -370,9 +370,11 @@ class Training:
         (+ processor), curves.png and report.json."""
         metrics = self.trainer.evaluate(eval_dataset=self.eval_full if self.eval_full is not None else None)
         self.report["eval"] = {k.replace("eval_", ""): v for k, v in metrics.items()}
+        from ..colab import delete_on_drive, flush_drive
+
         tmp = self.train_dir / "model.tmp"
         if self.is_main:
-            shutil.rmtree(tmp, ignore_errors=True)
+            delete_on_drive(tmp)  # a half-written one of an interrupted finish
         # Every rank calls save_model (sharded models gather their weights there), but under torchrun the
         # other ranks of transformers 5 still write the processor and training_args.bin: give them a
         # folder of their own, removed once every rank is done, so they never touch the main one.
@@ -389,11 +391,9 @@ class Training:
                 self.report["adapter_file"] = adapter_weights_file(self.target_lang)
                 self.report["adapter_only"] = self.adapter_only
             if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)
-                shutil.rmtree(self.model_dir)
+                delete_on_drive(self.model_dir)  # on Drive to its bin: bytes already counted as used
             os.replace(tmp, self.model_dir)
             self.report["curves"] = str(save_curves(self.trainer.state.log_history, self.train_dir / "curves.png"))
-            from ..colab import flush_drive
-
             self._write_report()
             flush_drive()
             retired = retire(self.places)  # the model is on Drive: its mirrored checkpoints go (to the bin)
