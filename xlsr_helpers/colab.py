@@ -1,9 +1,5 @@
 """Google Colab: the install cell's commands, and Google Drive, so that a run folder on Drive survives a
-disconnect without filling the free 15 GB.
-
-Drive here: where it is mounted (``DRIVE_MOUNT``), the local twin of a folder on it (``LOCAL_ROOT``: the local
-disk of the Colab machine, where checkpoints rotate and the upload folder is assembled), its free space, and
-the one way files are deleted there. What step 04 puts on Drive, and how often, is ``train/drive.py``.
+disconnect.
 
 Standard library only (and versions.py): the install cell imports it before the package's dependencies are
 installed.
@@ -22,7 +18,6 @@ from pathlib import Path
 from . import versions
 
 DRIVE_MOUNT = Path("/content/drive")
-LOCAL_ROOT = Path("/content/xlsr-local")  # the local twin of the run folder on Drive (the Colab machine's disk)
 
 # Where the curriculum is published: each notebook's Open-in-Colab badge and its install cell point here
 # (tests/test_notebook_contract.py checks the notebooks against these, so a fork changes them in one place).
@@ -142,7 +137,7 @@ def in_colab() -> bool:
 def on_drive(path: str | Path) -> bool:
     """True when ``path`` lies on the mounted Google Drive."""
     try:
-        Path(path).resolve().relative_to(Path(DRIVE_MOUNT).resolve())
+        Path(path).resolve().relative_to(DRIVE_MOUNT.resolve())
         return True
     except ValueError:
         return False
@@ -156,6 +151,14 @@ def ensure_drive(run_dir: str | Path) -> None:
         drive.mount(str(DRIVE_MOUNT))
 
 
+# --------------------------------------------------------------------------------------------------
+# Drive's 15 GB: the local twin of a folder on Drive (the Colab machine's own disk, where step 04's checkpoints
+# rotate and step 06's upload folder is assembled), Drive's free space, and the one way step 04 deletes there.
+# What step 04 puts on Drive, and how often, is train/drive.py's.
+# --------------------------------------------------------------------------------------------------
+LOCAL_ROOT = DRIVE_MOUNT.parent / "xlsr-local"  # /content/xlsr-local: the disk Drive is mounted on, not Drive
+
+
 def local_twin(path: str | Path) -> Path:
     """Where a folder of the run lives on the machine's own disk when ``path`` is on Google Drive: the same
     path below ``LOCAL_ROOT`` (``/content/xlsr-local/MyDrive/xlsr-runs/tr/04_train`` for
@@ -163,7 +166,7 @@ def local_twin(path: str | Path) -> Path:
     is lost with the Colab machine; Drive keeps only what :mod:`xlsr_helpers.train.drive` mirrors there."""
     resolved = Path(path).resolve()
     try:
-        return LOCAL_ROOT / resolved.relative_to(Path(DRIVE_MOUNT).resolve())
+        return LOCAL_ROOT / resolved.relative_to(DRIVE_MOUNT.resolve())
     except ValueError:
         return resolved
 
