@@ -75,7 +75,8 @@ def rows(hours: float, clip_s: float, free: int) -> list[dict]:
         before_sizes = checkpoint_bytes(model)
         if adapters:  # the design before: the whole model everywhere, and the adapter file beside model/ and upload/
             extra = checkpoint_bytes(model, adapter_only=True)["weights"]
-            before_sizes = dict(before_sizes, model=before_sizes["model"] + extra, upload=before_sizes["upload"] + extra)
+            before_sizes = dict(before_sizes, model=before_sizes["model"] + extra,
+                                upload=before_sizes["upload"] + extra)
         before = drive.direct_ledger(before_sizes, length, 2)
         after_sizes = checkpoint_bytes(model, adapter_only=adapters)
         try:

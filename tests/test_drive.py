@@ -7,7 +7,6 @@ bin) stays under the quota.
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 

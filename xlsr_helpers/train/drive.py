@@ -200,8 +200,8 @@ def check_drive(sizes: dict[str, int], length: RunLength, free: int, setting: in
     elif not ledger.checkpoints:
         note = (f"no checkpoint is mirrored to Drive (DRIVE_MIRROR_EVERY={setting}"
                 + (f"; one of {checkpoint:.2f} GB does not fit beside the final model: free "
-                   f"{(sizes['checkpoint'] + sizes['model'] + MARGIN_BYTES - free) / GB:.2f} GB on Drive, bin included, "
-                   "for one" if setting == AUTO else "") + "): a disconnect restarts training from its first update")
+                   f"{(sizes['checkpoint'] + sizes['model'] + MARGIN_BYTES - free) / GB:.2f} GB on Drive, bin "
+                   "included, for one" if setting == AUTO else "") + "): a disconnect restarts training from its first update")
     else:
         note = (f"1 checkpoint in {ledger.every} (one every {ledger.interval} updates) is mirrored to Drive: "
                 f"{ledger.checkpoints} x {checkpoint:.2f} GB + the final model {model:.2f} GB = "

@@ -187,9 +187,9 @@ class Training:
                              adapter_only=self.adapter_only, model_here=not self.places.mirrored)
         self.report["disk"] = {"checkpoint_dir": str(self.checkpoint_dir), "adapter_only": self.adapter_only,
                                **{k: round(v, 3) for k, v in budget.items()}}
+        model = f" + the model {budget['model_gb']:.2f} GB" if budget["model_gb"] else ""
         self.log(f"checkpoints in {self.checkpoint_dir}: up to {budget['checkpoints_at_once']} x "
-                 f"{budget['checkpoint_gb']:.2f} GB" + (f" + the model {budget['model_gb']:.2f} GB" if budget["model_gb"] else "")
-                 + f" = {budget['needed_gb']:.1f} GB; {budget['free_gb']:.1f} GB free")
+                 f"{budget['checkpoint_gb']:.2f} GB{model} = {budget['needed_gb']:.1f} GB; {budget['free_gb']:.1f} GB free")
         return notes
 
     def planned_updates(self) -> int:
