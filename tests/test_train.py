@@ -660,8 +660,10 @@ def test_disk_budget_refuses_a_run_whose_checkpoints_do_not_fit(run_cfg, monkeyp
     usage = namedtuple("usage", "total used free")
     needed = 3 * sizes["checkpoint"] + sizes["weights"]
     monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**12, 0, needed - 1))
-    with pytest.raises(checkpoints.DiskBudgetError, match="SAVE_TOTAL_LIMIT=1"):
+    with pytest.raises(checkpoints.DiskBudgetError, match="SAVE_TOTAL_LIMIT cannot lower it"):
         checkpoints.disk_budget(model, run_cfg.step_dir("04_train"), save_total_limit=2)
+    with pytest.raises(checkpoints.DiskBudgetError, match=r"set SAVE_TOTAL_LIMIT=2 \(3 at once instead of 5"):
+        checkpoints.disk_budget(model, run_cfg.step_dir("04_train"), save_total_limit=4)
     monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage(10**12, 0, needed))
     assert checkpoints.disk_budget(model, run_cfg.step_dir("04_train"), 2)["needed_gb"] == pytest.approx(needed / 1e9)
     training = step.Training(run_cfg, log=lambda *a: None)

@@ -150,6 +150,51 @@ def ensure_drive(run_dir: str | Path) -> None:
         drive.mount(str(DRIVE_MOUNT))
 
 
+# --------------------------------------------------------------------------------------------------
+# Drive's 15 GB: the local twin of a folder on Drive (the Colab machine's own disk, where step 04's checkpoints
+# rotate and step 06's upload folder is assembled), Drive's free space, and the one way step 04 deletes there.
+# What step 04 puts on Drive, and how often, is train/drive.py's.
+# --------------------------------------------------------------------------------------------------
+LOCAL_ROOT = DRIVE_MOUNT.parent / "xlsr-local"  # /content/xlsr-local: the disk Drive is mounted on, not Drive
+
+
+def local_twin(path: str | Path) -> Path:
+    """Where a folder of the run lives on the machine's own disk when ``path`` is on Google Drive: the same
+    path below ``LOCAL_ROOT`` (``/content/xlsr-local/MyDrive/xlsr-runs/tr/04_train`` for
+    ``/content/drive/MyDrive/xlsr-runs/tr/04_train``); ``path`` itself when it is not on Drive. The local disk
+    is lost with the Colab machine; Drive keeps only what :mod:`xlsr_helpers.train.drive` mirrors there."""
+    resolved = Path(path).resolve()
+    try:
+        return LOCAL_ROOT / resolved.relative_to(DRIVE_MOUNT.resolve())
+    except ValueError:
+        return resolved
+
+
+def existing_ancestor(path: str | Path) -> Path:
+    """``path``, or its nearest parent that exists (where the free space of a folder not yet made is read)."""
+    path = Path(path).resolve()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def drive_free_bytes(path: str | Path) -> int:
+    """Bytes that may still be written at ``path`` (on Drive: the quota less what is used, the bin included,
+    as the mount reports it)."""
+    return shutil.disk_usage(existing_ancestor(path)).free
+
+
+def delete_on_drive(path: str | Path) -> None:
+    """Delete a file or folder on Drive. Drive moves it to its bin, which counts against the quota for 30
+    days: every call is bytes that stay used (``train/drive.py`` counts them before training). Nothing happens
+    when ``path`` is not there."""
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
 def flush_drive() -> None:
     """Push pending writes to Google Drive (after a checkpoint), so a disconnect loses nothing."""
     if in_colab() and (DRIVE_MOUNT / "MyDrive").exists():

@@ -93,7 +93,8 @@ class Config:
     eval_steps: int | None = None  # None: recipe (400 seed, 300 w2v-BERT, 100 MMS adapters and tiny)
     save_steps: int | None = None  # None: recipe (400 seed, 600 w2v-BERT, 200 MMS adapters, 100 tiny)
     logging_steps: int | None = None  # None: recipe (400 seed, 300 w2v-BERT, 100 MMS adapters, 20 tiny)
-    save_total_limit: int = 2  # keep this many checkpoints
+    save_total_limit: int = 2  # keep this many checkpoints (the best one too: 1 and 2 both peak at 3 while a new one is written); on Colab with the run folder on Drive: on the local disk
+    drive_mirror_every: int = 0  # run folder on Google Drive: mirror every N-th checkpoint there for a resume; 0 = auto (as often as Drive's free space allows for the whole run, its bin included), -1 = never
     attention_dropout: float | None = None  # None: recipe (0.1 seed and tiny, 0.0 w2v-BERT and MMS adapters)
     hidden_dropout: float | None = None  # None: recipe (0.1 seed and tiny, 0.0 w2v-BERT and MMS adapters)
     feat_proj_dropout: float | None = None  # None: recipe (0.0)
@@ -187,7 +188,11 @@ class Config:
 
     @property
     def upload_dir(self) -> Path:
-        return self.step_dir("06_model_card") / "upload"
+        """06_model_card/upload; with the run folder on Google Drive, its twin on the local disk (the whole model
+        goes there, and to the Hub, not to Drive's 15 GB: ``colab.local_twin``)."""
+        from .colab import local_twin
+
+        return local_twin(self.step_dir("06_model_card")) / "upload"
 
     # --- run.json -----------------------------------------------------------------------------
     def to_dict(self) -> dict:

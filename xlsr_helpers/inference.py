@@ -39,7 +39,7 @@ from .audio import audio_array, model_inputs, output_frames, samples_per_frame
 from .constants import SAMPLING_RATE
 from .ctc import blank_id, greedy_decode
 from .metrics import EvaluationError
-from .models import padding_changes_outputs, processor_class
+from .models import load_ctc_model, padding_changes_outputs, processor_class
 from .precision import PrecisionError, resolve_precision, torch_dtype
 
 # The decodings: greedy always, beam search with an n-gram LM when there is one. The names key
@@ -144,7 +144,7 @@ def load_model(path_or_id: str | Path, device: str | None = None, precision: str
             raise EvaluationError(f"{path_or_id}'s tokenizer has no vocabulary for {target_lang!r}: {error}") from error
         model = AutoModelForCTC.from_pretrained(str(path_or_id), target_lang=target_lang, ignore_mismatched_sizes=True)
     else:
-        model = AutoModelForCTC.from_pretrained(str(path_or_id))
+        model = load_ctc_model(path_or_id)  # an adapter-only folder (MMS adapters): its base + the adapter
     model.to(device=device).eval()
     model.xlsr_precision = precision  # the Transcriber's default: what the caller asked for here
     return model, processor

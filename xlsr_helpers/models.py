@@ -1,5 +1,5 @@
 """The model of a run: its feature extractor, the CTC model built as its family's recipe says, what padding does
-to it, and the adapter files of MMS.
+to it, and the adapter files of MMS (an adapter-only model folder: the trained tensors, and the base they go on).
 
 What differs between families (the recipes, and which family a checkpoint is) is in ``families.py``; the tiny
 CPU model's architecture in ``tiny.py``. Everything here works from the run's resolved config
@@ -276,6 +276,87 @@ def save_adapter(model, folder: str | Path, language: str) -> Path:
     from safetensors.torch import save_file
 
     path = Path(folder) / adapter_weights_file(language)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: p.detach().cpu().contiguous() for name, p in model._get_adapters().items()}
     save_file(tensors, str(path), metadata={"format": "pt"})
     return path
+
+
+# An adapter-only model folder (a frozen-base run: MMS adapters) holds the trained tensors, not the base's ~1B
+# weights: adapter.<lang>.safetensors (adapter layers + CTC head), config.json (the run's: its vocabulary, the
+# adapter's size) and BASE_MODEL_FILE, which names the checkpoint the adapter goes on. Checkpoints of such a run
+# and 04_train/model are such folders; load_ctc_model() puts base and adapter together again.
+BASE_MODEL_FILE = "base_model.json"
+
+
+def trains_adapters_only(model) -> bool:
+    """True when every weight that trains is an adapter layer or the CTC head (a frozen base: MMS adapters),
+    so that those tensors alone are what training changed."""
+    if getattr(model.config, "adapter_attn_dim", None) is None or not hasattr(model, "_get_adapters"):
+        return False
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    return bool(trained) and trained <= set(model._get_adapters())
+
+
+def base_model_id(model: str) -> str:
+    """MODEL as the base of an adapter-only folder names it: a Hub id as it is, a local folder as an absolute path."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.is_dir() else model
+
+
+def save_adapter_model(model, folder: str | Path, language: str, base_model: str) -> list[Path]:
+    """An adapter-only model folder: ``adapter.<language>.safetensors`` (the trained tensors), the model's
+    ``config.json`` and ``base_model.json`` (``base_model``: the Hub id or folder of the frozen base, and its
+    revision when the config was read from the Hub). Returns the files written."""
+    from .files import write_json_atomic
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.config.save_pretrained(str(folder))
+    adapter = save_adapter(model, folder, language)
+    record = {"base_model": base_model_id(base_model), "target_lang": language,
+              "revision": getattr(model.config, "_commit_hash", None),
+              "trained": "adapter layers and the CTC head (the base model's other weights are unchanged)"}
+    return [folder / "config.json", adapter, write_json_atomic(folder / BASE_MODEL_FILE, record)]
+
+
+def adapter_only_record(folder: str | Path) -> dict | None:
+    """``base_model.json`` of an adapter-only model folder (``base_model``, ``target_lang``, ``revision``), or
+    None for a folder with the whole model (or a Hub id)."""
+    import json
+
+    path = Path(folder) / BASE_MODEL_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_adapter_file(model, path: str | Path) -> None:
+    """Load an ``adapter.<lang>.safetensors`` written by :func:`save_adapter` into ``model`` (adapter layers and
+    CTC head: exactly the tensors ``model._get_adapters()`` names, or :class:`FamilyError`)."""
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    expected = set(model._get_adapters())
+    if set(tensors) != expected:
+        raise FamilyError(f"{path} holds other tensors than the adapter layers and head of {type(model).__name__} "
+                          f"({sorted(set(tensors) ^ expected)[:4]} ...).")
+    model.load_state_dict(tensors, strict=False)
+
+
+def load_ctc_model(folder: str | Path):
+    """The CTC model of a model folder (or Hub id): ``AutoModelForCTC.from_pretrained`` for a whole model; for an
+    adapter-only folder (:data:`BASE_MODEL_FILE`) the base checkpoint it names, with the folder's config (its
+    vocabulary: a head of another size is made new), then the folder's adapter layers and head."""
+    from transformers import AutoConfig, AutoModelForCTC
+
+    record = adapter_only_record(folder) if Path(folder).is_dir() else None
+    if record is None:
+        return AutoModelForCTC.from_pretrained(str(folder))
+    config = AutoConfig.from_pretrained(str(folder))
+    revision = {"revision": record["revision"]} if record.get("revision") else {}
+    model = AutoModelForCTC.from_pretrained(record["base_model"], config=config, ignore_mismatched_sizes=True,
+                                            **revision)
+    load_adapter_file(model, Path(folder) / adapter_weights_file(record["target_lang"]))
+    model.target_lang = record["target_lang"]
+    return model

@@ -7,6 +7,11 @@ step 05 decoded with an n-gram LM, that LM in pyctcdecode's layout (``alphabet.j
 which ``BeamSearchDecoderCTC.load_from_dir`` loads, as the card's code does). The folder is built beside its
 place and moved there when complete; a file that ``save_pretrained`` writes and this module does not know
 stops the step.
+
+An adapter-only 04_train/model (MMS adapters: the adapter, the head and ``base_model.json``, no base weights) is
+assembled here into a whole model — the base it names with the trained adapter and head — so that the upload loads
+with ``AutoModelForCTC.from_pretrained(upload, target_lang=...)`` alone. With the run folder on Google Drive the
+upload folder is on the local disk (``Config.upload_dir``): it is the one copy of the whole model, for the Hub.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from ..config import Config
 from ..inference import LM, check_model_folder
 from ..lm import LM_ALPHABET_FILE, LM_FOLDER, build_lm_decoder, is_hub_id
 from ..model_vocab import TOKENIZER_FILES, copy_tokenizer_files
-from ..models import adapter_weights_file
+from ..models import adapter_weights_file, load_ctc_model
 from ..normalize import FILE_NAME as NORMALIZER_FILE
 from .run_info import ModelCardError, RunInfo
 
@@ -77,13 +82,13 @@ def prepare_upload(model_dir: str | Path, upload_dir: str | Path, normalizer_pat
     (``alphabet.json`` + ``language_model/``); anything else in the folder (optimizer states, old files) is
     removed. ``keep_tokenizer_files`` (the run kept the base model's vocabulary): the tokenizer files are the model
     folder's, byte for byte (the base model's own), not re-saved. Returns the file and folder names."""
-    from transformers import AutoModelForCTC, AutoProcessor
+    from transformers import AutoProcessor
 
     model_dir, upload_dir = Path(model_dir), Path(upload_dir)
     if not model_dir.exists():
         raise ModelCardError(f"No model at {model_dir}: run 04_train first.")
     check_model_folder(model_dir)
-    model = AutoModelForCTC.from_pretrained(str(model_dir))
+    model = load_ctc_model(model_dir)  # an adapter-only folder: the base it names + the adapter and head
     processor = AutoProcessor.from_pretrained(str(model_dir))
     tmp = upload_dir.with_name(upload_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -6,9 +6,13 @@
 - ``guards``       settings that are known to fail, refused before step 1; the optional overfit check
 - ``trainer``      TrainingArguments (transformers-5 names, PRECISION by ``xlsr_helpers.precision``), the CTC
                    Trainer (length-grouped batches, best checkpoint with ties broken by CER) and its metrics
-- ``callbacks``    head first, non-finite batches, time limit, Drive, evaluation lines, the sampler's epoch
+- ``callbacks``    head first, non-finite batches, time limit, the Drive mirror, a lost best checkpoint,
+                   evaluation lines, the sampler's epoch
 - ``checkpoints``  which checkpoint to resume from (only a complete one); never replacing a finished model by
-                   accident; the disk budget
+                   accident; checkpoint sizes and the local disk budget
+- ``drive``        the run folder on Google Drive: what goes there and how often (the ledger of a whole run,
+                   bin included, and its check), mirroring, restoring after a disconnect
+- ``adapter_checkpoints``  a frozen base (MMS adapters): checkpoints and model hold the adapter, not the base
 - ``memory``       GRADIENT_CHECKPOINTING="auto": the worst case measured against the memory this process can have
 - ``distributed``  which process this is, and decisions every process takes together
 - ``curves``       loss / WER / CER curves

@@ -3,7 +3,8 @@
 - :class:`HeadFirstCallback`     FREEZE_ENCODER_STEPS: only the CTC head learns during the first updates
 - :class:`NonFiniteCallback`     a NaN/inf batch is skipped; a persistent one stops the run with what to change
 - :class:`TimeLimitCallback`     MAX_TRAIN_MINUTES, the same step on every process
-- :class:`DriveFlushCallback`    each checkpoint written to Google Drive at once
+- :class:`DriveMirrorCallback`   the run folder on Google Drive: every N-th checkpoint mirrored there (``drive.py``)
+- :class:`SurvivingBestCallback` a resume whose best checkpoint was lost: the best among those that are there
 - :class:`EvalReportCallback`    one line per evaluation, live curves in a notebook
 - :class:`SamplerEpochCallback`  the length-grouped sampler's epoch, also on a resumed multi-process run
 
@@ -140,13 +141,71 @@ class TimeLimitCallback(TrainerCallback):
         return control
 
 
-class DriveFlushCallback(TrainerCallback):
-    """After each checkpoint: make Google Drive write it now (a disconnect then loses nothing)."""
+class DriveMirrorCallback(TrainerCallback):
+    """The run folder on Google Drive: after each ``every``-th checkpoint (DRIVE_MIRROR_EVERY, as ``drive.py``'s
+    plan took it), mirror it from the local disk to 04_train on Drive and delete the one mirrored before (kept when
+    it is the best). Not the last update's checkpoint: the final model follows it. Only the main process copies."""
+
+    def __init__(self, where, every: int, log: Callable = log_main):
+        self.where = where  # drive.Places
+        self.every = int(every)
+        self.log = log
+        self.mirrored: list[int] = []
 
     def on_save(self, args, state, control, **kwargs):
-        from ..colab import flush_drive
+        from pathlib import Path
 
-        flush_drive()
+        from .drive import mirror
+
+        step = state.global_step
+        if (not self.where.mirrored or self.every <= 0 or not state.is_world_process_zero
+                or step >= state.max_steps or step % (args.save_steps * self.every)):
+            return control
+        source = Path(args.output_dir) / f"checkpoint-{step}"
+        keep = [Path(state.best_model_checkpoint).name] if state.best_model_checkpoint else []
+        started = time.monotonic()
+        mirror(source, self.where.run, keep)
+        self.mirrored.append(step)
+        self.log(f"checkpoint-{step} mirrored to Google Drive ({time.monotonic() - started:.0f} s)")
+        return control
+
+
+class SurvivingBestCallback(TrainerCallback):
+    """A resumed run whose best checkpoint is gone (it was on the local disk of a Colab machine that disconnected,
+    and not among those mirrored to Drive): the Trainer drops the best's folder but keeps its score, so no later
+    evaluation could become the best unless it beat the lost one, and the final model would be the last weights.
+    Here the best is chosen again among the checkpoints that are there, by the same rule (lower metric, ties broken
+    by the other error rate), with a note."""
+
+    def __init__(self, log: Callable = log_main):
+        self.log = log
+        self.replaced: dict[str, Any] | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from .checkpoints import list_checkpoints
+        from .trainer import TIE_BREAKER  # trainer.py imports this module
+
+        if state.best_model_checkpoint is not None or not state.best_global_step or not args.metric_for_best_model:
+            return control
+        metric = args.metric_for_best_model.removeprefix("eval_")
+        tie = TIE_BREAKER.get(metric, metric)
+        scores = {e["step"]: (e[f"eval_{metric}"], e.get(f"eval_{tie}", 0.0))
+                  for e in state.log_history if f"eval_{metric}" in e}
+        present = [(scores[step], step, path) for step, path in list_checkpoints(args.output_dir)
+                   if step in scores and step <= state.global_step]
+        lost = state.best_global_step
+        if args.greater_is_better:
+            present = [((-a, -b), step, path) for (a, b), step, path in present]
+        if present:
+            (score, step, path) = min(present)
+            state.best_metric, state.best_global_step = scores[step][0], step
+            state.best_model_checkpoint = str(path)
+        else:
+            state.best_metric, state.best_global_step = None, 0
+        self.replaced = {"lost": lost, "best": state.best_global_step or None}
+        self.log(f"The best checkpoint (step {lost}) is gone (it was on a local disk that did not survive); the best "
+                 + (f"is now checkpoint-{state.best_global_step} among those that are here." if present else
+                    "is chosen among the evaluations from now on."))
         return control
 
 
@@ -207,9 +266,13 @@ class SamplerEpochCallback(TrainerCallback):
 
 
 def make_callbacks(max_train_minutes: float, live=None, log: Callable = log_main,
-                   freeze_encoder_steps: int = 0) -> dict[str, Any]:
-    """The step's callbacks by name: head_first, non_finite, time_limit, drive, eval (the trainer adds its
-    :class:`SamplerEpochCallback` itself)."""
-    return {"head_first": HeadFirstCallback(freeze_encoder_steps), "non_finite": NonFiniteCallback(),
-            "time_limit": TimeLimitCallback(max_train_minutes), "drive": DriveFlushCallback(),
-            "eval": EvalReportCallback(live, log)}
+                   freeze_encoder_steps: int = 0, where=None, mirror_every: int = 0) -> dict[str, Any]:
+    """The step's callbacks by name: head_first, non_finite, time_limit, drive (with ``where``, drive.Places, and
+    ``mirror_every``, the plan's DRIVE_MIRROR_EVERY), best, eval (the trainer adds its :class:`SamplerEpochCallback`
+    itself)."""
+    callbacks = {"head_first": HeadFirstCallback(freeze_encoder_steps), "non_finite": NonFiniteCallback(),
+                 "time_limit": TimeLimitCallback(max_train_minutes), "best": SurvivingBestCallback(log),
+                 "eval": EvalReportCallback(live, log)}
+    if where is not None:
+        callbacks["drive"] = DriveMirrorCallback(where, mirror_every, log)
+    return callbacks

@@ -37,7 +37,7 @@ def missing_files(path: str | Path, world_size: int = 1, fp16: bool = False) -> 
     path = Path(path)
     missing = [name for name in STATE_FILES if not (path / name).is_file()]
     weights = [name for name in WEIGHT_FILES if (path / name).is_file()]
-    if not weights:
+    if not weights and not adapter_weights_present(path):
         missing.append("model weights")
     for index in (name for name in weights if name.endswith(".index.json")):
         try:
@@ -55,6 +55,17 @@ def missing_files(path: str | Path, world_size: int = 1, fp16: bool = False) -> 
     if fp16 and not (path / SCALER_FILE).is_file():
         missing.append(SCALER_FILE)
     return missing
+
+
+def adapter_weights_present(path: Path) -> bool:
+    """An adapter-only checkpoint (a frozen-base run): ``base_model.json`` and the adapter file it names."""
+    from ..models import adapter_only_record, adapter_weights_file
+
+    try:
+        record = adapter_only_record(path)
+    except (OSError, ValueError):
+        return False  # a half-written base_model.json
+    return bool(record) and (path / adapter_weights_file(record.get("target_lang", ""))).is_file()
 
 
 def is_complete_checkpoint(path: str | Path, world_size: int = 1, fp16: bool = False) -> bool:
@@ -117,28 +128,37 @@ def find_resume_checkpoint(train_dir: str | Path, resume: str = "auto", world_si
 
 
 # --------------------------------------------------------------------------------------------------
-# disk budget: checkpoints must fit where they are written (a 15 GB Google Drive fills up fast)
+# sizes, and the local disk: the checkpoints rotate where the Trainer writes them
 # --------------------------------------------------------------------------------------------------
 class DiskBudgetError(OSError):
-    """The checkpoints and the final model of this run would not fit in the free space of the run folder."""
+    """The checkpoints (and the final model, where it goes to the same disk) do not fit in the free space there."""
 
 
 GB = 1e9
 ADAM_STATE_BYTES = 8  # AdamW keeps two float32 moments per trained weight (exp_avg, exp_avg_sq)
 
 
-def checkpoint_bytes(model) -> dict[str, int]:
-    """Bytes of one checkpoint of ``model``: its weights as stored, plus the optimizer state of trained weights."""
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    optimizer = trained * ADAM_STATE_BYTES
-    return {"weights": weights, "optimizer": optimizer, "checkpoint": weights + optimizer}
+def checkpoint_bytes(model, adapter_only: bool = False) -> dict[str, int]:
+    """Bytes of what a run of ``model`` writes, from its parameters: ``weights`` and ``optimizer`` of one
+    checkpoint (``checkpoint``, their sum), ``model`` (04_train/model) and ``upload`` (06's upload folder).
+
+    A checkpoint holds the weights as stored and the AdamW state of the trained ones. ``adapter_only`` (a frozen
+    base whose adapters and head alone train, :func:`xlsr_helpers.models.trains_adapters_only`): checkpoints and
+    04_train/model hold the trained tensors only; the upload still holds the whole model, plus the adapter file
+    that ``from_pretrained(..., target_lang=...)`` reads."""
+    parameters = list(model.parameters())
+    whole = sum(p.numel() * p.element_size() for p in parameters)
+    trained = sum(p.numel() * p.element_size() for p in parameters if p.requires_grad)
+    optimizer = sum(p.numel() for p in parameters if p.requires_grad) * ADAM_STATE_BYTES
+    weights = trained if adapter_only else whole
+    return {"weights": weights, "optimizer": optimizer, "checkpoint": weights + optimizer, "model": weights,
+            "upload": whole + (trained if adapter_only else 0)}
 
 
 def checkpoints_at_once(save_total_limit: int, keep_best: bool = True) -> int:
-    """How many checkpoints a run holds at its peak: the kept ones (the Trainer keeps the best one besides
-    the last ones, so at least two with ``load_best_model_at_end``) plus the one being written before the
-    oldest is deleted."""
+    """How many checkpoints a run holds at its peak: the kept ones plus the one being written before the
+    oldest is deleted. The Trainer keeps the best one besides the newest (``load_best_model_at_end``): with
+    SAVE_TOTAL_LIMIT=1 it keeps two whenever the best is not the newest, so 1 and 2 both peak at three."""
     kept = max(int(save_total_limit or 1), 2 if keep_best else 1)
     return kept + 1
 
@@ -148,32 +168,39 @@ def folder_bytes(path: Path) -> int:
 
 
 def existing_ancestor(path: Path) -> Path:
-    path = Path(path).resolve()
-    while not path.exists():
-        path = path.parent
-    return path
+    from ..colab import existing_ancestor as ancestor
+
+    return ancestor(path)
 
 
-def disk_budget(model, train_dir: str | Path, save_total_limit: int, keep_best: bool = True) -> dict[str, float]:
-    """What the checkpoints and the final model need where they are written, against the free space there
-    (``shutil.disk_usage``); checkpoints already written by an earlier run of the step count as used. Raises
-    :class:`DiskBudgetError` with what to change when it does not fit."""
+def disk_budget(model, checkpoint_dir: str | Path, save_total_limit: int, keep_best: bool = True,
+                adapter_only: bool = False, model_here: bool = True) -> dict[str, float]:
+    """What the checkpoints need where the Trainer writes them (``checkpoint_dir``; on Colab with the run folder
+    on Drive: the local disk, see ``drive.py``), plus the final model when it is written to the same disk
+    (``model_here``), against the free space there (``shutil.disk_usage``); checkpoints already written by an
+    earlier run of the step count as used. Raises :class:`DiskBudgetError` with what to change."""
     import shutil
 
-    sizes = checkpoint_bytes(model)
+    sizes = checkpoint_bytes(model, adapter_only)
     count = checkpoints_at_once(save_total_limit, keep_best)
-    needed = count * sizes["checkpoint"] + sizes["weights"]  # + 04_train/model: weights only
-    already = sum(folder_bytes(path) for _, path in list_checkpoints(train_dir))
-    free = shutil.disk_usage(existing_ancestor(Path(train_dir))).free
+    final = sizes["model"] if model_here else 0
+    needed = count * sizes["checkpoint"] + final
+    already = sum(folder_bytes(path) for _, path in list_checkpoints(checkpoint_dir))
+    free = shutil.disk_usage(existing_ancestor(Path(checkpoint_dir))).free
     budget = {"checkpoint_gb": sizes["checkpoint"] / GB, "weights_gb": sizes["weights"] / GB,
-              "optimizer_gb": sizes["optimizer"] / GB, "checkpoints_at_once": count, "needed_gb": needed / GB,
-              "already_written_gb": already / GB, "free_gb": free / GB}
+              "optimizer_gb": sizes["optimizer"] / GB, "model_gb": final / GB, "checkpoints_at_once": count,
+              "needed_gb": needed / GB, "already_written_gb": already / GB, "free_gb": free / GB}
     if needed - already > free:
+        fewest = checkpoints_at_once(1, keep_best)
+        change = (f"set SAVE_TOTAL_LIMIT=2 ({fewest} at once instead of {count}, "
+                  f"{(count - fewest) * sizes['checkpoint'] / GB:.1f} GB less), " if count > fewest else
+                  f"(SAVE_TOTAL_LIMIT cannot lower it: {fewest} at once is the fewest while the best is kept), ")
         raise DiskBudgetError(
-            f"The checkpoints of this run do not fit in {train_dir}: up to {count} checkpoints exist at once "
-            f"(SAVE_TOTAL_LIMIT={save_total_limit}, the best one kept besides the last, one more while a new one is "
-            f"written) of {sizes['checkpoint'] / GB:.2f} GB each (weights {sizes['weights'] / GB:.2f} GB + optimizer "
-            f"state {sizes['optimizer'] / GB:.2f} GB), plus the final model ({sizes['weights'] / GB:.2f} GB): "
-            f"{needed / GB:.1f} GB, and only {(free + already) / GB:.1f} GB are free there. Free some space (on "
-            "Google Drive: empty its bin too), set SAVE_TOTAL_LIMIT=1, or put RUN_DIR on a larger disk.")
+            f"The checkpoints of this run do not fit in {checkpoint_dir}: up to {count} checkpoints exist at once "
+            f"(SAVE_TOTAL_LIMIT={save_total_limit}, the best one kept besides the newest, one more while a new one "
+            f"is written) of {sizes['checkpoint'] / GB:.2f} GB each (weights {sizes['weights'] / GB:.2f} GB + "
+            f"optimizer state {sizes['optimizer'] / GB:.2f} GB)"
+            + (f", plus the final model ({final / GB:.2f} GB)" if final else "")
+            + f": {needed / GB:.1f} GB, and only {(free + already) / GB:.1f} GB are free there. Free space there, "
+            + change + "or write the run to a larger disk (RUN_DIR; on Colab a runtime with a larger disk).")
     return budget

@@ -4,8 +4,10 @@ Reads ``02_normalize/dataset`` (rows: clip path, sentence, duration) and ``03_vo
 are decoded on the fly by the collator in the data loader, so no decoded copy of the corpus is ever written.
 Writes ``04_train/``: ``checkpoint-*/`` (each loadable alone: weights, config and processor; the last ones and the
 best one are kept), ``model/`` (the best model by WER/CER on the dev subset + processor, whose tokenizer files are
-the checkpoint's own, byte for byte, when step 03 kept MODEL's vocabulary; an MMS run adds its
-``adapter.<lang>.safetensors``), ``curves.png`` and ``report.json``.
+the checkpoint's own, byte for byte, when step 03 kept MODEL's vocabulary; a frozen-base run, MMS adapters, keeps
+its ``adapter.<lang>.safetensors`` and ``base_model.json`` instead of the whole model), ``curves.png`` and
+``report.json``. With the run folder on Google Drive the checkpoints rotate on the local disk and only some are
+mirrored to ``04_train/`` (``drive.py``).
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ from ..ctc import blank_id, decode_labels
 from ..families import recipe_for, resolve, target_lang
 from ..files import write_json_atomic
 from ..model_vocab import copy_tokenizer_files, decision, keeps_model_vocabulary, source_folder
-from ..models import build_model, count_parameters, save_adapter
+from ..models import (adapter_weights_file, build_model, count_parameters, save_adapter,
+                      trains_adapters_only)
 from ..precision import resolve_precision
 from .augment import SpeedPerturbation
 from .callbacks import NonFiniteLossError, make_callbacks
-from .checkpoints import (ModelExistsError, disk_budget, find_resume_checkpoint, incomplete_checkpoints,
-                          list_checkpoints)
+from .checkpoints import (ModelExistsError, checkpoint_bytes, disk_budget, find_resume_checkpoint,
+                          incomplete_checkpoints, list_checkpoints)
 from .curves import save_curves
-from .data import CLIP_CACHE_BYTES, DataCollatorCTCWithPadding, feasibility, split_batch, training_rows
+from .data import (CLIP_CACHE_BYTES, DataCollatorCTCWithPadding, DurationBatchSampler, feasibility, split_batch,
+                   training_rows)
+from .drive import RunLength, check_drive, places, planned_updates, restore, retire
 from .distributed import agreed_max, log_main, rank, world_size
 from .guards import GuardError, check_model, check_same_model, sanity_check, transcripts
 from .memory import needs_checkpointing
@@ -83,6 +88,9 @@ class Training:
         self.rank = rank()
         self.train_dir = self.cfg.step_dir(STEP)
         self.model_dir = self.cfg.model_dir
+        self.places = places(self.train_dir)  # on Drive: checkpoints rotate on the local disk (drive.py)
+        self.checkpoint_dir = self.places.local  # where the Trainer writes its checkpoints
+        self.mirror_every: int | None = None  # DRIVE_MIRROR_EVERY as check_drive() planned it
         self._callbacks: dict[str, Any] = {}
         self.recipe = recipe_for(self.cfg)
         self.target_lang = target_lang(self.cfg)
@@ -92,6 +100,16 @@ class Training:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def adapter_only(self) -> bool:
+        """A frozen base whose adapters and head alone train (MMS adapters): checkpoints and model hold those."""
+        return self.model is not None and trains_adapters_only(self.model)
+
+    def start_step(self) -> int:
+        if self.resume_from is None:
+            return 0
+        return int(json.loads((Path(self.resume_from) / "trainer_state.json").read_text())["global_step"])
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -109,16 +127,26 @@ class Training:
                 "replace it, or use another RUN_DIR.")
         resume = (self.cfg.resume or "auto").strip()
         fp16 = resolve_precision(self.cfg.precision) == "fp16"
-        self.resume_from = find_resume_checkpoint(self.train_dir, resume, self.world_size, fp16)
-        checkpoints = list_checkpoints(self.train_dir)
-        incomplete = incomplete_checkpoints(self.train_dir, self.world_size, fp16)
+        if resume.lower() == "auto" and self.is_main:
+            for copy in restore(self.places, self.world_size, fp16):
+                self.note(f"{copy.name} copied back from Google Drive to the local disk ({self.checkpoint_dir}).")
+        self.resume_from = find_resume_checkpoint(self.checkpoint_dir, resume, self.world_size, fp16)
+        dirs = [self.checkpoint_dir] + ([self.train_dir] if self.places.mirrored else [])
+        checkpoints = [path for folder in dirs for _, path in list_checkpoints(folder)]
+        incomplete = {name: missing for folder in dirs
+                      for name, missing in incomplete_checkpoints(folder, self.world_size, fp16).items()}
         if incomplete and resume.lower() == "auto":
             self.note("Skipping checkpoint(s) that cannot resume exactly (a disconnect while it was written, or "
                       "while Google Drive uploaded its files one by one): "
                       + "; ".join(f"{name} lacks {', '.join(missing)}" for name, missing in incomplete.items()))
         if resume.lower() == "never" and checkpoints and self.is_main:
-            for _, path in checkpoints:
-                shutil.rmtree(path, ignore_errors=True)
+            from ..colab import delete_on_drive
+
+            for path in checkpoints:
+                if path.parent == self.checkpoint_dir:
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    delete_on_drive(path)
             self.note(f"RESUME=never: removed {len(checkpoints)} old checkpoint(s) of an earlier run.")
         if self.resume_from is not None:
             self.note(f"Resuming from {self.resume_from}")
@@ -156,20 +184,58 @@ class Training:
         return self.model
 
     def check(self) -> list[str]:
-        """The model's guards, and the disk budget of its checkpoints where they are written."""
+        """The model's guards, and the disk budget of its checkpoints where they are written (with the run folder
+        on Drive: the local disk; what goes to Drive is :meth:`check_drive`'s, once the number of updates is known)."""
         notes = check_model(self.model, self.processor, fix=True, log=self.note)
         self.report["guards"] = {"passed": True, "adjusted": notes}
-        budget = disk_budget(self.model, self.train_dir, self.cfg.save_total_limit)
-        self.report["disk"] = {k: round(v, 3) for k, v in budget.items()}
-        self.log(f"checkpoints: up to {budget['checkpoints_at_once']} x {budget['checkpoint_gb']:.2f} GB + the model "
-                 f"{budget['weights_gb']:.2f} GB = {budget['needed_gb']:.1f} GB; {budget['free_gb']:.1f} GB free")
+        budget = disk_budget(self.model, self.checkpoint_dir, self.cfg.save_total_limit,
+                             adapter_only=self.adapter_only, model_here=not self.places.mirrored)
+        self.report["disk"] = {"checkpoint_dir": str(self.checkpoint_dir), "adapter_only": self.adapter_only,
+                               **{k: round(v, 3) for k, v in budget.items()}}
+        model = f" + the model {budget['model_gb']:.2f} GB" if budget["model_gb"] else ""
+        self.log(f"checkpoints in {self.checkpoint_dir}: up to {budget['checkpoints_at_once']} x "
+                 f"{budget['checkpoint_gb']:.2f} GB{model} = {budget['needed_gb']:.1f} GB; {budget['free_gb']:.1f} GB free")
         return notes
+
+    def planned_updates(self) -> int:
+        """The Trainer's max_steps for this run (MAX_STEPS, or the epochs over the prepared training rows)."""
+        if self.args is None:
+            self.args = training_arguments(self.cfg, self.checkpoint_dir)
+        rows = self.prepared["train"]
+        batches = None
+        if self.cfg.max_batch_seconds:
+            budget = int(self.cfg.max_batch_seconds * SAMPLING_RATE)
+            batches = len(DurationBatchSampler(lengths_of(rows), budget).batches)
+        return planned_updates(len(rows), self.args.per_device_train_batch_size, self.args.gradient_accumulation_steps,
+                               self.args.num_train_epochs, self.args.max_steps, self.world_size, batches)
+
+    def check_drive(self) -> dict[str, Any]:
+        """With the run folder on Google Drive: what the whole run will write there (mirrored checkpoints and the
+        final model; every deletion stays in Drive's bin, counted, for 30 days), against Drive's free space, and
+        how often a checkpoint is mirrored (DRIVE_MIRROR_EVERY). Refuses with what to change when it does not fit
+        (``drive.DriveBudgetError``). Elsewhere nothing goes to Drive."""
+        from .. import colab
+
+        if not self.places.mirrored:
+            self.mirror_every = 0
+            self.report["drive"] = {"on_drive": False}
+            return self.report["drive"]
+        updates = self.planned_updates()
+        length = RunLength(updates, int(self.args.save_steps), self.start_step())
+        free = colab.drive_free_bytes(self.train_dir)
+        ledger, note = check_drive(checkpoint_bytes(self.model, self.adapter_only), length, free,
+                                   int(self.cfg.drive_mirror_every))
+        self.mirror_every = ledger.every
+        self.report["drive"] = {"on_drive": True, "checkpoint_dir": str(self.checkpoint_dir), "updates": updates,
+                                "free_gb": round(free / 1e9, 3), **ledger.as_dict()}
+        self.note(f"Google Drive: {note}.")
+        return self.report["drive"]
 
     # 4 ---------------------------------------------------------------------------------------------
     def prepare(self):
         """Training rows (clip, labels, length from the metadata; nothing decoded), then the feasibility filter."""
         if self.args is None:
-            self.args = training_arguments(self.cfg, self.train_dir)
+            self.args = training_arguments(self.cfg, self.checkpoint_dir)
         started = time.perf_counter()
         prepared = {split: training_rows(self.dataset[split], self.processor.tokenizer) for split in ("train", "eval")}
         self.report["rows_seconds"] = round(time.perf_counter() - started, 2)
@@ -239,10 +305,14 @@ class Training:
 
     def make_trainer(self):
         if self.args is None:
-            self.args = training_arguments(self.cfg, self.train_dir)
+            self.args = training_arguments(self.cfg, self.checkpoint_dir)
+        if self.mirror_every is None:
+            self.check_drive()
         self.choose_checkpointing()
         self._callbacks = make_callbacks(self.cfg.max_train_minutes, live=self.live, log=self.log,
-                                         freeze_encoder_steps=self.cfg.freeze_encoder_steps)
+                                         freeze_encoder_steps=self.cfg.freeze_encoder_steps,
+                                         where=self.places if self.places.mirrored else None,
+                                         mirror_every=self.mirror_every or 0)
         # Without data-loader workers (a CPU run) the collator runs in this process: decoded clips are kept.
         cache = CLIP_CACHE_BYTES if self.args.dataloader_num_workers == 0 else 0
         augment = SpeedPerturbation.from_setting(self.cfg.speed_perturbation)
@@ -254,6 +324,7 @@ class Training:
             callbacks=list(self._callbacks.values()), max_batch_seconds=self.cfg.max_batch_seconds,
             # training batches get their own collator only to be augmented (evaluation never is)
             train_collator=DataCollatorCTCWithPadding(self.processor, cache, augment=augment) if augment is not None else None,
+            adapter_lang=self.target_lang if self.adapter_only else None, base_model=self.cfg.model,
         )
         self._callbacks["non_finite"].trainer = self.trainer
         return self.trainer
@@ -262,9 +333,7 @@ class Training:
         """trainer.train(), resuming when a checkpoint was found; a non-finite loss raises after stopping."""
         if self.trainer is None:
             self.make_trainer()
-        start_step = 0
-        if self.resume_from is not None:
-            start_step = json.loads((Path(self.resume_from) / "trainer_state.json").read_text())["global_step"]
+        start_step = self.start_step()
         if self.cfg.sanity_check and "sanity_check" not in self.report:
             self.sanity_check()
         started = time.perf_counter()
@@ -307,9 +376,11 @@ class Training:
         (+ processor), curves.png and report.json."""
         metrics = self.trainer.evaluate(eval_dataset=self.eval_full if self.eval_full is not None else None)
         self.report["eval"] = {k.replace("eval_", ""): v for k, v in metrics.items()}
+        from ..colab import delete_on_drive, flush_drive
+
         tmp = self.train_dir / "model.tmp"
         if self.is_main:
-            shutil.rmtree(tmp, ignore_errors=True)
+            delete_on_drive(tmp)  # a half-written one of an interrupted finish
         # Every rank calls save_model (sharded models gather their weights there), but under torchrun the
         # other ranks of transformers 5 still write the processor and training_args.bin: give them a
         # folder of their own, removed once every rank is done, so they never touch the main one.
@@ -325,15 +396,20 @@ class Training:
                 self.report["kept_tokenizer_files"] = copy_tokenizer_files(
                     source_folder(self.cfg.model), tmp, keep_config=bool(self.target_lang))
             if self.target_lang:  # MMS: the adapter file that from_pretrained(..., target_lang=...) loads
-                self.report["adapter_file"] = save_adapter(self.trainer.model, tmp, self.target_lang).name
+                if not self.adapter_only:  # an adapter-only save_model wrote it (and no whole model)
+                    save_adapter(self.trainer.model, tmp, self.target_lang)
+                self.report["adapter_file"] = adapter_weights_file(self.target_lang)
+                self.report["adapter_only"] = self.adapter_only
             if self.model_dir.exists():  # only reachable with OVERWRITE_MODEL=True (checked before training)
-                shutil.rmtree(self.model_dir)
+                delete_on_drive(self.model_dir)  # on Drive to its bin: bytes already counted as used
             os.replace(tmp, self.model_dir)
             self.report["curves"] = str(save_curves(self.trainer.state.log_history, self.train_dir / "curves.png"))
-            from ..colab import flush_drive
-
             self._write_report()
             flush_drive()
+            retired = retire(self.places)  # the model is on Drive: its mirrored checkpoints go (to the bin)
+            if retired:
+                self.log(f"Deleted the checkpoint(s) mirrored to Google Drive, now that 04_train/model is there: "
+                         f"{', '.join(retired)} (local copies stay in {self.checkpoint_dir} until the machine goes).")
         return self.report
 
     def _write_report(self) -> Path | None:

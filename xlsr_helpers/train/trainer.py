@@ -17,6 +17,7 @@ from ..families import resolve
 from ..ctc import IGNORED_ID, decode_labels, error_rates, greedy_decode
 from ..normalize import primary_metric
 from ..precision import resolve_precision
+from .adapter_checkpoints import AdapterCheckpointsMixin
 from .callbacks import SamplerEpochCallback
 from .data import SKIPPED_KEY, DurationBatchSampler, LengthBucketSampler, split_batch
 from .distributed import world_size
@@ -173,7 +174,7 @@ def wins_tie(metrics: dict[str, float], log_history: list[dict], best_step: int 
     return ours is not None and theirs is not None and ours < theirs
 
 
-class CTCTrainer(Trainer):
+class CTCTrainer(AdapterCheckpointsMixin, Trainer):
     """Trainer with length-grouped batches (:class:`LengthBucketSampler` over ``input_length``, or
     :class:`DurationBatchSampler` under MAX_BATCH_SECONDS; ``length_sampler``, whose epoch
     :class:`~xlsr_helpers.train.callbacks.SamplerEpochCallback` sets) whose evaluation keeps only the argmax id of
@@ -182,10 +183,14 @@ class CTCTrainer(Trainer):
     without spaces) the best is the one with the lower CER (WER), not the first. It counts training batches
     whose loss is not finite (``non_finite_losses``, ``non_finite_streak``), for ``NonFiniteCallback``, and clips
     the collator could not decode (``skipped_clips``: training batches, ``skipped_eval_clips``: evaluations).
+    With ``adapter_lang`` (a frozen base: MMS adapters), its checkpoints and saved model hold the trained tensors
+    only, with ``base_model`` (MODEL) named beside them (:mod:`~xlsr_helpers.train.adapter_checkpoints`).
     """
 
-    def __init__(self, *args, max_batch_seconds: float = 0.0, train_collator=None, **kwargs):
+    def __init__(self, *args, max_batch_seconds: float = 0.0, train_collator=None, adapter_lang: str | None = None,
+                 base_model: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.adapter_lang, self.base_model = adapter_lang, base_model
         self.max_batch_seconds = float(max_batch_seconds or 0.0)
         self.train_collator = train_collator  # training batches only (e.g. speed perturbation); else data_collator
         self.non_finite_losses = 0
