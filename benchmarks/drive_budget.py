@@ -95,7 +95,7 @@ def rows(hours: float, clip_s: float, free: int) -> list[dict]:
                           "written GB": f"{ledger.written / GB:.2f}", "deleted GB": f"{ledger.deleted / GB:.2f}",
                           "live at end GB": f"{ledger.live_end / GB:.2f}",
                           "peak live+bin GB": f"{ledger.peak / GB:.2f}",
-                          "fits": "yes" if ledger.peak + drive.MARGIN_BYTES <= free else "NO"})
+                          "fits": "yes" if ledger.peak + drive.report_margin(sizes) <= free else "NO"})
     return table
 
 

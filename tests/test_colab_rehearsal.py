@@ -476,9 +476,6 @@ def test_step_04_budget_check_reads_the_drive_quota(rehearsal):
     assert 0 <= report["disk"]["free_gb"] * 1e9 <= scaled_quota(outcomes["tiny"]), report["disk"]
 
 
-@pytest.mark.xfail(strict=True, reason="on this branch the Trainer rotates checkpoints on Drive, and each rotation's "
-                   "deleted checkpoint stays in the bin (issue 23, part 3, is another branch's; remove this marker "
-                   "when the Drive policy lands)")
 def test_drive_usage_live_plus_bin_stays_under_the_scaled_quota(rehearsal):
     """Peak of live + bin over the whole run (three sessions, a kill, 01 run twice, 6 checkpoints) under the free
     15 GB scaled to the tiny model: 15 GB x tiny checkpoint / XLSR-53 checkpoint."""

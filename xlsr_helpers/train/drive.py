@@ -41,7 +41,16 @@ from .checkpoints import GB, is_complete_checkpoint, list_checkpoints
 
 # Written to Drive besides checkpoints and the model: report.json, curves.png, run.json, step 05's predictions and
 # metrics (a few MB for thousands of test clips), and the atomic replacements of each (the old copy to the bin).
+# 0.2 GB at most; for a smaller model a sixth of its size (XLSR-53's 1.26 GB gives the 0.2 GB), but at least 5 MB:
+# a tiny run's reports rewritten at each evaluation (curves.png, report.json, run.json) came to ~3 MB on the stand-in
+# Drive of tests/test_drive.py. The Colab rehearsal's Drive is the free 15 GB scaled by checkpoint size.
 MARGIN_BYTES = 200_000_000
+MIN_MARGIN_BYTES = 5_000_000
+
+
+def report_margin(sizes: dict[str, int]) -> int:
+    """What the run writes to Drive besides checkpoints and the model (reports, their replaced copies)."""
+    return min(MARGIN_BYTES, max(MIN_MARGIN_BYTES, sizes["model"] // 6))
 PARTIAL = ".partial"  # a checkpoint folder being copied (CHECKPOINT_RE does not match it: never resumed from)
 AUTO, NEVER = 0, -1  # DRIVE_MIRROR_EVERY values
 
@@ -164,35 +173,36 @@ def smallest_every(sizes: dict[str, int], length: RunLength, room: int) -> int:
 
 def plan_mirrors(sizes: dict[str, int], length: RunLength, free: int, setting: int = AUTO) -> Ledger:
     """The ledger of DRIVE_MIRROR_EVERY=``setting``: > 0 as set, -1 none, 0 (auto) the most often that fits in
-    ``free`` bytes less :data:`MARGIN_BYTES`."""
+    ``free`` bytes less :func:`report_margin`."""
     if setting != AUTO:
         return mirror_ledger(sizes, length, max(setting, 0))
-    return mirror_ledger(sizes, length, smallest_every(sizes, length, free - MARGIN_BYTES))
+    return mirror_ledger(sizes, length, smallest_every(sizes, length, free - report_margin(sizes)))
 
 
 def check_drive(sizes: dict[str, int], length: RunLength, free: int, setting: int = AUTO) -> tuple[Ledger, str]:
     """The plan of :func:`plan_mirrors` and a note for the learner; :class:`DriveBudgetError` with what to change
     when it does not fit in ``free`` bytes (what Drive reports free: its bin already counted)."""
     ledger = plan_mirrors(sizes, length, free, setting)
-    need = ledger.written + MARGIN_BYTES
+    margin = report_margin(sizes)
+    need = ledger.written + margin
     checkpoint, model = sizes["checkpoint"] / GB, sizes["model"] / GB
     head = (f"Google Drive has {free / GB:.2f} GB free (deleted and replaced files stay in its bin, and count, for "
             "30 days)")
-    if sizes["model"] + MARGIN_BYTES > free:
+    if sizes["model"] + margin > free:
         raise DriveBudgetError(
-            f"{head}: the final model alone ({model:.2f} GB, plus {MARGIN_BYTES / GB:.1f} GB of reports) does not fit. "
-            f"Free at least {(sizes['model'] + MARGIN_BYTES - free) / GB:.2f} GB on Drive (delete files, then empty "
+            f"{head}: the final model alone ({model:.2f} GB, plus {margin / GB:.2f} GB of reports) does not fit. "
+            f"Free at least {(sizes['model'] + margin - free) / GB:.2f} GB on Drive (delete files, then empty "
             "the bin), or set RUN_DIR to a folder on the local disk (e.g. /content/runs/<LANGUAGE>) and copy "
             "04_train/model to Drive after training (a disconnect then loses the run).")
     if need > free:
-        fits = smallest_every(sizes, length, free - MARGIN_BYTES)
+        fits = smallest_every(sizes, length, free - margin)
         change = (f"Set DRIVE_MIRROR_EVERY={fits} (the most often that fits: {len(length.mirrored(fits))} "
                   f"checkpoint(s), one every {fits * length.save_steps} updates) or 0 (auto)" if fits else
                   "Set DRIVE_MIRROR_EVERY=-1 (no checkpoint on Drive: a disconnect restarts training)")
         raise DriveBudgetError(
             f"{head}, and this run would write {need / GB:.2f} GB there: DRIVE_MIRROR_EVERY={setting} mirrors "
             f"{ledger.checkpoints} checkpoint(s) of {checkpoint:.2f} GB, one every {ledger.interval} updates, plus the "
-            f"final model ({model:.2f} GB) and {MARGIN_BYTES / GB:.1f} GB of reports. {change}, or free "
+            f"final model ({model:.2f} GB) and {margin / GB:.2f} GB of reports. {change}, or free "
             f"{(need - free) / GB:.2f} GB on Drive (delete files, then empty the bin). SAVE_TOTAL_LIMIT does not "
             "change this: it applies to the local disk.")
     if not length.mirrored(1):
@@ -200,7 +210,7 @@ def check_drive(sizes: dict[str, int], length: RunLength, free: int, setting: in
     elif not ledger.checkpoints:
         note = (f"no checkpoint is mirrored to Drive (DRIVE_MIRROR_EVERY={setting}"
                 + (f"; one of {checkpoint:.2f} GB does not fit beside the final model: free "
-                   f"{(sizes['checkpoint'] + sizes['model'] + MARGIN_BYTES - free) / GB:.2f} GB on Drive, bin "
+                   f"{(sizes['checkpoint'] + sizes['model'] + margin - free) / GB:.2f} GB on Drive, bin "
                    "included, for one" if setting == AUTO else "") + "): a disconnect restarts training from its first update")
     else:
         note = (f"1 checkpoint in {ledger.every} (one every {ledger.interval} updates) is mirrored to Drive: "
