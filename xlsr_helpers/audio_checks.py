@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .arrow_clips import reference_file
 from .audio import AUDIO_COLUMN, header_seconds, stores_paths
 
 CheckResult = tuple[bool, float | None, str | None]  # (ok, duration in seconds, error)
@@ -158,15 +159,20 @@ def check_clips(rows: list[Any], seed: Any, decode_budget: int,
 # --------------------------------------------------------------------------------------------------
 def check_clips_exist(dataset, sample: int = CLIPS_EXIST_SAMPLE) -> None:
     """The clips that 01_load's rows point to must still be there: a moved or deleted clips folder (Colab's
-    /content after a disconnect) fails here with its cause. A seeded sample of ``sample`` paths per split is
-    enough for a folder; a single clip deleted since is skipped and counted at training time."""
+    /content after a disconnect) fails here with its cause, and so does a cleared datasets cache that rows of a hub
+    source refer to. A seeded sample of ``sample`` paths per split is enough for a folder; a single clip deleted since
+    is skipped and counted at training time."""
     for name, split in dataset.items():
         if AUDIO_COLUMN not in split.column_names or not stores_paths(split):
             continue
         paths = split[AUDIO_COLUMN][:]
         if len(paths) > sample:
             paths = random.Random(name).sample(paths, sample)
-        missing = next((path for path in paths if not os.path.exists(path)), None)
+        missing = next((path for path in paths if not os.path.exists(reference_file(path))), None)
+        if missing is not None and missing != reference_file(missing):
+            raise FileNotFoundError(
+                f"A clip of 01_load's dataset refers to datasets' cache file {reference_file(missing)}, which is gone "
+                "(the cache was cleared, or this is another machine). Run 01_load again: load_dataset rebuilds it.")
         if missing is not None:
             raise FileNotFoundError(
                 f"An audio file of 01_load's dataset is gone ({missing}): the clips folder was moved or deleted "
