@@ -19,7 +19,8 @@ long at 10,000 clips), which flattered the growth ratio. Peak memory is the larg
 
 ``--source hub`` measures a ``hub:`` source instead (issue 25): the same clips and rows as a local parquet mirror laid
 out as the Hub's are (``data/train-0000k-of-0000n.parquet``, audio bytes in the files, shards of at most 20,000 rows,
-no duration column: step 01 reads each clip's header), read through ``hub:<folder>``. datasets' one-time conversion
+no duration column, so that step 01 reads each clip's header; ``--hub-durations`` adds one), read through
+``hub:<folder>``. datasets' one-time conversion
 of the parquet files into its Arrow cache (a folder of the work folder) is done and timed before the runs: it is the
 same for every version of the code. The source's size is the parquet files'; peak memory is also given as anonymous
 memory (``Pss_Anon``: what the kernel cannot drop, unlike pages of a mapped file).
@@ -116,18 +117,20 @@ def build_corpus(folder: Path, n: int, seed: int = 0) -> dict:
 MIRROR_SHARD_ROWS = 20_000
 
 
-def build_mirror(folder: Path, n: int, seed: int = 0) -> dict:
-    """The rows of :func:`build_corpus` (built first, beside it) as a parquet mirror of a Hub dataset, and datasets'
-    Arrow cache of it (built once, timed); returns the source size in bytes (a mirror built before is reused)."""
+def build_mirror(folder: Path, n: int, seed: int = 0, durations: bool = False) -> dict:
+    """The rows of :func:`build_corpus` (built first, beside it) as a parquet mirror of a Hub dataset (``durations``:
+    with a ``duration`` column), and datasets' Arrow cache of it (built once, timed); returns the source size in
+    bytes (a mirror built before is reused)."""
     from datasets import Audio, Dataset
 
-    from xlsr_helpers.sources.common_voice import read_cv_tsv
+    from xlsr_helpers.sources.common_voice import read_clip_durations, read_cv_tsv
 
     done = folder / "source.json"
     if done.exists():
         return json.loads(done.read_text())
     corpus = folder.parent / "cv" / "tr"
     build_corpus(corpus, n, seed)
+    seconds = read_clip_durations(corpus) if durations else {}
     (folder / "data").mkdir(parents=True)
     for split, name in (("train", "train"), ("dev", "validation"), ("test", "test")):
         rows = read_cv_tsv(corpus / f"{split}.tsv")[0]
@@ -138,6 +141,7 @@ def build_mirror(folder: Path, n: int, seed: int = 0) -> dict:
                 "audio": [{"bytes": (corpus / "clips" / r["path"]).read_bytes(), "path": r["path"]} for r in part],
                 "sentence": [r["sentence"] for r in part], "client_id": [r["client_id"] for r in part],
                 "up_votes": [int(r["up_votes"]) for r in part],
+                **({"duration": [seconds[r["path"]] for r in part]} if durations else {}),
             }).cast_column("audio", Audio()).to_parquet(str(folder / "data" / f"{name}-{k:05d}-of-{shards:05d}.parquet"))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", f"from datasets import load_dataset; load_dataset({str(folder)!r})"],
@@ -312,6 +316,8 @@ def main() -> None:
     parser.add_argument("--work", default="", help="work folder (default: a temporary one, removed at the end)")
     parser.add_argument("--source", choices=("common_voice", "hub"), default="common_voice",
                         help="a Common Voice release folder, or the same rows as a parquet mirror read as hub:<folder>")
+    parser.add_argument("--hub-durations", action="store_true", help="the mirror has a duration column (no header "
+                        "read in step 01)")
     args = parser.parse_args()
 
     work = Path(args.work or tempfile.mkdtemp(prefix="xlsr-scale-"))
@@ -327,8 +333,9 @@ def main() -> None:
     rows = []
     try:
         if args.source == "hub":
-            sources = {n: build_mirror(work / f"cv-{n}" / "mirror", n) for n in args.clips}
-            spec = {n: f"hub:{work / f'cv-{n}' / 'mirror'}" for n in args.clips}
+            mirror = "mirror-durations" if args.hub_durations else "mirror"
+            sources = {n: build_mirror(work / f"cv-{n}" / mirror, n, durations=args.hub_durations) for n in args.clips}
+            spec = {n: f"hub:{work / f'cv-{n}' / mirror}" for n in args.clips}
             for n, source in sources.items():
                 print(f"{n:>7} rows: parquet mirror {source['source_bytes'] / 1e6:.0f} MB, datasets' Arrow cache built "
                       f"in {source['cache_seconds']:.0f} s (once, before the runs)", flush=True)

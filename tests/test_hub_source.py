@@ -158,12 +158,16 @@ def test_steps_01_and_02_save_references_and_the_run_folder_does_not_grow_with_t
 def test_a_referenced_clip_decodes_as_the_clip_itself(hub_run, mirror):
     from datasets import load_from_disk
 
+    from xlsr_helpers.widgets import samples
+
     saved = load_from_disk(str(hub_run["run"] / "02_normalize" / "dataset"))["test"]
     name, reference = saved["id"][0], saved["audio"][0]
     original = next(data for data, file, _, _ in corpus_rows()["test"] if file == name)
     decoded = decode_audio(reference)
     assert decoded.shape == decode_audio(original).shape and abs(decoded - decode_audio(original)).max() == 0
     assert hub_run["normalize"].dataset["test"][0]["audio"] == reference, "step 02's result keeps the reference"
+    array, rate = samples(reference)  # what the notebooks' clip browser plays
+    assert rate == 16000 and array.shape == decoded.shape
 
 
 def test_training_and_evaluation_decode_the_references(hub_run):
