@@ -20,10 +20,10 @@ long at 10,000 clips), which flattered the growth ratio. Peak memory is the larg
 ``--source hub`` measures a ``hub:`` source instead (issue 25): the same clips and rows as a local parquet mirror laid
 out as the Hub's are (``data/train-0000k-of-0000n.parquet``, audio bytes in the files, shards of at most 20,000 rows,
 no duration column, so that step 01 reads each clip's header; ``--hub-durations`` adds one), read through
-``hub:<folder>``. datasets' one-time conversion
-of the parquet files into its Arrow cache (a folder of the work folder) is done and timed before the runs: it is the
-same for every version of the code. The source's size is the parquet files'; peak memory is also given as anonymous
-memory (``Pss_Anon``: what the kernel cannot drop, unlike pages of a mapped file).
+``hub:<folder>``. datasets' one-time conversion of the parquet files into its Arrow cache (a folder of the work
+folder) is done and timed before the runs: it is the same for every version of the code. The source's size is the
+parquet files'; peak memory is also given as anonymous memory (``Pss_Anon``: what the kernel cannot drop, unlike
+pages of a mapped file).
 
 ``--old-commit`` runs the same script against another commit of the project (a temporary ``git worktree``), for
 the path before issue 14 (decoded copies of the corpus, a decode check of every clip), at the sizes up to
