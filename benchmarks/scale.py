@@ -142,7 +142,8 @@ def build_mirror(folder: Path, n: int, seed: int = 0, durations: bool = False) -
                 "sentence": [r["sentence"] for r in part], "client_id": [r["client_id"] for r in part],
                 "up_votes": [int(r["up_votes"]) for r in part],
                 **({"duration": [seconds[r["path"]] for r in part]} if durations else {}),
-            }).cast_column("audio", Audio()).to_parquet(str(folder / "data" / f"{name}-{k:05d}-of-{shards:05d}.parquet"))
+            }).cast_column("audio", Audio()).to_parquet(
+                str(folder / "data" / f"{name}-{k:05d}-of-{shards:05d}.parquet"))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", f"from datasets import load_dataset; load_dataset({str(folder)!r})"],
                    env=child_env(ROOT, folder.parent), check=True, capture_output=True)
@@ -238,7 +239,8 @@ def folder_bytes(folder: Path) -> int:
 
 
 def child_env(code_root: Path, work: Path) -> dict:
-    """A child's environment: the project at ``code_root``, one thread, no progress bars, datasets' cache in ``work``."""
+    """A child's environment: the project at ``code_root``, one thread, no progress bars, datasets' cache in
+    ``work``."""
     return {**os.environ, "PYTHONPATH": str(code_root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
             "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1",
             "HF_DATASETS_CACHE": str(work / "hf-datasets-cache")}
@@ -375,8 +377,8 @@ def main() -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| path | clips | to first step (s, best run) | of it TSV parse (s) | 01 + 02 (s) | 04 rows + feasibility (s) "
-          "| run folder / source | run folder (MB) | peak PSS (MiB) | of it anonymous (MiB) |")
+    print("\n| path | clips | to first step (s, best run) | of it TSV parse (s) | 01 + 02 (s) | "
+          "04 rows + feasibility (s) | run folder / source | run folder (MB) | peak PSS (MiB) | of it anonymous (MiB) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         st = r["stages"]

@@ -170,6 +170,25 @@ def test_a_referenced_clip_decodes_as_the_clip_itself(hub_run, mirror):
     assert rate == 16000 and array.shape == decoded.shape
 
 
+def test_step_04s_rows_hold_the_references_and_the_collator_decodes_them(hub_run):
+    from datasets import load_from_disk
+    from transformers import AutoProcessor
+
+    from xlsr_helpers.train.data import DataCollatorCTCWithPadding, training_rows
+
+    normalized = load_from_disk(str(hub_run["run"] / "02_normalize" / "dataset"))["train"]
+    processor = AutoProcessor.from_pretrained(str(hub_run["cfg"].processor_dir))
+    rows = training_rows(normalized, processor.tokenizer)
+    assert rows["audio"] == normalized["audio"] and all(arrow_clips.is_arrow_reference(a) for a in rows["audio"])
+    assert rows["input_length"] == [round(d * 16000) for d in normalized["duration"]]
+    batch = DataCollatorCTCWithPadding(processor)([rows[i] for i in range(3)])
+    assert "skipped_clips" not in batch
+    # the clips as decoded, against the length step 01 read from each clip's header (which counts the mp3 encoder's
+    # padding too: ~50 ms)
+    lengths = rows["input_length"][:3]
+    assert all(abs(int(n) - length) < 1600 for n, length in zip(batch["clip_samples"], lengths)), lengths
+
+
 def test_training_and_evaluation_decode_the_references(hub_run):
     trained, evaluated = hub_run["train"], hub_run["evaluate"]
     assert trained["undecodable_clips_skipped"] == {"train": 0, "eval": 0}
@@ -238,7 +257,7 @@ CHILD = textwrap.dedent("""
     from xlsr_helpers.load import run_load
     from xlsr_helpers.normalize import run_normalize
     cfg = Config(language="tr", run_dir=sys.argv[2], data_source="hub:" + sys.argv[1])
-    with open("/proc/self/clear_refs", "w") as handle:  # the peak of the steps, not of the imports (whose peak is higher)
+    with open("/proc/self/clear_refs", "w") as handle:  # the peak of the steps, not the imports' (higher)
         handle.write("5")
     run_load(cfg)
     run_normalize(cfg)
@@ -262,7 +281,8 @@ def test_peak_memory_of_steps_01_02_does_not_grow_with_the_audio(tmp_path):
     peaks, audio = {}, {}
     for n in (500, 5000):
         rows = [(clips[i % len(clips)][0], f"clip_{i}.mp3", f"cümle {i}", f"spk{i % 50}") for i in range(n)]
-        splits = {"train": rows[: n * 8 // 10], "validation": rows[n * 8 // 10: n * 9 // 10], "test": rows[n * 9 // 10:]}
+        cut, cut2 = n * 8 // 10, n * 9 // 10
+        splits = {"train": rows[:cut], "validation": rows[cut:cut2], "test": rows[cut2:]}
         folder = write_mirror(tmp_path / f"m{n}", splits)
         cache = tmp_path / "cache"
         with pytest.MonkeyPatch.context() as patch:  # the parquet -> Arrow conversion, once, outside the measure

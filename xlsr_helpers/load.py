@@ -299,8 +299,8 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
         columns = {
             "id": [r.id for r in rows],
             "audio": [r.path for r in rows] if as_paths else  # a reference's bytes are read from the cache here
-                     [{"path": r.id, "bytes": a} if isinstance(a := r.audio_source, bytes) else {"path": a, "bytes": None}
-                      for r in rows],
+                     [{"path": r.id, "bytes": a} if isinstance(a := r.audio_source, bytes) else
+                      {"path": a, "bytes": None} for r in rows],
             "sentence": [r.sentence for r in rows],
             "speaker": [r.speaker for r in rows],
             "duration": [float(r.duration or 0.0) for r in rows],

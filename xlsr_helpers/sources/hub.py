@@ -159,7 +159,8 @@ def _cached_rows(ds: Any, files: list[tuple[str, int]], names: dict[str, str | N
 
 def _iterated_rows(ds: Any, names: dict[str, str | None], split: str, spec: str, kind: str, seed: int,
                    limit: int) -> list[Row]:
-    """The rows of a stream (or a dataset in memory), item by item: each clip as the source gives it, bytes or a path."""
+    """The rows of a stream (or a dataset in memory), item by item: each clip as the source gives it, bytes or a
+    path."""
     if limit and hasattr(ds, "select") and len(ds) > limit:
         # Not streaming: read a seeded random subset instead of every clip's bytes.
         ds = ds.shuffle(seed=seed).select(range(limit))
