@@ -202,9 +202,9 @@ def test_step_02_says_when_datasets_cache_was_cleared(tmp_path, hf_cache, mirror
     from xlsr_helpers.load import run_load
     from xlsr_helpers.normalize import run_normalize
 
-    cache = tmp_path / "own-cache"
     import datasets.config
 
+    cache = tmp_path / "own-cache"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
         cfg = Config(language="tr", run_dir=str(tmp_path / "run"), data_source=f"hub:{mirror}")
@@ -215,7 +215,7 @@ def test_step_02_says_when_datasets_cache_was_cleared(tmp_path, hf_cache, mirror
 
 
 def test_embed_audio_copies_the_referenced_clips_into_the_run_folder(tmp_path, hf_cache, mirror):
-    from datasets import load_from_disk
+    from datasets import Audio, load_from_disk
 
     from xlsr_helpers.load import run_load
 
@@ -224,7 +224,7 @@ def test_embed_audio_copies_the_referenced_clips_into_the_run_folder(tmp_path, h
     assert report["audio_stored_as"] == "bytes (EMBED_AUDIO=True)"
     saved = load_from_disk(str(tmp_path / "run" / "01_load" / "dataset"))["test"]
     assert saved[0]["audio"].get_all_samples().data.shape[-1] > 16000
-    assert saved.cast_column("audio", __import__("datasets").Audio(decode=False))[0]["audio"]["path"] == saved[0]["id"]
+    assert saved.cast_column("audio", Audio(decode=False))[0]["audio"]["path"] == saved[0]["id"]
 
 
 def test_a_duration_column_is_used_and_no_header_is_read(tmp_path, hf_cache, monkeypatch):
