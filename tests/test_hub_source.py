@@ -132,6 +132,28 @@ def test_a_reference_reads_the_clips_bytes_from_every_shard_and_batch(tmp_path, 
         arrow_clips.read_clip(arrow_clips.arrow_reference(str(tmp_path / "gone.arrow"), "audio", 0))
 
 
+def test_a_cache_file_replaced_at_the_same_path_is_read_anew(tmp_path):
+    """A cleared cache that load_dataset rebuilds has the same file names: what a reference reads is the new file."""
+    import pyarrow as pa
+
+    def write(path: Path, clips: list[bytes]) -> None:
+        audio = pa.array([{"bytes": c, "path": f"c{i}.mp3"} for i, c in enumerate(clips)],
+                         pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+        table = pa.table({"audio": audio})
+        with pa.ipc.new_stream(str(path), table.schema) as writer:  # datasets' cache: the Arrow stream format
+            writer.write_table(table, max_chunksize=2)
+
+    file = tmp_path / "cache.arrow"
+    write(file, [b"first", b"second", b"third"])
+    reference = arrow_clips.arrow_reference(str(file), "audio", 2)
+    assert arrow_clips.read_clip(reference) == b"third"
+    replacement = tmp_path / "rebuilt.arrow"
+    write(replacement, [b"1", b"22", b"a longer third clip"])
+    os.replace(replacement, file)
+    assert arrow_clips.read_clip(reference) == b"a longer third clip"
+    assert arrow_clips.arrow_rows(str(file)) == 3
+
+
 def test_steps_01_and_02_save_references_and_the_run_folder_does_not_grow_with_the_audio(hub_run, mirror):
     from datasets import Value, load_from_disk
 

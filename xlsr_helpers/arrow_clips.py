@@ -68,11 +68,15 @@ _OPEN: dict[str, "_CacheFile"] = {}
 
 
 def cache_file(file: str) -> "_CacheFile":
+    """The opened cache file, opened again when the file at that path was replaced since (a cleared cache rebuilt
+    by load_dataset: the same name, maybe other offsets); one ``stat`` a call, ~2 us."""
+    try:
+        stat = os.stat(file)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"datasets' cache file {file} is gone (the cache was cleared or moved): "
+                                "run 01_load again, and datasets rebuilds it") from None
     opened = _OPEN.get(file)
-    if opened is None:
-        if not os.path.isfile(file):
-            raise FileNotFoundError(f"datasets' cache file {file} is gone (the cache was cleared or moved): "
-                                    "run 01_load again, and datasets rebuilds it")
+    if opened is None or opened.identity != (stat.st_ino, stat.st_size, stat.st_mtime_ns):
         opened = _OPEN[file] = _CacheFile(file)
     return opened
 
@@ -89,9 +93,17 @@ class _CacheFile:
         self._base = self._map.read_buffer(1).address  # where the map starts: a buffer's file offset is relative to it
         self._map.seek(0)
         self.table = pa.ipc.open_stream(self._map).read_all()  # zero-copy: only the batches' headers are read
-        self._size = os.path.getsize(path)
         self._fd = os.open(path, os.O_RDONLY)
+        stat = os.fstat(self._fd)
+        self._size = stat.st_size
+        self.identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         self._columns: dict[str, tuple[list, np.ndarray]] = {}
+
+    def __del__(self):  # replaced in _OPEN (its file was replaced): the descriptor goes with it
+        try:
+            os.close(self._fd)
+        except (AttributeError, OSError):
+            pass
 
     def _column(self, column: str) -> tuple[list, np.ndarray]:
         if column not in self._columns:
