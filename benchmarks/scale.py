@@ -1,6 +1,7 @@
 """Benchmark: what a large language costs before the first training step — time, run-folder size, peak memory.
 
     python benchmarks/scale.py [--clips 10000 100000] [--repeat 3] [--old-commit REV] [--old-max 10000] [--loader]
+                               [--source common_voice|hub]
 
 For each N a Common Voice-layout folder of N clips is built cheaply: hard links to the few hundred clips of the
 synthetic ``demo`` corpus (real 48 kHz mp3s, 1.5-4.5 s), each row with a distinct sentence, its speaker, and its
@@ -15,6 +16,14 @@ duration in ``clip_durations.tsv`` (what Common Voice ships). Then, in a fresh p
 Each run is repeated (``--repeat``, fresh processes, sizes interleaved) and the fastest is kept, the usual way to
 time on a shared machine: the first run of a session found cold caches (imports 8 s instead of 5, step 01 twice as
 long at 10,000 clips), which flattered the growth ratio. Peak memory is the largest of the repeats.
+
+``--source hub`` measures a ``hub:`` source instead (issue 25): the same clips and rows as a local parquet mirror laid
+out as the Hub's are (``data/train-0000k-of-0000n.parquet``, audio bytes in the files, shards of at most 20,000 rows,
+no duration column, so that step 01 reads each clip's header; ``--hub-durations`` adds one), read through
+``hub:<folder>``. datasets' one-time conversion of the parquet files into its Arrow cache (a folder of the work
+folder) is done and timed before the runs: it is the same for every version of the code. The source's size is the
+parquet files'; peak memory is also given as anonymous memory (``Pss_Anon``: what the kernel cannot drop, unlike
+pages of a mapped file).
 
 ``--old-commit`` runs the same script against another commit of the project (a temporary ``git worktree``), for
 the path before issue 14 (decoded copies of the corpus, a decode check of every clip), at the sizes up to
@@ -105,10 +114,49 @@ def build_corpus(folder: Path, n: int, seed: int = 0) -> dict:
     return json.loads(done.read_text())
 
 
+MIRROR_SHARD_ROWS = 20_000
+
+
+def build_mirror(folder: Path, n: int, seed: int = 0, durations: bool = False) -> dict:
+    """The rows of :func:`build_corpus` (built first, beside it) as a parquet mirror of a Hub dataset (``durations``:
+    with a ``duration`` column), and datasets' Arrow cache of it (built once, timed); returns the source size in
+    bytes (a mirror built before is reused)."""
+    from datasets import Audio, Dataset
+
+    from xlsr_helpers.sources.common_voice import read_clip_durations, read_cv_tsv
+
+    done = folder / "source.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    corpus = folder.parent / "cv" / "tr"
+    build_corpus(corpus, n, seed)
+    seconds = read_clip_durations(corpus) if durations else {}
+    (folder / "data").mkdir(parents=True)
+    for split, name in (("train", "train"), ("dev", "validation"), ("test", "test")):
+        rows = read_cv_tsv(corpus / f"{split}.tsv")[0]
+        shards = max(1, -(-len(rows) // MIRROR_SHARD_ROWS))
+        for k in range(shards):
+            part = rows[k * len(rows) // shards:(k + 1) * len(rows) // shards]
+            Dataset.from_dict({
+                "audio": [{"bytes": (corpus / "clips" / r["path"]).read_bytes(), "path": r["path"]} for r in part],
+                "sentence": [r["sentence"] for r in part], "client_id": [r["client_id"] for r in part],
+                "up_votes": [int(r["up_votes"]) for r in part],
+                **({"duration": [seconds[r["path"]] for r in part]} if durations else {}),
+            }).cast_column("audio", Audio()).to_parquet(
+                str(folder / "data" / f"{name}-{k:05d}-of-{shards:05d}.parquet"))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"from datasets import load_dataset; load_dataset({str(folder)!r})"],
+                   env=child_env(ROOT, folder.parent), check=True, capture_output=True)
+    source = {"clips": n, "source_bytes": sum(f.stat().st_size for f in (folder / "data").iterdir()),
+              "cache_seconds": round(time.perf_counter() - started, 1)}
+    done.write_text(json.dumps(source))
+    return source
+
+
 # --------------------------------------------------------------------------------------------------
 # one run, in its own process (``--child``): steps 01-03 and step 04 to its first training step
 # --------------------------------------------------------------------------------------------------
-def child(corpus: Path, run_dir: Path, out: Path) -> None:
+def child(data_source: str, run_dir: Path, out: Path) -> None:
     started = time.perf_counter()
     stages: dict[str, float] = {}
 
@@ -125,13 +173,15 @@ def child(corpus: Path, run_dir: Path, out: Path) -> None:
     from xlsr_helpers.train.step import Training
     from xlsr_helpers.vocab import run_vocab
     mark("imports")
-    for name in ("train", "dev", "test"):  # the TSV parse, measured alone (step 01 does it again)
-        read_cv_tsv(corpus / f"{name}.tsv")
-    read_clip_durations(corpus)
+    if data_source.startswith("common_voice:"):  # the TSV parse, measured alone (step 01 does it again)
+        corpus = Path(data_source.partition(":")[2])
+        for name in ("train", "dev", "test"):
+            read_cv_tsv(corpus / f"{name}.tsv")
+        read_clip_durations(corpus)
     tsv_parse = round(time.perf_counter() - started - sum(stages.values()), 2)
     started += tsv_parse  # not part of any stage
 
-    cfg = resolve(Config(language="tr", run_dir=str(run_dir), data_source=f"common_voice:{corpus}", model="tiny",
+    cfg = resolve(Config(language="tr", run_dir=str(run_dir), data_source=data_source, model="tiny",
                          max_steps=1, eval_steps=1000, save_steps=1000, logging_steps=1000, batch_size=8,
                          gradient_accumulation_steps=1, sanity_check=False))
     cfg.save("01_load")
@@ -166,14 +216,15 @@ def child(corpus: Path, run_dir: Path, out: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # the parent: memory sampling, folder sizes, the table
 # --------------------------------------------------------------------------------------------------
-def tree_pss_bytes(pid: int) -> int:
-    """PSS of a process and its descendants (shared pages counted once overall)."""
+def tree_pss_bytes(pid: int, field: str = "Pss:") -> int:
+    """PSS of a process and its descendants (shared pages counted once overall); ``field="Pss_Anon:"`` for its
+    anonymous part."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
             for line in open(f"/proc/{p}/smaps_rollup"):
-                if line.startswith("Pss:"):
+                if line.startswith(field):
                     total += int(line.split()[1]) * 1024
                     break
             children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
@@ -187,21 +238,28 @@ def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def run_once(code_root: Path, corpus: Path, work: Path) -> dict:
+def child_env(code_root: Path, work: Path) -> dict:
+    """A child's environment: the project at ``code_root``, one thread, no progress bars, datasets' cache in
+    ``work``."""
+    return {**os.environ, "PYTHONPATH": str(code_root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1",
+            "HF_DATASETS_CACHE": str(work / "hf-datasets-cache")}
+
+
+def run_once(code_root: Path, data_source: str, work: Path) -> dict:
     run_dir, out = work / "run", work / "result.json"
-    env = {**os.environ, "PYTHONPATH": str(code_root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "HF_DATASETS_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
-    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", str(corpus), str(run_dir),
-                                str(out)], env=env, cwd=str(code_root), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    peak = 0
+    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", data_source, str(run_dir),
+                                str(out)], env=child_env(code_root, work.parent), cwd=str(code_root),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = peak_anon = 0
     while process.poll() is None:
         peak = max(peak, tree_pss_bytes(process.pid))
+        peak_anon = max(peak_anon, tree_pss_bytes(process.pid, "Pss_Anon:"))
         time.sleep(0.1)
     if process.returncode:
         raise RuntimeError(f"run failed ({process.returncode}): {process.stderr.read()[-3000:]}")
     result = json.loads(out.read_text())
-    result["peak_pss"] = peak
+    result["peak_pss"], result["peak_anon"] = peak, peak_anon
     result["run_folder_bytes"] = folder_bytes(run_dir)
     result["by_step"] = {p.name: folder_bytes(p) for p in sorted(run_dir.iterdir()) if p.is_dir()}
     scratch = Path("/content/xlsr-scratch")
@@ -248,52 +306,70 @@ def loader_throughput(corpus: Path, clips: int = 2000) -> list[tuple[int, float]
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
+        child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--old-commit", default="", help="a commit of the project to run side by side")
+    parser.add_argument("--old-commit", default="", help="a commit of the project to run side by side (or a folder "
+                        "holding one)")
     parser.add_argument("--old-max", type=int, default=10_000, help="largest N for the old commit")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (path, N); the fastest is kept")
     parser.add_argument("--loader", action="store_true", help="also measure the data loader's clips/s")
     parser.add_argument("--work", default="", help="work folder (default: a temporary one, removed at the end)")
+    parser.add_argument("--source", choices=("common_voice", "hub"), default="common_voice",
+                        help="a Common Voice release folder, or the same rows as a parquet mirror read as hub:<folder>")
+    parser.add_argument("--hub-durations", action="store_true", help="the mirror has a duration column (no header "
+                        "read in step 01)")
     args = parser.parse_args()
 
     work = Path(args.work or tempfile.mkdtemp(prefix="xlsr-scale-"))
     codes = {"new": ROOT}
-    if args.old_commit:
+    worktree = bool(args.old_commit) and not Path(args.old_commit).is_dir()
+    if worktree:
         old = work / "old-code"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.old_commit], check=True,
                        capture_output=True)
         codes["old"] = old
+    elif args.old_commit:  # a folder with the project's files already (e.g. git archive REV | tar -x -C DIR)
+        codes["old"] = Path(args.old_commit).resolve()
     rows = []
     try:
-        sources = {n: build_corpus(work / f"cv-{n}" / "tr", n) for n in args.clips}
+        if args.source == "hub":
+            mirror = "mirror-durations" if args.hub_durations else "mirror"
+            sources = {n: build_mirror(work / f"cv-{n}" / mirror, n, durations=args.hub_durations) for n in args.clips}
+            spec = {n: f"hub:{work / f'cv-{n}' / mirror}" for n in args.clips}
+            for n, source in sources.items():
+                print(f"{n:>7} rows: parquet mirror {source['source_bytes'] / 1e6:.0f} MB, datasets' Arrow cache built "
+                      f"in {source['cache_seconds']:.0f} s (once, before the runs)", flush=True)
+        else:
+            sources = {n: build_corpus(work / f"cv-{n}" / "tr", n) for n in args.clips}
+            spec = {n: f"common_voice:{work / f'cv-{n}' / 'tr'}" for n in args.clips}
         runs: dict[tuple[str, int], list[dict]] = {}
         for attempt in range(args.repeat):  # sizes interleaved: a slow spell of the machine hits both
             for n in args.clips:
                 for name, code in codes.items():
                     if name == "old" and n > args.old_max:
                         continue
-                    result = run_once(code, work / f"cv-{n}" / "tr", work / f"{name}-{n}")
+                    result = run_once(code, spec[n], work / f"cv-{n}" / name)
                     runs.setdefault((name, n), []).append(result)
                     print(f"{name:>4} {n:>7} clips, run {attempt + 1}: {result['to_first_step']:.1f} s to the first "
                           f"step (TSV parse {result['tsv_parse']:.1f} s), run folder "
                           f"{result['run_folder_bytes'] / 1e6:.0f} MB (source {sources[n]['source_bytes'] / 1e6:.0f} "
-                          f"MB), peak PSS {result['peak_pss'] / 2**20:.0f} MiB; {result['stages']}", flush=True)
-                    shutil.rmtree(work / f"{name}-{n}" / "run", ignore_errors=True)
+                          f"MB), peak PSS {result['peak_pss'] / 2**20:.0f} MiB (anonymous "
+                          f"{result['peak_anon'] / 2**20:.0f}); {result['stages']}", flush=True)
+                    shutil.rmtree(work / f"cv-{n}" / name / "run", ignore_errors=True)
         for (name, n), results in runs.items():
             best = min(results, key=lambda r: r["to_first_step"] - r["tsv_parse"])
             rows.append({"path": name, **sources[n], **best, "peak_pss": max(r["peak_pss"] for r in results),
-                         "runs": len(results)})
+                         "peak_anon": max(r["peak_anon"] for r in results), "runs": len(results)})
         print_table(rows)
         if args.loader:
-            corpus = work / f"cv-{args.clips[0]}" / "tr"
+            corpus = work / f"cv-{args.clips[0]}" / ("cv" if args.source == "hub" else "") / "tr"
             print("\nData loader (decode + 16 kHz resample + features, batches of 8, this CPU):")
             for workers, rate in loader_throughput(corpus):
                 print(f"  {workers} worker(s): {rate:.0f} clips/s")
     finally:
-        if args.old_commit:
+        if worktree:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work / "old-code")],
                            capture_output=True)
         if not args.work:
@@ -301,13 +377,15 @@ def main() -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    print("\n| path | clips | to first step (s, best run) | of it TSV parse (s) | run folder / source | run folder (MB) | "
-          "peak PSS (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| path | clips | to first step (s, best run) | of it TSV parse (s) | 01 + 02 (s) | "
+          "04 rows + feasibility (s) | run folder / source | run folder (MB) | peak PSS (MiB) | of it anonymous (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        st = r["stages"]
         print(f"| {r['path']} | {r['clips']:,} | {r['to_first_step']:.1f} | {r['tsv_parse']:.1f} | "
+              f"{st['01_load'] + st['02_normalize']:.1f} | {st['04 rows + feasibility']:.1f} | "
               f"{r['run_folder_bytes'] / r['source_bytes']:.3f} | {r['run_folder_bytes'] / 1e6:.1f} | "
-              f"{r['peak_pss'] / 2**20:.0f} |")
+              f"{r['peak_pss'] / 2**20:.0f} | {r['peak_anon'] / 2**20:.0f} |")
     new = {r["clips"]: r for r in rows if r["path"] == "new"}
     if len(new) >= 2:
         small, large = new[min(new)], new[max(new)]

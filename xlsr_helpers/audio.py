@@ -1,6 +1,7 @@
 """Audio for training: decode + resample to 16 kHz, training rows, model inputs, frame lengths.
 
-Nothing decoded is stored. Steps 01 and 02 keep each clip as its path (the ``audio`` column, a string), and
+Nothing decoded is stored. Steps 01 and 02 keep each clip as its path (the ``audio`` column, a string), or, for a
+``hub:`` source, as a reference to its row in datasets' cache (:mod:`xlsr_helpers.arrow_clips`), and
 training reads the clips lazily: ``train/data.py``'s ``training_rows`` makes the rows (clip, label ids, length in samples from
 the ``duration`` metadata, no decoding), and its collator decodes each clip of a batch with
 :func:`decode_audio` in the data-loader workers. torchcodec's ``AudioDecoder(source, sample_rate=16000)``
@@ -22,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .arrow_clips import PREFIX as REFERENCE_PREFIX
+from .arrow_clips import clip_source
 from .constants import SAMPLING_RATE
 
 AUDIO_COLUMN = "audio"  # the clip: a path (string column) as steps 01/02 store it, or an Audio feature
@@ -34,8 +37,9 @@ INT16_SCALE = 32767.0
 def decode_audio(item: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     """One clip as mono float32 at ``sampling_rate``.
 
-    ``item`` may be a path, raw bytes, a datasets ``Audio`` value undecoded (``{"bytes", "path"}``),
-    decoded (a torchcodec ``AudioDecoder``) or in the older ``{"array", "sampling_rate"}`` form.
+    ``item`` may be a path, a reference to a row of datasets' cache (:func:`~xlsr_helpers.arrow_clips.clip_source`),
+    raw bytes, a datasets ``Audio`` value undecoded (``{"bytes", "path"}``), decoded (a torchcodec ``AudioDecoder``)
+    or in the older ``{"array", "sampling_rate"}`` form.
     """
     from torchcodec.decoders import AudioDecoder
 
@@ -49,6 +53,7 @@ def decode_audio(item: Any, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
         source = item
     if source is None or source == "":
         raise ValueError("audio value has neither bytes nor a path")
+    source = clip_source(source)
     if isinstance(source, (str, os.PathLike)):
         source = str(source)
         if not os.path.exists(source):
@@ -105,7 +110,8 @@ def from_int16(samples) -> np.ndarray:
 
 # --- clips stored as paths, read lazily --------------------------------------------------------------
 def stores_paths(dataset) -> bool:
-    """True when the ``audio`` column holds file paths (strings): what steps 01 and 02 save by default."""
+    """True when the ``audio`` column holds strings: file paths, or references to rows of datasets' cache (what steps
+    01 and 02 save by default; :func:`decode_audio` reads either)."""
     from datasets import Value
 
     feature = dataset.features.get(AUDIO_COLUMN)
@@ -125,21 +131,30 @@ def dataset_from_columns(columns: dict[str, list], features):
 
 def with_audio_feature(dataset):
     """The dataset (or DatasetDict) with a path column turned into a datasets ``Audio`` column at 16 kHz, for
-    code that plays or decodes clips (widgets, evaluation); an ``Audio`` column is left as it is."""
+    code that plays or decodes clips (widgets, evaluation); an ``Audio`` column is left as it is, and so is a column
+    that refers to rows of datasets' cache (datasets cannot open those: :func:`audio_array` reads them)."""
     from datasets import Audio, DatasetDict
 
     if isinstance(dataset, DatasetDict):
         return DatasetDict({name: with_audio_feature(split) for name, split in dataset.items()})
-    if AUDIO_COLUMN in dataset.column_names and stores_paths(dataset):
+    if AUDIO_COLUMN in dataset.column_names and stores_paths(dataset) and not holds_references(dataset):
         return dataset.cast_column(AUDIO_COLUMN, Audio(sampling_rate=SAMPLING_RATE))
     return dataset
+
+
+def holds_references(dataset) -> bool:
+    """Whether a string ``audio`` column refers to any row of datasets' cache (one Arrow pass over the column)."""
+    import pyarrow.compute as pc
+
+    column = dataset.data.column(AUDIO_COLUMN)
+    return len(column) > 0 and bool(pc.any(pc.starts_with(column, REFERENCE_PREFIX)).as_py())
 
 
 def header_seconds(source) -> float:
     """A clip's duration from its container header (no decoding; 0.0 when the header does not say)."""
     from torchcodec.decoders import AudioDecoder
 
-    metadata = AudioDecoder(source).metadata
+    metadata = AudioDecoder(clip_source(source)).metadata
     return float(metadata.duration_seconds or metadata.duration_seconds_from_header or 0.0)
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .arrow_clips import reference_file
 from .audio import AUDIO_COLUMN, header_seconds, stores_paths
 
 CheckResult = tuple[bool, float | None, str | None]  # (ok, duration in seconds, error)
@@ -169,7 +170,9 @@ def check_clips_exist(dataset, step: str | None = None, sample: int = CLIPS_EXIS
     after a disconnect, while the run folder on Google Drive stays) fails here with :class:`ClipsMissingError`,
     naming the folder and the remedy, instead of a decoder error later. ``dataset``: a DatasetDict or one split;
     ``step``: the step that checks, named in the remedy. A seeded sample of ``sample`` paths per split is checked
-    (a stat each); rows that hold their audio (EMBED_AUDIO=True) need no check."""
+    (a stat each); rows that hold their audio (EMBED_AUDIO=True) need no check. Rows of a hub: source refer to
+    datasets' cache files (:mod:`~xlsr_helpers.arrow_clips`): a cleared cache is a plain FileNotFoundError that
+    says to run 01_load again."""
     splits = dataset.items() if hasattr(dataset, "items") else [("split", dataset)]
     missing, checked = [], 0
     for name, split in splits:
@@ -179,7 +182,13 @@ def check_clips_exist(dataset, step: str | None = None, sample: int = CLIPS_EXIS
         if len(paths) > sample:
             paths = random.Random(name).sample(paths, sample)
         checked += len(paths)
-        missing += [path for path in paths if not os.path.exists(path)]
+        gone_cache = next((path for path in paths if path != reference_file(path)
+                           and not os.path.exists(reference_file(path))), None)
+        if gone_cache is not None:
+            raise FileNotFoundError(
+                f"A clip of 01_load's dataset refers to datasets' cache file {reference_file(gone_cache)}, which is "
+                "gone (the cache was cleared, or this is another machine). Run 01_load again: load_dataset rebuilds it.")
+        missing += [path for path in paths if path == reference_file(path) and not os.path.exists(path)]
     if missing:
         raise ClipsMissingError(clips_missing_message(missing, checked, step))
 

@@ -68,7 +68,7 @@ class Config:
     test_fraction: float = 0.1  # held-out share of speakers when a source has no test split
     hub_text_column: str = "sentence"  # text column of a hub:/audiofolder: source
     hub_audio_column: str = "audio"  # audio column of a hub: source
-    hub_streaming: bool = False  # stream a hub: source instead of downloading it whole
+    hub_streaming: bool = False  # stream a hub: source instead of downloading it (the clips read are saved in the run folder)
     embed_audio: bool = False  # copy audio bytes into the saved dataset (run folder survives without clips)
     decode_check_clips: int = 1000  # clips per split decode-checked (a seeded sample; -1 all, 0 none); the rest get the cheap check
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .arrow_clips import clip_source, is_arrow_reference
 from .audio import dataset_from_columns, with_audio_feature
 from .audio_checks import MISSING_FILE, CheckResult, check_clips
 from .config import Config
@@ -284,8 +285,8 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
         final[split], not_sampled[split], decode_check[split] = _audio_filters(
             rows, split, cfg, tally, cfg.max_samples_per_split)
 
-    # Clips with a file are stored as their path (a string column: datasets' save_to_disk would copy the audio of
-    # an Audio column into the run folder); clips that exist only as bytes (hub sources) keep their bytes.
+    # Clips are stored as their path or their reference to datasets' cache (a string column: save_to_disk would copy
+    # an Audio column's audio into the run folder); with clips that are only bytes (a streamed hub) all keep bytes.
     as_paths = all(r.data is None for split in SPLITS for r in final[split])
     features = Features({
         "id": Value("string"), "audio": Value("string") if as_paths else Audio(sampling_rate=SAMPLING_RATE),
@@ -297,8 +298,9 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
         rows = final[split]
         columns = {
             "id": [r.id for r in rows],
-            "audio": [r.path for r in rows] if as_paths else
-                     [{"path": r.path if r.data is None else r.id, "bytes": r.data} for r in rows],
+            "audio": [r.path for r in rows] if as_paths else  # a reference's bytes are read from the cache here
+                     [{"path": r.id, "bytes": a} if isinstance(a := r.audio_source, bytes) else
+                      {"path": a, "bytes": None} for r in rows],
             "sentence": [r.sentence for r in rows],
             "speaker": [r.speaker for r in rows],
             "duration": [float(r.duration or 0.0) for r in rows],
@@ -318,7 +320,8 @@ def load_source(cfg: Config) -> tuple["Any", dict[str, Any]]:
     report["decode_errors"] = tally.errors
     report["not_sampled"] = {s: n for s, n in not_sampled.items() if n}
     report["decode_check"] = decode_check
-    report["audio_stored_as"] = "paths" if as_paths else "bytes (the source has no files)"
+    report["audio_stored_as"] = ("bytes (the source has no files)" if not as_paths else "paths" if not any(
+        is_arrow_reference(r.path) for s in SPLITS for r in final[s]) else "references to datasets' cache (no copy)")
     report["reasons"] = REASONS
     report["leakage"] = leakage_report(final, test_ids, test_keys,
                                        {reason: sum(tally.counts[s][reason] for s in SPLITS)
@@ -368,10 +371,13 @@ def split_summary(rows: list[Row]) -> dict[str, Any]:
 
 def _embed(batch: dict[str, list]) -> dict[str, list]:
     audio = []
-    for item in batch["audio"]:
+    for item, clip in zip(batch["audio"], batch["id"]):
         if item.get("bytes") is None and item.get("path"):
-            with open(item["path"], "rb") as handle:
-                item = {"bytes": handle.read(), "path": os.path.basename(item["path"])}
+            data = clip_source(item["path"])  # a reference: the clip's bytes, read from datasets' cache
+            if not isinstance(data, bytes):
+                with open(data, "rb") as handle:
+                    data = handle.read()
+            item = {"bytes": data, "path": clip}
         audio.append(item)
     return {"audio": audio}
 

@@ -13,7 +13,8 @@ import random
 import unicodedata
 from typing import Any, Iterable, Sequence
 
-from .audio import decoded_samples
+from .audio import audio_array, decoded_samples
+from .constants import SAMPLING_RATE
 
 
 # --------------------------------------------------------------------------------------------------
@@ -38,10 +39,13 @@ def html_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = N
 
 def samples(audio: Any) -> tuple[Any, int]:
     """(mono float32 numpy array, sampling rate) of a decoded ``audio`` item of a dataset (a torchcodec
-    ``AudioDecoder`` with datasets >= 4, a dict with ``array`` and ``sampling_rate`` before): audio.py's decoder."""
+    ``AudioDecoder`` with datasets >= 4, a dict with ``array`` and ``sampling_rate`` before), or of a clip that
+    datasets does not decode (a reference to a row of its cache, a hub source's): audio.py's decoder."""
     decoded = decoded_samples(audio)
     if decoded is None:
-        raise TypeError(f"cannot read samples from {type(audio).__name__}")
+        if not isinstance(audio, (str, bytes, dict)):
+            raise TypeError(f"cannot read samples from {type(audio).__name__}")
+        return audio_array(audio), SAMPLING_RATE
     return decoded
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..arrow_clips import reference_file
 from ..audio import (AUDIO_COLUMN, LENGTH_COLUMN, SAMPLES_COLUMN, ctc_min_frames, decode_audio, from_int16,
                      dataset_from_columns, header_seconds, model_inputs, output_frames, stores_paths, to_int16)
 from ..constants import SAMPLING_RATE
@@ -43,7 +44,7 @@ def clips_folder(row: dict[str, Any]) -> str:
     """The folder of a row's clip, for messages ("the clips" when the row holds its audio itself)."""
     item = row.get(AUDIO_COLUMN)
     path = item.get("path") if isinstance(item, dict) and not item.get("bytes") else item
-    return str(Path(path).parent) if isinstance(path, str) and path else "the clips"
+    return str(Path(reference_file(path)).parent) if isinstance(path, str) and path else "the clips"
 
 
 def undecodable_message(what: str, row: dict[str, Any]) -> str:
