@@ -9,6 +9,8 @@ players and widgets (an untrusted notebook's players are stripped and its widget
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -30,7 +32,8 @@ DEFAULT_CELL_TIMEOUT_S: int | None = None
 # of updates and has no time limit, so that it gives the same WER/CER on every machine (seed 42, the same
 # batches in the same order; a faster machine only finishes sooner). With MAX_TRAIN_MINUTES=5 instead, one
 # commit gave test WER 34.5 on one machine and 56.8 on a slower one: the slower one stopped mid-schedule.
-# Measured: test WER 63.13, CER 17.40 with OMP_NUM_THREADS=1 (lazy data path; before it, 71.35 / 20.27 with 1 and 2
+# Measured: test WER 64.72, CER 17.96 with 1 and 2 threads on the lock's versions (63.13 / 17.40 on the versions
+# before it; before the lazy data path, 71.35 / 20.27 with 1 and 2
 # threads alike: tiny.tiny_thread_independent_); runs that differed only in rounding (as another processor's
 # arithmetic may) gave WER 65.8-71.4, CER 17.5-20.3.
 # The learning-rate schedule (8 % warm-up, then linear decay to 0) is fitted to DEMO_STEPS. Measured on the demo
@@ -161,35 +164,42 @@ def run_pipeline(
     if unused:
         warnings.warn(f"No notebook among {', '.join(chosen)} declares {sorted(unused)}: not used.", stacklevel=2)
     result = PipelineResult(run_dir=run_dir)
+    # The kernels' working folder: a temporary one, because their IPC sockets are files there (not the package's
+    # notebooks folder, which is site-packages after `pip install`; not the run folder, which may be on Drive,
+    # whose FUSE mount holds no sockets). Every notebook writes to RUN_DIR, which is absolute.
+    kernel_dir = Path(tempfile.mkdtemp(prefix="xlsr-kernels-"))
     bar = tqdm(chosen, desc="curriculum", unit="step", disable=not progress)
-    for step in bar:
-        bar.set_postfix_str(step)
-        source = notebook_path(step, notebooks_dir)
-        if not source.exists():
-            raise FileNotFoundError(f"Notebook {source} not found")
-        given = {k: v for k, v in parameters.items() if k in declared_by_step[step]}
-        target = out_dir / source.name
-        started = time.perf_counter()
-        try:
+    try:
+        for step in bar:
+            bar.set_postfix_str(step)
+            source = notebook_path(step, notebooks_dir)
+            if not source.exists():
+                raise FileNotFoundError(f"Notebook {source} not found")
+            given = {k: v for k, v in parameters.items() if k in declared_by_step[step]}
+            target = out_dir / source.name
+            started = time.perf_counter()
             try:
-                papermill.execute_notebook(
-                    str(source), str(target), parameters=given, kernel_name="python3",
-                    cwd=str(notebooks_dir), execution_timeout=cell_timeout_s, progress_bar=False,
-                    log_output=False, config=TraitletsConfig(KERNEL_CONFIG), store_widget_state=True,
-                )
-            finally:
-                sign_notebook(target)  # a failed step's copy too: its traceback is what the learner opens
-        except PapermillExecutionError as error:
-            raise StepFailed(
-                f"Step {step} failed in cell {error.cell_index} (execution count {error.exec_count}): "
-                f"{error.ename}: {error.evalue}\nExecuted notebook with the traceback: {target}",
-                step=step, error=f"{error.ename}: {error.evalue}",
-            ) from None
-        except Exception as error:  # timeouts, dead kernels
-            raise StepFailed(f"Step {step} failed: {type(error).__name__}: {error}\n"
-                             f"Executed notebook so far: {target}", step=step,
-                             error=f"{type(error).__name__}: {error}") from None
-        result.seconds[step] = time.perf_counter() - started
-        result.executed[step] = target
-        result.results[step] = read_results(target)
+                try:
+                    papermill.execute_notebook(
+                        str(source), str(target), parameters=given, kernel_name="python3",
+                        cwd=str(kernel_dir), execution_timeout=cell_timeout_s, progress_bar=False,
+                        log_output=False, config=TraitletsConfig(KERNEL_CONFIG), store_widget_state=True,
+                    )
+                finally:
+                    sign_notebook(target)  # a failed step's copy too: its traceback is what the learner opens
+            except PapermillExecutionError as error:
+                raise StepFailed(
+                    f"Step {step} failed in cell {error.cell_index} (execution count {error.exec_count}): "
+                    f"{error.ename}: {error.evalue}\nExecuted notebook with the traceback: {target}",
+                    step=step, error=f"{error.ename}: {error.evalue}",
+                ) from None
+            except Exception as error:  # timeouts, dead kernels
+                raise StepFailed(f"Step {step} failed: {type(error).__name__}: {error}\n"
+                                 f"Executed notebook so far: {target}", step=step,
+                                 error=f"{type(error).__name__}: {error}") from None
+            result.seconds[step] = time.perf_counter() - started
+            result.executed[step] = target
+            result.results[step] = read_results(target)
+    finally:
+        shutil.rmtree(kernel_dir, ignore_errors=True)
     return result
