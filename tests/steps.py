@@ -10,12 +10,22 @@ test_vocabulary_paths.py once each).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from xlsr_helpers import compare as cmp
 from xlsr_helpers import evaluate as ev
 from xlsr_helpers.config import Config
 from xlsr_helpers.families import resolve
+
+
+def fresh_run(base: Path, target: Path) -> Path:
+    """A new run folder with steps 01-02 (and run.json) of ``base``: the shared start of each model's run."""
+    target.mkdir(parents=True)
+    for name in ("01_load", "02_normalize", "run.json"):
+        source = base / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / name)
+    return target
 
 
 def run_03_to_06(run: Path, model: str, **params) -> dict:

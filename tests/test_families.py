@@ -16,7 +16,6 @@ verify the upload folder (06). Asserted on what the run wrote, not on log lines:
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 import torch
 
 import checkpoints as C
-from steps import notebook_results, run_03_to_06
+from steps import fresh_run, notebook_results, run_03_to_06
 from test_train import make_run
 from xlsr_helpers import evaluate as ev
 from xlsr_helpers.card.snippets import code_blocks
@@ -56,14 +55,6 @@ def base_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def checkpoint_root(tmp_path_factory):
     return tmp_path_factory.mktemp("checkpoints")
-
-
-def fresh_run(base: Path, target: Path) -> Path:
-    target.mkdir(parents=True)
-    for name in ("01_load", "02_normalize", "run.json"):
-        source = base / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / name)
-    return target
 
 
 # The subword kinds (Omnilingual ASR, Parakeet CTC) already write text: test_vocabulary_paths.py runs them through

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 import checkpoints as C
-from steps import run_03_to_06
+from steps import fresh_run, run_03_to_06
 from test_train import make_run
 from xlsr_helpers import evaluate as ev
 from xlsr_helpers.card.snippets import code_blocks
@@ -60,14 +60,6 @@ def base_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def checkpoint_root(tmp_path_factory):
     return tmp_path_factory.mktemp("checkpoints")
-
-
-def fresh_run(base: Path, target: Path) -> Path:
-    target.mkdir(parents=True)
-    for name in ("01_load", "02_normalize", "run.json"):
-        source = base / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, target / name)
-    return target
 
 
 @pytest.fixture(scope="module", params=CASES)
