@@ -85,9 +85,14 @@ def omniasr_sentencepiece(vocab_size: int = OMNIASR_VOCAB, languages=LANGUAGES) 
     """A SentencePiece model in the form of Omnilingual's: fairseq2's ids (<s> 0, <pad> 1, </s> 2, <unk> 3),
     pieces with plain spaces (SentencePiece trains with "▁", then the pieces are respelled and
     escape_whitespaces is turned off, which is what OmniASRConverter's space-splitting reads)."""
+    return omniasr_sentencepiece_of(training_sentences(languages), vocab_size)
+
+
+def omniasr_sentencepiece_of(sentences: list[str], vocab_size: int = OMNIASR_VOCAB) -> bytes:
+    """:func:`omniasr_sentencepiece` trained on ``sentences`` (the learning proof: a run's normalized training text)."""
     from sentencepiece import sentencepiece_model_pb2
 
-    trained = _train(training_sentences(languages), vocab_size=vocab_size, model_type="unigram",
+    trained = _train(sentences, vocab_size=vocab_size, model_type="unigram",
                      bos_id=0, pad_id=1, eos_id=2, unk_id=3, add_dummy_prefix=False)
     proto = sentencepiece_model_pb2.ModelProto()
     proto.ParseFromString(trained)

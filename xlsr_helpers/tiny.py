@@ -48,7 +48,13 @@ def tiny_filterbank_(model, fmin: float = 80.0, fmax: float = 7600.0, sampling_r
     Hann-windowed cosine and sine and their negatives, unit norm. Layer norm across the filters and GELU make
     GELU(x) + GELU(-x) ~ |x|. Layer 1 (1x1) adds each band's four outputs: a magnitude spectrum per frame.
     """
-    layers = model.wav2vec2.feature_extractor.conv_layers
+    fixed_filterbank_(model.wav2vec2.feature_extractor.conv_layers, fmin, fmax, sampling_rate)
+    return model
+
+
+def fixed_filterbank_(layers, fmin: float = 80.0, fmax: float = 7600.0, sampling_rate: int = SAMPLING_RATE):
+    """The filterbank of :func:`tiny_filterbank_` written into two conv layers (``.conv`` each) of any model whose
+    feature encoder has wav2vec2's layer-normed conv layers (Wav2Vec2, OmniASR's ``subsampling.conv_layers``)."""
     conv0, conv1 = layers[0].conv, layers[1].conv
     bands = conv1.out_channels
     if conv0.out_channels != 4 * bands or conv1.kernel_size[0] != 1 or len(layers) != 2:
@@ -70,7 +76,7 @@ def tiny_filterbank_(model, fmin: float = 80.0, fmax: float = 7600.0, sampling_r
         conv1.bias.zero_()
         for band in range(bands):
             conv1.weight[band, 4 * band:4 * band + 4, 0] = 0.5
-    return model
+    return layers
 
 
 class Float64WeightNorm(_WeightNorm):
