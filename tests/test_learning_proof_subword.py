@@ -25,11 +25,11 @@ from pretrained_subword import TARGET, score, subword_model
 pytestmark = pytest.mark.slow
 
 # Measured on 2 cores (the committed model: 8,000 updates of pre-training, held-out CER 0.43 on the six languages;
-# SEED=42, lr 3e-3): zero-shot test CER 0.59 (eval 0.35); after 150 updates "model" 0.29 and "train" 0.95 on the
-# eval split; after 300, 0.25 and 0.86 (test split: 0.42 and 0.89). Set with a margin.
+# lr 3e-3): zero-shot test CER 0.59 (eval split 0.35); after 150 updates, test CER of "model" / "train" 0.51 / 0.99
+# (SEED 42), 0.51 / 0.82 (SEED 1), 0.48 / 0.81 (SEED 3); after 300 (SEED 42) 0.42 / 0.89. Set with a margin.
 PROOF_STEPS = 150  # updates per arm
 ZERO_SHOT_MAX_CER = 0.8
-KEEP_BEATS_NEW_HEAD_BY = 0.3  # test CER of "model" + this < test CER of "train", after PROOF_STEPS updates each
+KEEP_BEATS_NEW_HEAD_BY = 0.2  # test CER of "model" + this < test CER of "train", after PROOF_STEPS updates each
 VOCABULARIES = ("model", "train")
 
 

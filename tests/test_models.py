@@ -347,6 +347,22 @@ def test_w2v_bert_logits_change_with_padding_which_is_why_it_is_never_padded(roo
     torch.testing.assert_close(batched[: n - 1], alone[: n - 1], atol=1e-4, rtol=1e-3)
 
 
+def test_the_fixed_filterbank_fits_omnilingual_feature_encoder():
+    """tiny.fixed_filterbank_ writes the tiny model's filterbank into any wav2vec2-style conv feature encoder: OmniASR's
+    (the subword learning proof's model) gets the same weights, and gives the same features, as the tiny model's."""
+    from transformers import OmniASRAudioConfig, OmniASRAudioModel, Wav2Vec2ForCTC
+
+    wav2vec2 = tiny.tiny_filterbank_(Wav2Vec2ForCTC(tiny.tiny_config(vocab_size=12, pad_token_id=0)))
+    sizes = {k: tiny.TINY_ARCHITECTURE[k] for k in ("conv_dim", "conv_kernel", "conv_stride", "conv_bias")}
+    omni = OmniASRAudioModel(OmniASRAudioConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                intermediate_size=64, **sizes))
+    tiny.fixed_filterbank_(omni.subsampling.conv_layers)
+    for mine, theirs in zip(omni.subsampling.conv_layers, wav2vec2.wav2vec2.feature_extractor.conv_layers):
+        assert torch.equal(mine.conv.weight, theirs.conv.weight) and torch.equal(mine.conv.bias, theirs.conv.bias)
+    with pytest.raises(ValueError, match="tiny layout"):
+        tiny.fixed_filterbank_(omni.subsampling.conv_layers[:1])
+
+
 def test_tiny_training_gives_the_same_bits_with_any_number_of_threads():
     """tiny_thread_independent_: the same function as torch's fused weight-norm and layer-norm kernels, and a
     forward + backward whose loss and every gradient are identical with 1 and 2 threads (the fused kernels' were

@@ -55,10 +55,13 @@ def tiny_filterbank_(model, fmin: float = 80.0, fmax: float = 7600.0, sampling_r
 def fixed_filterbank_(layers, fmin: float = 80.0, fmax: float = 7600.0, sampling_rate: int = SAMPLING_RATE):
     """The filterbank of :func:`tiny_filterbank_` written into two conv layers (``.conv`` each) of any model whose
     feature encoder has wav2vec2's layer-normed conv layers (Wav2Vec2, OmniASR's ``subsampling.conv_layers``)."""
+    layout = "the filterbank needs two conv layers, conv_dim=(4*bands, bands), conv_kernel=(k, 1): the tiny layout"
+    if len(layers) != 2:
+        raise ValueError(layout)
     conv0, conv1 = layers[0].conv, layers[1].conv
     bands = conv1.out_channels
-    if conv0.out_channels != 4 * bands or conv1.kernel_size[0] != 1 or len(layers) != 2:
-        raise ValueError("tiny_filterbank_ needs conv_dim=(4*bands, bands), conv_kernel=(k, 1): the tiny layout")
+    if conv0.out_channels != 4 * bands or conv1.kernel_size[0] != 1:
+        raise ValueError(layout)
     size = conv0.kernel_size[0]
     t = np.arange(size) / sampling_rate
     window = np.hanning(size)
