@@ -159,11 +159,15 @@ def test_a_kept_vocabulary_keeps_the_checkpoints_head_and_a_new_one_gets_a_new_h
         cfg = resolve(Config(run_dir=str(run), model=str(folder), language="tr", vocabulary=vocabulary))
         run_vocab(cfg)
         processor = AutoProcessor.from_pretrained(str(cfg.processor_dir))
-        model = build_model(cfg, processor, log=lambda *a, **k: None)
+        said = []
+        model = build_model(cfg, processor, log=lambda *a, **k: said.append(" ".join(map(str, a))))
         weight = getattr(model, head).weight
+        replaced = [line for line in said if "a new head replaces it" in line]
         if vocabulary == "model":
             torch.testing.assert_close(weight, saved[f"{head}.weight"])
             assert model.config.vocab_size == len(processor.tokenizer) == weight.shape[0]
+            assert not replaced
         else:
             assert weight.shape[0] == len(processor.tokenizer) and "|" in processor.tokenizer.get_vocab()
             assert weight.shape != saved[f"{head}.weight"].shape
+            assert replaced and "MISMATCH" in replaced[0], said  # transformers' load report, explained first

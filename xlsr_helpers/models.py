@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from .config import Config
 from .constants import SAMPLING_RATE, TINY_MODEL
-from .families import FamilyError, Recipe, decide, recipe_for, resolve, target_lang
+from .families import FamilyError, Recipe, decide, read_config_json, recipe_for, resolve, target_lang
 from .model_vocab import keeps_model_vocabulary
 
 
@@ -174,6 +174,7 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
             model = AutoModelForCTC.from_pretrained(cfg.model, config=checkpoint_config(cfg.model, overrides, log),
                                                     **extra)
         else:
+            _say_when_a_head_is_replaced(cfg.model, overrides["vocab_size"], log)
             config = checkpoint_config(cfg.model, overrides, log)
             if getattr(config, "blank_token_id", None) is not None:  # Omnilingual's blank is its <s> (id 0); a new
                 config.blank_token_id = overrides["pad_token_id"]  # vocabulary's is [PAD], as for every other family
@@ -188,6 +189,18 @@ def build_model(cfg: Config, processor, world_size: int = 1, log: Callable = pri
                 + (", with its own CTC head and vocabulary." if kept else "."))
     freeze(model, recipe, cfg.freeze_feature_encoder, keep_adapter=adapter_kept)
     return model
+
+
+def _say_when_a_head_is_replaced(model: str, vocab_size: int, log: Callable) -> None:
+    """A checkpoint's own CTC head of another size is replaced (VOCABULARY "train"): say so before transformers'
+    load report calls its weights a MISMATCH, which reads like an error to a learner."""
+    config, _ = read_config_json(model)
+    if not config or not any(str(a).endswith("ForCTC") for a in config.get("architectures") or []):
+        return
+    if config.get("vocab_size") != vocab_size:
+        log(f"{model} has a CTC head of {config.get('vocab_size')} outputs; this run's vocabulary has {vocab_size} "
+            "tokens (VOCABULARY='train'), so a new head replaces it: the MISMATCH that transformers reports while "
+            "loading names that head, as expected; the encoder is kept.")
 
 
 def freeze(model, recipe: Recipe, freeze_feature_encoder: bool = True, keep_adapter: bool = False) -> None:
