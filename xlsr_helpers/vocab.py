@@ -36,7 +36,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections import Counter
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Container, Iterable
 
 from . import model_vocab
 from .chars import count_chars
@@ -162,8 +162,9 @@ class VocabResult:
     report_path: Path
 
 
-def unseen_characters(vocab: dict[str, int], texts: dict[str, list[str]]) -> list[dict[str, Any]]:
-    """Characters of eval/test absent from the vocabulary (they will be [UNK]), with counts and an example."""
+def unseen_characters(vocab: Container[str], texts: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Characters of eval/test absent from the vocabulary (they will be [UNK]), with counts and an example.
+    ``vocab``: the characters the tokenizer writes (a character vocabulary's dict, or a set)."""
     found: dict[str, dict[str, Any]] = {}
     for split, sentences in texts.items():
         counts = count_chars(sentences)
@@ -177,6 +178,13 @@ def unseen_characters(vocab: dict[str, int], texts: dict[str, list[str]]) -> lis
         for ch in unseen:
             found[ch][split] = counts[ch]
     return sorted(found.values(), key=lambda e: (-(e["eval"] + e["test"]), e["char"]))
+
+
+def unknown_share(unseen: list[dict[str, Any]], test_texts: list[str]) -> float:
+    """The share of the test split's characters (spaces aside) that are ``unseen`` ones: [UNK] in its labels."""
+    counts = count_chars(test_texts)
+    counts.pop(" ", None)
+    return round(sum(counts.get(e["char"], 0) for e in unseen) / max(1, sum(counts.values())), 6)
 
 
 def run_vocab(cfg: Config, log: Callable = print) -> VocabResult:
@@ -237,9 +245,6 @@ def _trained(cfg: Config, texts: dict[str, list[str]], language: str | None) -> 
     checked_saved = round_trip(reloaded.tokenizer, sample)
 
     only_test = unseen_characters(vocab.vocab, {"eval": texts["eval"], "test": texts["test"]})
-    test_chars = count_chars(texts["test"])
-    test_chars.pop(" ", None)
-    unk_test = sum(test_chars[e["char"]] for e in only_test)
     char_counts = count_chars(texts["train"])
     report = {
         "vocab_size": vocab.size,
@@ -251,7 +256,7 @@ def _trained(cfg: Config, texts: dict[str, list[str]], language: str | None) -> 
         "remapped": vocab.remapped,
         "pad_token_id": reloaded.tokenizer.pad_token_id,
         "test_only_characters": only_test,
-        "test_characters_unk_share": round(unk_test / max(1, sum(test_chars.values())), 6),
+        "test_characters_unk_share": unknown_share(only_test, texts["test"]),
         "round_trip": {**checked, "of": len(texts["train"])},
         "round_trip_saved": checked_saved,
         "round_trip_ok": checked["ok"] and checked_saved["ok"],
@@ -287,15 +292,9 @@ def _kept(cfg: Config, decision, texts: dict[str, list[str]], language: str | No
     checked_saved = round_trip(tokenizer, sample)
     vocab = Vocab(tokenizer.get_vocab(), Tokens(**{
         name: str(getattr(tokenizer, name, None) or "") for name in Tokens.__dataclass_fields__}))
-    test_chars = count_chars(texts["eval"] + texts["test"])
-    test_chars.pop(" ", None)
-    ordered = sorted(test_chars)
-    cannot = [ch for ch, ok in zip(ordered, model_vocab.writes(tokenizer, ordered)) if not ok]
-    only_test = [{"char": ch, "codepoint": f"U+{ord(ch):04X}", "name": unicodedata.name(ch, "?"),
-                  "eval": count_chars(texts["eval"]).get(ch, 0), "test": count_chars(texts["test"]).get(ch, 0),
-                  "example": next((t for t in texts["test"] + texts["eval"] if ch in t), "")[:120]} for ch in cannot]
-    test_counts = count_chars(texts["test"])
-    test_counts.pop(" ", None)
+    characters = sorted(set(count_chars(texts["eval"] + texts["test"])) - {" "})
+    writable = {ch for ch, ok in zip(characters, model_vocab.writes(tokenizer, characters)) if ok}
+    only_test = unseen_characters(writable, {"eval": texts["eval"], "test": texts["test"]})
     pieces = Counter(encode(tokenizer, texts["train"]).flatten().to_pylist())
     report = {
         "vocab_size": len(tokenizer.get_vocab()),
@@ -309,8 +308,7 @@ def _kept(cfg: Config, decision, texts: dict[str, list[str]], language: str | No
         "remapped": {},
         "pad_token_id": tokenizer.pad_token_id,
         "test_only_characters": only_test,
-        "test_characters_unk_share": round(sum(test_counts.get(e["char"], 0) for e in only_test)
-                                           / max(1, sum(test_counts.values())), 6),
+        "test_characters_unk_share": unknown_share(only_test, texts["test"]),
         "round_trip": {**checked, "of": len(texts["train"])},
         "round_trip_saved": checked_saved,
         "round_trip_ok": checked["ok"] and checked_saved["ok"],
