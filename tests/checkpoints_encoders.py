@@ -125,20 +125,22 @@ def _prepare(folder) -> Path:
 # facebook/wav2vec2-large-xlsr-53: Wav2Vec2ForPreTraining, large (layer-norm, stable-layer-norm, conv bias),
 # quantizer of 2 groups x 320 codevectors, pytorch_model.bin only, no tokenizer. Shrunk: codevector_dim and
 # proj_codevector_dim 768 -> 32. Dropouts / masking from memory of the real config.json (guess: exact values).
+XLSR53_CONFIG = dict(
+    feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
+    feat_extract_activation="gelu", hidden_act="gelu",
+    num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
+    num_codevector_groups=2, num_codevectors_per_group=320, codevector_dim=32, proj_codevector_dim=32,
+    attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.1, activation_dropout=0.0,
+    final_dropout=0.0, layerdrop=0.1, mask_time_prob=0.075, mask_time_length=10,
+    vocab_size=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, ctc_loss_reduction="sum",
+)
+
+
 def write_xlsr53_pretrained(folder, seed: int = 0) -> Path:
     from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
 
     folder = _prepare(folder)
-    config = Wav2Vec2Config(
-        **TINY, **CONV,
-        feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
-        feat_extract_activation="gelu", hidden_act="gelu",
-        num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
-        num_codevector_groups=2, num_codevectors_per_group=320, codevector_dim=32, proj_codevector_dim=32,
-        attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.1, activation_dropout=0.0,
-        final_dropout=0.0, layerdrop=0.1, mask_time_prob=0.075, mask_time_length=10,
-        vocab_size=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, ctc_loss_reduction="sum",
-    )
+    config = Wav2Vec2Config(**TINY, **CONV, **XLSR53_CONFIG)
     model = _new_model(Wav2Vec2ForPreTraining, config, seed)
     _write_config(folder, config, "Wav2Vec2ForPreTraining", transformers_version="4.7.0.dev0")  # guess
     _write_json(folder / _FE, _wav2vec2_feature_extractor(do_normalize=True, return_attention_mask=True))

@@ -40,6 +40,7 @@ from typing import Callable
 
 from checkpoints import COMPLETE, SPECIAL_TOKENS, _legacy_state_dict, _save_weights, _wav2vec2_feature_extractor
 from checkpoints import _write_config, _write_json
+from checkpoints_encoders import XLSR53_CONFIG
 
 from xlsr_helpers.config import RECIPE_FIELDS, Config
 from xlsr_helpers.families import mms_language_code, recipe_for, resolve
@@ -116,18 +117,10 @@ def copy_run_for(base_run: Path, run_dir: Path, model: str, **vocab_params) -> C
 # the layouts
 # --------------------------------------------------------------------------------------------------
 def _base_config(**extra):
-    """The tiny architecture in the config of a pretrained-only XLSR checkpoint (values as write_xlsr53_pretrained)."""
+    """The tiny architecture in the config of a pretrained-only XLSR checkpoint (write_xlsr53_pretrained's values)."""
     from transformers import Wav2Vec2Config
 
-    values = dict(
-        TINY_ARCHITECTURE, hidden_act="gelu",
-        num_codevector_groups=2, num_codevectors_per_group=320, codevector_dim=32, proj_codevector_dim=32,
-        attention_dropout=0.1, hidden_dropout=0.1, feat_proj_dropout=0.1, activation_dropout=0.0,
-        final_dropout=0.0, layerdrop=0.1, mask_time_prob=0.075, mask_time_length=10,
-        vocab_size=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, ctc_loss_reduction="sum",
-    )
-    values.update(extra)
-    return Wav2Vec2Config(**values)
+    return Wav2Vec2Config(**{**XLSR53_CONFIG, **TINY_ARCHITECTURE, **extra})
 
 
 def write_pretraining_layout(folder: Path, encoder_state: dict | None, seed: int = SEED) -> Path:
