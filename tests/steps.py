@@ -10,13 +10,18 @@ test_vocabulary_paths.py once each).
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from xlsr_helpers import compare as cmp
 from xlsr_helpers import evaluate as ev
 from xlsr_helpers.config import Config
 from xlsr_helpers.families import resolve
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fresh_run(base: Path, target: Path) -> Path:
@@ -67,3 +72,31 @@ def notebook_results(out: dict) -> dict[str, dict]:
         "06_model_card": {"verified": card.verification["ok"], "model_id": card.repo_id,
                           "files": sorted(p.name for p in Path(card.upload_dir).iterdir())},
     }
+
+
+def upload_predictions(run: Path) -> tuple[list[str], list[str]]:
+    """(the upload's predictions on the test split, step 05's predictions.tsv): equal when the upload reproduces 05."""
+    cfg = Config.load(run)
+    model, processor = ev.load_model(run / "06_model_card" / "upload")
+    again = ev.evaluate(model, processor, ev.load_test_split(cfg), ev.run_normalizer(cfg), batch_size=3, progress=False)
+    written = ev.read_predictions(run / "05_evaluate" / "predictions.tsv")
+    return [r["prediction"] for r in again.rows], [r["prediction"] for r in written]
+
+
+def run_card_code(code: str, model_id: str, run: Path, cwd: Path) -> tuple[str, str]:
+    """The card's usage code as a learner runs it, in a fresh process, offline, on the upload (for ``model_id``) and
+    the test split's first clip: (the last line it printed, step 05's prediction for that clip). Asserts it ran."""
+    from datasets import Audio
+
+    clip = ev.load_test_split(Config.load(run)).cast_column("audio", Audio(decode=False))[0]
+    audio = clip["audio"]
+    path = Path(audio["path"]) if not audio.get("bytes") else Path(cwd) / "clip.mp3"
+    if audio.get("bytes"):
+        path.write_bytes(audio["bytes"])
+    code = code.replace(f'MODEL_ID = "{model_id}"', f"MODEL_ID = {str(run / '06_model_card' / 'upload')!r}")
+    code = code.replace('AUDIO = "clip.mp3"', f"AUDIO = {str(path)!r}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = {r["path"]: r["prediction"] for r in ev.read_predictions(run / "05_evaluate" / "predictions.tsv")}
+    return done.stdout.rstrip("\n").split("\n")[-1], expected[clip["id"]]

@@ -15,18 +15,12 @@ verify the upload folder (06). Asserted on what the run wrote, not on log lines:
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 import checkpoints as C
-from steps import fresh_run, notebook_results, run_03_to_06
+from steps import fresh_run, notebook_results, run_03_to_06, run_card_code, upload_predictions
 from test_train import make_run
-from xlsr_helpers import evaluate as ev
 from xlsr_helpers.card.snippets import code_blocks
 from xlsr_helpers.config import Config
 from xlsr_helpers.families import resolve
@@ -35,7 +29,6 @@ from xlsr_helpers.pipeline import run_pipeline
 from xlsr_helpers.train.guards import GuardError
 
 pytestmark = pytest.mark.notebooks
-ROOT = Path(__file__).resolve().parent.parent
 QUICK = {"MAX_STEPS": 4, "EVAL_STEPS": 2, "SAVE_STEPS": 4, "LOGGING_STEPS": 1, "BATCH_SIZE": 4,
          "GRADIENT_ACCUMULATION_STEPS": 1, "EVAL_BATCH_SIZE": 4,
          "GRADIENT_CHECKPOINTING": False}  # checkpointing only saves GPU memory; on CPU it costs time
@@ -139,35 +132,17 @@ def test_upload_reproduces_step_05_on_every_test_clip(family_run):
     upload = run / "06_model_card" / "upload"
     if kind == "mms_all":
         assert "adapter.tur.safetensors" in results["06_model_card"]["files"]
-    cfg = Config.load(run)
-    model, processor = ev.load_model(upload)
-    again = ev.evaluate(model, processor, ev.load_test_split(cfg), ev.run_normalizer(cfg), batch_size=3, progress=False)
-    written = ev.read_predictions(run / "05_evaluate" / "predictions.tsv")
-    assert [r["prediction"] for r in again.rows] == [r["prediction"] for r in written]
+    again, written = upload_predictions(run)
+    assert again == written
 
 
 def test_card_usage_snippet_runs_as_written(family_run, tmp_path):
-    from datasets import Audio
-
     kind, folder, run, results = family_run
     card = (run / "06_model_card" / "upload" / "README.md").read_text(encoding="utf-8")
     code = code_blocks(card)[0]
-    model_id = results["06_model_card"]["model_id"]
     assert ('target_lang="tur"' in code) == (kind == "mms_all")
-    cfg = Config.load(run)
-    clip = ev.load_test_split(cfg).cast_column("audio", Audio(decode=False))[0]
-    audio = clip["audio"]
-    path = Path(audio["path"]) if not audio.get("bytes") else tmp_path / "clip.mp3"
-    if audio.get("bytes"):
-        path.write_bytes(audio["bytes"])
-    code = code.replace(f'MODEL_ID = "{model_id}"', f"MODEL_ID = {str(run / '06_model_card' / 'upload')!r}")
-    code = code.replace('AUDIO = "clip.mp3"', f"AUDIO = {str(path)!r}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    expected = {r["path"]: r["prediction"] for r in ev.read_predictions(run / "05_evaluate" / "predictions.tsv")}
-    assert done.stdout.rstrip("\n").split("\n")[-1] == expected[clip["id"]]
+    printed, predicted = run_card_code(code, results["06_model_card"]["model_id"], run, tmp_path)
+    assert printed == predicted
 
 
 def test_training_another_model_than_step_03_is_refused(base_run, checkpoint_root, tmp_path):

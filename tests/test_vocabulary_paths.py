@@ -21,23 +21,19 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import checkpoints as C
-from steps import fresh_run, run_03_to_06
+from steps import fresh_run, run_03_to_06, run_card_code, upload_predictions
 from test_train import make_run
-from xlsr_helpers import evaluate as ev
 from xlsr_helpers.card.snippets import code_blocks
 from xlsr_helpers.config import Config
 from xlsr_helpers.families import resolve
 from xlsr_helpers.model_vocab import tokenizer_files
 
 pytestmark = pytest.mark.notebooks
-ROOT = Path(__file__).resolve().parent.parent
 QUICK = dict(max_steps=4, eval_steps=2, save_steps=4, logging_steps=1, batch_size=4, gradient_accumulation_steps=1,
              eval_batch_size=4, gradient_checkpointing=False)
 CASES = [pytest.param((kind, vocabulary), id=f"{kind}-{vocabulary}",
@@ -108,27 +104,14 @@ def test_a_kept_vocabulary_gets_a_zero_shot_baseline_and_the_card_says_what_trai
 
 
 def test_the_upload_reproduces_step_05_and_the_cards_code_runs(path_run, tmp_path):
-    from datasets import Audio
-
     kind, vocabulary, folder, run, out = path_run
     assert out["card"].verification["ok"] and out["card"].verification["matches_05_evaluate"]
-    upload = run / "06_model_card" / "upload"
-    cfg = out["cfg"]
-    model, processor = ev.load_model(upload)
-    again = ev.evaluate(model, processor, ev.load_test_split(cfg), ev.run_normalizer(cfg), batch_size=3, progress=False)
-    written = ev.read_predictions(run / "05_evaluate" / "predictions.tsv")
-    assert [r["prediction"] for r in again.rows] == [r["prediction"] for r in written]
+    again, written = upload_predictions(run)
+    assert again == written
     code = code_blocks(out["card"].card_text)[0]
     assert ("skip_special_tokens=True" in code) == (vocabulary == "model")  # subword pieces, as the processor decodes
-    clip = ev.load_test_split(cfg).cast_column("audio", Audio(decode=False))[0]
-    code = code.replace(f'MODEL_ID = "{out["card"].repo_id}"', f"MODEL_ID = {str(upload)!r}")
-    code = code.replace('AUDIO = "clip.mp3"', f"AUDIO = {clip['audio']['path']!r}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    expected = {r["path"]: r["prediction"] for r in written}
-    assert done.stdout.rstrip("\n").split("\n")[-1] == expected[clip["id"]]
+    printed, predicted = run_card_code(code, out["card"].repo_id, run, tmp_path)
+    assert printed == predicted
 
 
 def test_a_fine_tuned_model_given_as_model_keeps_its_own_vocabulary(path_run, tmp_path):
