@@ -46,10 +46,9 @@ def main() -> None:
 
     import pretrained as P
     import pretrained_subword as S
-    import test_learning_proof_subword as T
 
     datasets.disable_progress_bars()
-    steps, eval_steps = args.steps or T.PROOF_STEPS, args.eval_steps or P.PROOF_EVAL_STEPS
+    steps, eval_steps = args.steps or S.PROOF_STEPS, args.eval_steps or P.PROOF_EVAL_STEPS
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="xlsr-subword-proof-"))
     work.mkdir(parents=True, exist_ok=True)
     model = Path(args.model) if args.model else S.subword_model(work)
@@ -68,7 +67,7 @@ def main() -> None:
 
     overrides = {"seed": args.seed, **({"learning_rate": args.learning_rate} if args.learning_rate else {})}
     reports = {}
-    for vocabulary in T.VOCABULARIES:
+    for vocabulary in S.VOCABULARIES:
         run = work / f"arm-{vocabulary}-{steps}x{eval_steps}-seed{args.seed}"
         shutil.rmtree(run, ignore_errors=True)
         reports[vocabulary] = P.fine_tune(model, base, run, steps, eval_steps, vocabulary=vocabulary, **overrides)

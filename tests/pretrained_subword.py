@@ -55,9 +55,19 @@ TINY_OMNIASR_AUDIO = {k: TINY_ARCHITECTURE[k] for k in (
 
 STORED = Path(__file__).parent / "data" / "learning_proof_subword"
 
+# The proof (tests/test_learning_proof_subword.py, benchmarks/learning_proof_subword.py): the arms and their budget.
+VOCABULARIES = ("model", "train")  # VOCABULARY of each arm: the model's own kept, or a new character vocabulary
+PROOF_STEPS = 150  # updates per arm
+
 
 def _log(*args) -> None:
     print(*args, flush=True)
+
+
+def _corpora_record() -> list[dict]:
+    """PRETRAIN_CORPORA as pretraining.json records them (and stored_pretraining compares them)."""
+    return [{"language": language, "size": PRETRAIN_SIZE, "corpus_seed": corpus_seed}
+            for language, corpus_seed in PRETRAIN_CORPORA]
 
 
 def write_initial_model(folder: Path, sentences: list[str], seed: int = SEED) -> Path:
@@ -111,8 +121,7 @@ def pretrain(out: Path, steps: int = PRETRAIN_STEPS, seed: int = SEED, log=_log)
     shutil.copytree(run / "04_train" / "model", out)
     (out / "training_args.bin").unlink(missing_ok=True)  # the Trainer's; the Hub repository holds none
     _write_json(out / "pretraining.json", {
-        "corpora": [{"language": language, "size": PRETRAIN_SIZE, "corpus_seed": corpus_seed}
-                    for language, corpus_seed in PRETRAIN_CORPORA],
+        "corpora": _corpora_record(),
         "updates": report["global_step"], "seed": seed, "vocab_size": VOCAB_SIZE,
         "recipe": {k: report.get(k) for k in ("learning_rate", "batch_size", "gradient_accumulation_steps")},
         "normalizer": "omnilingual", "train_rows": report.get("rows_kept", {}).get("train"),
@@ -132,9 +141,7 @@ def stored_pretraining(steps: int = PRETRAIN_STEPS, seed: int = SEED) -> Path | 
     if not record.exists():
         return None
     made = json.loads(record.read_text())
-    corpora = [{"language": language, "size": PRETRAIN_SIZE, "corpus_seed": corpus_seed}
-               for language, corpus_seed in PRETRAIN_CORPORA]
-    wanted = {"corpora": corpora, "updates": steps, "seed": seed, "vocab_size": VOCAB_SIZE}
+    wanted = {"corpora": _corpora_record(), "updates": steps, "seed": seed, "vocab_size": VOCAB_SIZE}
     return STORED if all(made.get(k) == v for k, v in wanted.items()) else None
 
 

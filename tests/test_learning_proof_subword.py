@@ -20,17 +20,15 @@ from pathlib import Path
 import pytest
 
 from pretrained import PROOF_EVAL_STEPS, curves_table, fine_tune, prepare_run
-from pretrained_subword import TARGET, score, subword_model
+from pretrained_subword import PROOF_STEPS, TARGET, VOCABULARIES, score, subword_model
 
 pytestmark = pytest.mark.slow
 
 # Measured on 2 cores (the committed model: 8,000 updates of pre-training, held-out CER 0.43 on the six languages;
 # lr 3e-3): zero-shot test CER 0.59 (eval split 0.35); after 150 updates, test CER of "model" / "train" 0.51 / 0.99
 # (SEED 42), 0.51 / 0.82 (SEED 1), 0.48 / 0.81 (SEED 3); after 300 (SEED 42) 0.42 / 0.89. Set with a margin.
-PROOF_STEPS = 150  # updates per arm
 ZERO_SHOT_MAX_CER = 0.8
 KEEP_BEATS_NEW_HEAD_BY = 0.2  # test CER of "model" + this < test CER of "train", after PROOF_STEPS updates each
-VOCABULARIES = ("model", "train")
 
 
 @pytest.fixture(scope="module")
